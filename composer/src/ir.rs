@@ -1,0 +1,338 @@
+//! The resolved, validated model of a composition: what the front end
+//! (`load`) produces and what the checks (`solver`, `order`) and the
+//! runtime consume.
+//!
+//! Everything here is plain data. Names are already checked against the hook
+//! catalog and the feature's params; literals are already typed. Nothing in
+//! this module does I/O or talks to a solver.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// Where something came from in a YAML input, for error and report messages.
+/// Lines and columns are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Span {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The type of a readable context field, a writable socket field, or a param.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    Bool,
+    U8,
+    U16,
+    U32,
+    U64,
+    /// An IPv4 address, held as the host-order `u32` of its dotted form
+    /// (`10.0.0.1` is `0x0a000001`).
+    Ipv4,
+    /// A string of at most `max_len` bytes (e.g. a congestion control name).
+    Str { max_len: u32 },
+    /// A closed set of named integer values (e.g. `op`: the kernel's
+    /// `BPF_SOCK_OPS_*` names). Names are stored in full.
+    Enum { variants: Vec<(String, u64)> },
+}
+
+impl ValueType {
+    /// Bit width used when the solver encodes this type as a bit-vector;
+    /// `None` for strings (encoded as an uninterpreted sort of interned names).
+    pub fn bits(&self) -> Option<u32> {
+        match self {
+            ValueType::Bool => Some(1),
+            ValueType::U8 => Some(8),
+            ValueType::U16 => Some(16),
+            ValueType::U32 | ValueType::Ipv4 | ValueType::Enum { .. } => Some(32),
+            ValueType::U64 => Some(64),
+            ValueType::Str { .. } => None,
+        }
+    }
+}
+
+/// The type of a feature config param.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamType {
+    /// A scalar; `min`/`max` bound it (inclusive) where the spec gives them.
+    Scalar {
+        ty: ValueType,
+        min: Option<u64>,
+        max: Option<u64>,
+    },
+    /// A set of IPv4 prefixes (`cidr4_set`).
+    Cidr4Set,
+    /// A set of ports (`port_set`), u16 values.
+    PortSet,
+}
+
+/// A typed constant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Literal {
+    /// Integers, enum values (already mapped to their number), booleans (0/1)
+    /// and IPv4 addresses (host-order u32) are all `Int`; the operand's type
+    /// says how to print it.
+    Int(u64),
+    Str(String),
+}
+
+/// An IPv4 prefix, `addr` in host order with the host bits zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Cidr4 {
+    pub addr: u32,
+    pub len: u8,
+}
+
+impl Cidr4 {
+    pub fn contains(&self, ip: u32) -> bool {
+        let mask = if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.len))
+        };
+        ip & mask == self.addr & mask
+    }
+}
+
+/// A config value as deployed (from the composition, else the param default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigValue {
+    Scalar(Literal),
+    Cidr4Set(Vec<Cidr4>),
+    PortSet(Vec<u16>),
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operand {
+    /// A readable context field of the hook (`remote_port`).
+    Field(String),
+    /// A scalar param of the member's own feature (`$iw`), without the `$`.
+    Param(String),
+    Lit(Literal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// The right-hand side of `x in SET`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetExpr {
+    Cidr4(Cidr4),
+    /// `{443, 8443}`
+    Values(Vec<Literal>),
+    /// `1024..65535`, inclusive at both ends.
+    Range { lo: u64, hi: u64 },
+    /// A set-typed param of the member's own feature, without the `$`.
+    Param(String),
+}
+
+/// A `when:` guard, typed and resolved. A missing `when:` is `Guard::True`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    True,
+    False,
+    Not(Box<Guard>),
+    And(Vec<Guard>),
+    Or(Vec<Guard>),
+    Cmp {
+        lhs: Operand,
+        op: CmpOp,
+        rhs: Operand,
+    },
+    In {
+        operand: Operand,
+        set: SetExpr,
+        negated: bool,
+    },
+}
+
+/// What a write stores into its field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteValue {
+    Lit(Literal),
+    /// A scalar param of the member's own feature, without the `$`.
+    Param(String),
+    /// "Some value in this range", inclusive.
+    Range { min: u64, max: u64 },
+}
+
+/// How two writes to the same field combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeRule {
+    /// Two different values contradict each other (the default).
+    Conflict,
+    /// Values are OR-ed together (cb flags); never a conflict.
+    Or,
+}
+
+/// How the kernel is asked to write a socket field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMethod {
+    /// A store into the context struct at this byte offset (`reply`).
+    ContextStore { offset: u32 },
+    /// `bpf_setsockopt(ctx, level, optname, ...)`.
+    Setsockopt { level: String, level_value: i32, option: String, option_value: i32 },
+    /// A helper call (e.g. `bpf_sock_ops_cb_flags_set`).
+    Helper { name: String, id: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadableField {
+    pub name: String,
+    pub ty: ValueType,
+    /// Byte offset in the hook's context struct (e.g. `struct bpf_sock_ops`).
+    pub offset: Option<u32>,
+    pub size: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WritableField {
+    pub name: String,
+    pub ty: ValueType,
+    pub method: WriteMethod,
+    pub merge: MergeRule,
+    /// What the field does, from the catalog (for reports and `--help`).
+    pub description: String,
+}
+
+/// A cross-field invariant from the hook catalog: whenever a connection gets
+/// both `lhs` and `rhs` written, `lhs <op> rhs` must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invariant {
+    pub name: String,
+    pub lhs: String,
+    pub op: CmpOp,
+    pub rhs: String,
+    pub description: String,
+}
+
+/// The hook catalog (`specs/hooks/<hook>.yaml`), resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookCatalog {
+    pub hook: String,
+    /// The verdict a program returns to let the event go on (sock_ops: 1).
+    pub default_verdict: i32,
+    pub readable: BTreeMap<String, ReadableField>,
+    pub writable: BTreeMap<String, WritableField>,
+    pub invariants: Vec<Invariant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Param {
+    pub name: String,
+    pub ty: ParamType,
+    pub default: Option<ConfigValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Write {
+    pub field: String,
+    pub value: WriteValue,
+    pub guard: Guard,
+    /// The `when:` text as written, for reports.
+    pub guard_text: String,
+    pub span: Option<Span>,
+}
+
+/// One eBPF program of a feature: a chain member at its hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Program {
+    pub name: String,
+    pub hook: String,
+    /// The object file, resolved relative to the spec file, if the spec names one.
+    pub object: Option<PathBuf>,
+    pub reads: Vec<String>,
+    pub writes: Vec<Write>,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Feature {
+    pub name: String,
+    pub description: String,
+    pub spec_path: PathBuf,
+    /// Declaration order of the spec's `config:` (it fixes the config map layout).
+    pub params: Vec<Param>,
+    /// Every param's deployed value: the composition's config, else the default.
+    pub config: BTreeMap<String, ConfigValue>,
+    pub programs: Vec<Program>,
+    pub after: Vec<String>,
+    pub before: Vec<String>,
+}
+
+/// A deliberate override from the composition's `resolve:` list: the
+/// `prefer`ed feature runs after the others that write `field`, and wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolve {
+    pub field: String,
+    pub prefer: String,
+    pub span: Option<Span>,
+}
+
+/// A composition after loading and validation: every name resolved, every
+/// literal typed. The checks never fail on a `Composition` for input reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Composition {
+    pub name: String,
+    pub hook: String,
+    pub path: PathBuf,
+    pub catalog: HookCatalog,
+    /// In the composition's order of listing.
+    pub features: Vec<Feature>,
+    pub resolves: Vec<Resolve>,
+}
+
+/// A member of a chain: one program of one feature.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct MemberId {
+    pub feature: String,
+    pub program: String,
+}
+
+impl std::fmt::Display for MemberId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.feature == self.program {
+            write!(f, "{}", self.feature)
+        } else {
+            write!(f, "{}/{}", self.feature, self.program)
+        }
+    }
+}
+
+impl Composition {
+    /// Every (feature, program) pair, in listing order.
+    pub fn members(&self) -> impl Iterator<Item = (MemberId, &Feature, &Program)> {
+        self.features.iter().flat_map(|f| {
+            f.programs.iter().map(move |p| {
+                (
+                    MemberId {
+                        feature: f.name.clone(),
+                        program: p.name.clone(),
+                    },
+                    f,
+                    p,
+                )
+            })
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! What a check concludes: verdicts are values, never errors.
+//!
+//! `solver` and `order` produce these; `report` renders them (human, JSON,
+//! DOT); the runtime takes the `order` of a safe outcome. A counterexample
+//! (`Witness`) is a concrete connection plus config that the caller can
+//! re-evaluate against both guards (`eval`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ir::{Literal, MemberId};
+
+/// The result of asking the solver one question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict<W> {
+    /// No connection and config make the property fail (unsat).
+    Safe,
+    /// The solver found one (sat); the model is the witness.
+    Violated(W),
+    /// The solver gave up (`unknown`, including a timeout), with its reason.
+    Unknown { reason: String },
+}
+
+/// A concrete connection and config: the solver's model, decoded.
+/// Values are printed in the field's own form ("10.0.0.1", "ACTIVE_ESTABLISHED_CB").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Witness {
+    /// Readable context fields, e.g. `op`, `remote_ip4`, `remote_port`.
+    pub connection: BTreeMap<String, WitnessValue>,
+    /// Config params that mattered, keyed `feature.param`.
+    pub config: BTreeMap<String, WitnessValue>,
+    /// The values written by each side of the conflict, keyed by member.
+    pub written: BTreeMap<String, WitnessValue>,
+}
+
+/// One value in a witness: the raw value plus its display form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WitnessValue {
+    pub raw: Literal,
+    pub display: String,
+}
+
+/// Why two members cannot share the hook as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Conflict {
+    /// Both write `field`, some connection satisfies both guards, the values differ.
+    SameField {
+        field: String,
+        a: MemberId,
+        b: MemberId,
+        witness: Witness,
+    },
+    /// Both fields get written for one connection and the invariant fails.
+    Invariant {
+        invariant: String,
+        lhs_writer: MemberId,
+        rhs_writer: MemberId,
+        witness: Witness,
+    },
+}
+
+/// A `resolve:` entry that turned a same-field conflict into an ordered override.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Override {
+    pub field: String,
+    pub winner: MemberId,
+    pub loser: MemberId,
+    pub witness: Witness,
+}
+
+/// Why one member must run before another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EdgeReason {
+    /// `reader` reads `field`, which `writer` writes under an overlapping guard.
+    ReadsWrite { field: String },
+    /// The spec's `after:` / `before:`.
+    Declared,
+    /// A `resolve:` entry: the preferred writer runs last.
+    Resolve { field: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderEdge {
+    pub first: MemberId,
+    pub then: MemberId,
+    pub reason: EdgeReason,
+}
+
+/// The whole result of `accord check` for one composition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckOutcome {
+    pub composition: String,
+    pub hook: String,
+    /// `true` when params range over every value their types allow
+    /// (`--any-config`) instead of the deployed config.
+    pub any_config: bool,
+    pub members: Vec<MemberId>,
+    pub conflicts: Vec<Conflict>,
+    pub overrides: Vec<Override>,
+    /// Questions the solver could not answer: not proven safe.
+    pub unknown: Vec<UnknownCheck>,
+    pub edges: Vec<OrderEdge>,
+    /// `Some` when the order constraints are acyclic: the proven order.
+    pub order: Option<Vec<MemberId>>,
+    /// `Some` when they are not: one cycle, first member repeated at the end.
+    pub cycle: Option<Vec<MemberId>>,
+    /// Any other refusal that is not an input error (e.g. more members than
+    /// the kernel's tail-call limit allows).
+    pub limits: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownCheck {
+    pub what: String,
+    pub reason: String,
+}
+
+impl CheckOutcome {
+    /// Safe means: no conflict, no unknown, an order exists, no limit broken.
+    pub fn is_safe(&self) -> bool {
+        self.conflicts.is_empty()
+            && self.unknown.is_empty()
+            && self.order.is_some()
+            && self.limits.is_empty()
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers for the privileged tests (cgroups, namespaces, connections).
