@@ -4,5 +4,17 @@
 //! Invariant: this crate never touches the kernel and does no I/O beyond
 //! reading the spec files it is asked to load.
 
+// Contracts shared by every part.
 pub mod ir;
 pub mod outcome;
+
+// Front end: YAML with locations, the guard language, validation, reports.
+pub mod guard;
+pub mod load;
+pub mod report;
+
+// Checks: z3 encoding, conflicts and invariants, order, witness evaluation.
+pub mod check;
+pub mod eval;
+pub mod order;
+pub mod solver;
