@@ -1,0 +1,175 @@
+//! eBPF instructions: the handful of encodings the dispatcher emits, their
+//! byte form for `BPF_PROG_LOAD`, and a readable listing in the style of
+//! `bpftool prog dump xlated`.
+//!
+//! Only what the dispatcher needs is modelled; the listing still prints any
+//! other instruction as raw fields so a listing never hides bytes.
+
+use std::fmt;
+
+/// `BPF_LD | BPF_DW | BPF_IMM`: the first half of a 64-bit immediate load.
+pub const LD_IMM64: u8 = 0x18;
+/// `BPF_ALU64 | BPF_MOV | BPF_K`.
+pub const MOV64_IMM: u8 = 0xb7;
+/// `BPF_ALU64 | BPF_MOV | BPF_X`.
+pub const MOV64_REG: u8 = 0xbf;
+/// `BPF_JMP | BPF_CALL`.
+pub const CALL: u8 = 0x85;
+/// `BPF_JMP | BPF_EXIT`.
+pub const EXIT: u8 = 0x95;
+/// `src_reg` of a 64-bit immediate load whose `imm` is a map file descriptor.
+pub const PSEUDO_MAP_FD: u8 = 1;
+/// The `bpf_tail_call` helper id.
+pub const HELPER_TAIL_CALL: i32 = 12;
+
+/// One 8-byte eBPF instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Insn {
+    pub code: u8,
+    pub dst: u8,
+    pub src: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+impl Insn {
+    pub const fn mov64_imm(dst: u8, imm: i32) -> Self {
+        Insn {
+            code: MOV64_IMM,
+            dst,
+            src: 0,
+            off: 0,
+            imm,
+        }
+    }
+
+    pub const fn mov64_reg(dst: u8, src: u8) -> Self {
+        Insn {
+            code: MOV64_REG,
+            dst,
+            src,
+            off: 0,
+            imm: 0,
+        }
+    }
+
+    pub const fn call(helper: i32) -> Self {
+        Insn {
+            code: CALL,
+            dst: 0,
+            src: 0,
+            off: 0,
+            imm: helper,
+        }
+    }
+
+    pub const fn exit() -> Self {
+        Insn {
+            code: EXIT,
+            dst: 0,
+            src: 0,
+            off: 0,
+            imm: 0,
+        }
+    }
+
+    /// The two instructions of `dst = map` with a map fd placeholder (0);
+    /// the loader patches `imm` of the first one.
+    pub const fn ld_map_fd(dst: u8) -> [Self; 2] {
+        [
+            Insn {
+                code: LD_IMM64,
+                dst,
+                src: PSEUDO_MAP_FD,
+                off: 0,
+                imm: 0,
+            },
+            Insn {
+                code: 0,
+                dst: 0,
+                src: 0,
+                off: 0,
+                imm: 0,
+            },
+        ]
+    }
+
+    /// The kernel's byte layout (`struct bpf_insn`, little-endian host).
+    pub fn to_bytes(self) -> [u8; 8] {
+        let mut out = [0u8; 8];
+        out[0] = self.code;
+        out[1] = (self.src << 4) | (self.dst & 0x0f);
+        out[2..4].copy_from_slice(&self.off.to_le_bytes());
+        out[4..8].copy_from_slice(&self.imm.to_le_bytes());
+        out
+    }
+}
+
+/// Renders instructions one per line, `bpftool`-style:
+/// `   3: (85) call bpf_tail_call#12`. `map_name` labels pseudo map loads.
+pub fn listing(insns: &[Insn], map_name: &str) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < insns.len() {
+        let insn = insns[i];
+        let text = Listed { insn, map_name };
+        out.push_str(&format!("{i:4}: ({:02x}) {text}\n", insn.code));
+        // A 64-bit immediate load occupies two slots.
+        i += if insn.code == LD_IMM64 { 2 } else { 1 };
+    }
+    out
+}
+
+struct Listed<'a> {
+    insn: Insn,
+    map_name: &'a str,
+}
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        } = self.insn;
+        match code {
+            LD_IMM64 if src == PSEUDO_MAP_FD => write!(f, "r{dst} = map[{}] ll", self.map_name),
+            LD_IMM64 => write!(f, "r{dst} = {imm:#x} ll"),
+            MOV64_IMM => write!(f, "r{dst} = {imm}"),
+            MOV64_REG => write!(f, "r{dst} = r{src}"),
+            CALL if imm == HELPER_TAIL_CALL => write!(f, "call bpf_tail_call#{imm}"),
+            CALL => write!(f, "call #{imm}"),
+            EXIT => write!(f, "exit"),
+            _ => write!(f, "raw dst=r{dst} src=r{src} off={off} imm={imm}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_like_the_kernel_headers() {
+        // BPF_MOV64_IMM(BPF_REG_0, 1) from linux/filter.h: b7 00 00 00 01 00 00 00
+        assert_eq!(
+            Insn::mov64_imm(0, 1).to_bytes(),
+            [0xb7, 0, 0, 0, 1, 0, 0, 0]
+        );
+        // BPF_LD_MAP_FD(BPF_REG_2, fd): 18 12 ...
+        assert_eq!(Insn::ld_map_fd(2)[0].to_bytes()[..2], [0x18, 0x12]);
+        assert_eq!(Insn::call(12).to_bytes(), [0x85, 0, 0, 0, 12, 0, 0, 0]);
+        assert_eq!(Insn::exit().to_bytes(), [0x95, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Insn::mov64_reg(6, 1).to_bytes()[..2], [0xbf, 0x16]);
+    }
+
+    #[test]
+    fn listing_skips_the_second_half_of_wide_loads() {
+        let mut insns = Insn::ld_map_fd(2).to_vec();
+        insns.push(Insn::exit());
+        let text = listing(&insns, "chain");
+        assert_eq!(text, "   0: (18) r2 = map[chain] ll\n   2: (95) exit\n");
+    }
+}
