@@ -1,0 +1,259 @@
+//! Registering kernel `struct_ops` (a BPF `tcp_congestion_ops` such as
+//! `bpf_dctcp`) from an embedded object, through libbpf.
+//!
+//! This is the one place accord uses libbpf (`libbpf-sys`): aya 0.14 knows the
+//! struct_ops program and link *types* but cannot load a `.struct_ops` map
+//! (no `StructOps` program kind, no struct_ops map initialisation against the
+//! kernel's BTF), so this one step goes through libbpf behind this small seam.
+//! Everything else (chain members, dispatchers, maps) stays on aya and the
+//! BPF adapter.
+//!
+//! The object's struct_ops maps must be declared in the `.struct_ops.link`
+//! section: registration then is a BPF link, which this module pins under a
+//! directory the caller gives. The congestion control stays registered for
+//! as long as the pin (or any fd) holds the link, also after this process
+//! exits; [`unregister`] removes the pins, which unregisters it once no
+//! other reference is left. Sockets already using the congestion control
+//! keep it until they close.
+//!
+//! A name can be registered once: a second registration of `bpf_dctcp` fails
+//! with [`StructOpsError::Attach`] carrying `EEXIST` until the first is gone.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use libbpf_sys as sys;
+
+/// Size of the buffer the verifier log of a failed load is kept in.
+const LOG_SIZE: usize = 1 << 20;
+
+/// What can go wrong registering struct_ops.
+#[derive(Debug, thiserror::Error)]
+pub enum StructOpsError {
+    #[error("struct_ops object {object} could not be opened")]
+    Open {
+        object: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("struct_ops object {object} failed to load: {source}; verifier log:\n{log}")]
+    Load {
+        object: String,
+        #[source]
+        source: io::Error,
+        log: String,
+    },
+    #[error("struct_ops object {object} declares no struct_ops map")]
+    NoStructOpsMap { object: String },
+    #[error("registering struct_ops map {map} of {object} failed")]
+    Attach {
+        object: String,
+        map: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("pinning the struct_ops link of {map} at {path} failed")]
+    Pin {
+        map: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("path {path} cannot be passed to libbpf (it contains a NUL byte)")]
+    InvalidPath { path: PathBuf },
+    #[error("removing the struct_ops link pin {path} failed")]
+    Unpin {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StructOpsError {
+    /// True when registration failed because the name is already registered
+    /// (by an earlier registration that is still pinned or held).
+    pub fn is_already_registered(&self) -> bool {
+        matches!(self, StructOpsError::Attach { source, .. } if source.raw_os_error() == Some(libc::EEXIST))
+    }
+}
+
+/// One struct_ops map registered with the kernel and pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredStructOps {
+    /// The map's name in the object (`accord_dctcp`).
+    pub map: String,
+    /// Where its link is pinned (`<pin_dir>/<map>`).
+    pub pin: PathBuf,
+}
+
+/// Owns a libbpf object and closes it (and every fd libbpf holds) on drop.
+struct Object(*mut sys::bpf_object);
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from bpf_object__open_mem and is closed once.
+        unsafe { sys::bpf_object__close(self.0) };
+    }
+}
+
+/// Opens `object` (ELF bytes; `name` is for messages), loads it, registers
+/// every struct_ops map in it and pins each map's link at `<pin_dir>/<map>`.
+/// `pin_dir` must be an existing directory on bpffs.
+///
+/// On failure nothing stays registered: links are pinned only after every
+/// map attached, and unpinned links are released with the object.
+pub fn register(
+    name: &str,
+    object: &[u8],
+    pin_dir: &Path,
+) -> Result<Vec<RegisteredStructOps>, StructOpsError> {
+    let c_name = CString::new(name).map_err(|_| StructOpsError::Open {
+        object: name.to_string(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "name contains a NUL byte"),
+    })?;
+    let mut log = vec![0u8; LOG_SIZE];
+    let opts = sys::bpf_object_open_opts {
+        sz: std::mem::size_of::<sys::bpf_object_open_opts>() as sys::size_t,
+        object_name: c_name.as_ptr(),
+        kernel_log_buf: log.as_mut_ptr().cast(),
+        kernel_log_size: LOG_SIZE as sys::size_t,
+        ..Default::default()
+    };
+    // SAFETY: object outlives the call (libbpf copies it), opts is valid and
+    // sized, and c_name/log outlive the object (both dropped after it).
+    let raw = unsafe { sys::bpf_object__open_mem(object.as_ptr().cast(), object.len() as sys::size_t, &opts) };
+    if raw.is_null() {
+        return Err(StructOpsError::Open {
+            object: name.to_string(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    let obj = Object(raw);
+    // SAFETY: obj.0 is a valid, opened object.
+    let ret = unsafe { sys::bpf_object__load(obj.0) };
+    if ret < 0 {
+        return Err(StructOpsError::Load {
+            object: name.to_string(),
+            source: io::Error::from_raw_os_error(-ret),
+            log: log_text(&log),
+        });
+    }
+
+    let mut links = Vec::new();
+    let mut map: *mut sys::bpf_map = ptr::null_mut();
+    loop {
+        // SAFETY: obj.0 is loaded; map is null or the previous map of obj.
+        map = unsafe { sys::bpf_object__next_map(obj.0, map) };
+        if map.is_null() {
+            break;
+        }
+        // SAFETY: map is a valid map of obj.
+        if unsafe { sys::bpf_map__type(map) } != sys::BPF_MAP_TYPE_STRUCT_OPS {
+            continue;
+        }
+        // SAFETY: libbpf returns a NUL-terminated name owned by the map.
+        let map_name = unsafe { CStr::from_ptr(sys::bpf_map__name(map)) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: map is a loaded struct_ops map.
+        let link = unsafe { sys::bpf_map__attach_struct_ops(map) };
+        if link.is_null() {
+            let source = io::Error::last_os_error();
+            destroy_links(&links);
+            return Err(StructOpsError::Attach {
+                object: name.to_string(),
+                map: map_name,
+                source,
+            });
+        }
+        links.push((map_name, link));
+    }
+    if links.is_empty() {
+        return Err(StructOpsError::NoStructOpsMap {
+            object: name.to_string(),
+        });
+    }
+
+    let mut registered = Vec::new();
+    for (map_name, link) in &links {
+        let pin = pin_dir.join(map_name);
+        let c_pin = match CString::new(pin.as_os_str().as_bytes()) {
+            Ok(p) => p,
+            Err(_) => {
+                unpin_all(&registered);
+                destroy_links(&links);
+                return Err(StructOpsError::InvalidPath { path: pin });
+            }
+        };
+        // SAFETY: link is a live struct_ops link; c_pin is a valid C string.
+        let ret = unsafe { sys::bpf_link__pin(*link, c_pin.as_ptr()) };
+        if ret < 0 {
+            unpin_all(&registered);
+            destroy_links(&links);
+            return Err(StructOpsError::Pin {
+                map: map_name.clone(),
+                path: pin,
+                source: io::Error::from_raw_os_error(-ret),
+            });
+        }
+        registered.push(RegisteredStructOps {
+            map: map_name.clone(),
+            pin,
+        });
+    }
+    for (_, link) in &links {
+        // SAFETY: the link is pinned; disconnect keeps it registered when the
+        // handle is destroyed, destroy then frees the handle and closes its fd.
+        unsafe {
+            sys::bpf_link__disconnect(*link);
+            sys::bpf_link__destroy(*link);
+        }
+    }
+    Ok(registered)
+}
+
+/// Removes the pins [`register`] made; the kernel unregisters each
+/// congestion control once nothing else holds its link.
+pub fn unregister(registered: &[RegisteredStructOps]) -> Result<(), StructOpsError> {
+    for r in registered {
+        match std::fs::remove_file(&r.pin) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StructOpsError::Unpin {
+                    path: r.pin.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is in `/proc/sys/net/ipv4/tcp_available_congestion_control`.
+pub fn congestion_control_available(name: &str) -> io::Result<bool> {
+    let list = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")?;
+    Ok(list.split_whitespace().any(|cc| cc == name))
+}
+
+fn destroy_links(links: &[(String, *mut sys::bpf_link)]) {
+    for (_, link) in links {
+        // SAFETY: each link is live and destroyed once; not yet pinned, so
+        // destroying it unregisters the struct_ops.
+        unsafe { sys::bpf_link__destroy(*link) };
+    }
+}
+
+fn unpin_all(registered: &[RegisteredStructOps]) {
+    for r in registered {
+        let _ = std::fs::remove_file(&r.pin);
+    }
+}
+
+fn log_text(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).trim_end().to_string()
+}
