@@ -11,7 +11,7 @@
 pub mod insn;
 
 use composer::ir::MemberId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use insn::Insn;
@@ -30,7 +30,7 @@ pub const DEBUG_SAMPLE_GLOBAL: &str = "ACCORD_DEBUG_SAMPLE";
 pub const DISPATCHER_PROG_NAME: &str = "accord_disp";
 
 /// A hook a chain can run at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hook {
     /// A cgroup `sock_ops` program (`BPF_PROG_TYPE_SOCK_OPS`).

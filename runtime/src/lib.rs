@@ -1,3 +1,15 @@
 //! accord's host side. Every kernel call goes through the BPF adapter seam.
 pub mod objects;
 pub mod struct_ops;
+
+// apply: adapter, plans, executor, records (see ARCHITECTURE.md)
+pub mod adapter;
+pub mod config;
+pub mod desired;
+pub mod executor;
+pub mod layout;
+pub mod lifecycle;
+pub mod lock;
+pub mod plan;
+pub mod state;
+pub mod sys;

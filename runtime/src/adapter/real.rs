@@ -1,0 +1,353 @@
+//! The real BPF adapter: aya loads member objects (ELF parsing, relocations,
+//! globals, the shared chain map by pin path); [`crate::sys`] does the rest.
+//! bpffs pins are created and removed only here.
+
+use std::fs;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use aya::programs::{ProgramError, SockOps, Xdp};
+use aya::{EbpfLoader, VerifierLogLevel};
+use dispatcher::{Dispatcher, Hook, CHAIN_MAP_NAME, DISPATCHER_PROG_NAME};
+
+use super::{
+    AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberLoad, ProgStats, StatsSession,
+};
+use crate::sys;
+
+/// `BPF_MAP_TYPE_PROG_ARRAY`.
+const PROG_ARRAY: u32 = 3;
+/// The kernel's tail-call limit: the dispatcher plus 32 members.
+const CHAIN_SLOTS: u32 = 32;
+/// `BPF_FS_MAGIC`.
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// The adapter that talks to the running kernel.
+#[derive(Debug, Default)]
+pub struct RealAdapter {
+    /// Where bpffs is expected (for probing); `/sys/fs/bpf` by default.
+    pub bpffs: Option<PathBuf>,
+}
+
+fn is_bpffs(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes into a zeroed local struct; c lives for the call.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == BPF_FS_MAGIC
+    }
+}
+
+fn get(path: &Path) -> AdapterResult<std::os::fd::OwnedFd> {
+    sys::obj_get(path).map_err(|e| AdapterError::sys(format!("opening pin {}", path.display()), e))
+}
+
+fn load_error(what: &str, err: ProgramError) -> AdapterError {
+    match err {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => AdapterError::Verifier {
+            what: what.to_owned(),
+            log: verifier_log.to_string(),
+            source: io_error,
+        },
+        other => AdapterError::Object {
+            object: what.to_owned(),
+            message: other.to_string(),
+        },
+    }
+}
+
+impl BpfAdapter for RealAdapter {
+    fn probe(&self) -> KernelFeatures {
+        let bpffs = is_bpffs(self.bpffs.as_deref().unwrap_or(Path::new("/sys/fs/bpf")));
+        let run_time_stats = sys::enable_stats().is_ok();
+        let stats_enabled_by_sysctl = fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false);
+        KernelFeatures {
+            bpffs,
+            run_time_stats,
+            stats_enabled_by_sysctl,
+        }
+    }
+
+    fn make_dir(&mut self, path: &Path) -> AdapterResult<()> {
+        fs::create_dir_all(path).map_err(|e| AdapterError::io(path, e))
+    }
+
+    fn remove_tree(&mut self, path: &Path) -> AdapterResult<()> {
+        // Unlinking a pin drops bpffs's reference; the kernel frees the
+        // object once nothing else holds it. remove_dir_all unlinks each pin.
+        match fs::remove_dir_all(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|e| AdapterError::io(path, e)),
+        }
+    }
+
+    fn unpin(&mut self, path: &Path) -> AdapterResult<()> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|e| AdapterError::io(path, e)),
+        }
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.symlink_metadata().is_ok()
+    }
+
+    fn list_dir(&self, path: &Path) -> AdapterResult<Vec<PathBuf>> {
+        let entries = match fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(AdapterError::io(path, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            out.push(entry.map_err(|e| AdapterError::io(path, e))?.path());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn create_chain_map(&mut self, pin: &Path) -> AdapterResult<u32> {
+        let map = sys::map_create(PROG_ARRAY, CHAIN_MAP_NAME, 4, 4, CHAIN_SLOTS, 0)
+            .map_err(|e| AdapterError::sys("creating the chain map", e))?;
+        sys::obj_pin(map.as_fd(), pin)
+            .map_err(|e| AdapterError::sys(format!("pinning {}", pin.display()), e))?;
+        let info = sys::map_info(map.as_fd())
+            .map_err(|e| AdapterError::sys("reading the chain map", e))?;
+        Ok(info.id)
+    }
+
+    fn load_member(&mut self, req: &MemberLoad<'_>) -> AdapterResult<u32> {
+        let what = format!("member {} ({})", req.member, req.object_name);
+        let object_err = |message: String| AdapterError::Object {
+            object: req.object_name.to_owned(),
+            message,
+        };
+        let mut loader = EbpfLoader::new();
+        loader.verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS);
+        for (name, value) in req.globals {
+            // ACCORD_SLOT is required by the ABI; the others are optional.
+            loader.override_global(name, value, *name == dispatcher::SLOT_GLOBAL);
+        }
+        loader.map_pin_path(CHAIN_MAP_NAME, req.chain_pin);
+        let mut ebpf = loader
+            .load(req.object)
+            .map_err(|e| object_err(e.to_string()))?;
+
+        fs::create_dir_all(req.map_dir).map_err(|e| AdapterError::io(req.map_dir, e))?;
+        for (name, map) in ebpf.maps() {
+            if name.starts_with("accord_") && name != CHAIN_MAP_NAME {
+                let pin = req.map_dir.join(name);
+                map.pin(&pin).map_err(|e| {
+                    object_err(format!("pinning map {name} at {}: {e}", pin.display()))
+                })?;
+            }
+        }
+
+        let available: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
+        let name = if ebpf.program(req.program).is_some() {
+            req.program.to_owned()
+        } else {
+            // A spec's program name may differ from the ELF function when the
+            // object holds exactly one program for the hook.
+            let of_hook: Vec<&str> = ebpf
+                .programs()
+                .filter(|(_, p)| match req.hook {
+                    Hook::SockOps => matches!(p, aya::programs::Program::SockOps(_)),
+                    Hook::Xdp => matches!(p, aya::programs::Program::Xdp(_)),
+                })
+                .map(|(n, _)| n)
+                .collect();
+            match of_hook.as_slice() {
+                [only] => (*only).to_owned(),
+                _ => {
+                    return Err(AdapterError::ProgramNotFound {
+                        object: req.object_name.to_owned(),
+                        program: req.program.to_owned(),
+                        available,
+                    })
+                }
+            }
+        };
+        let program = ebpf.program_mut(&name).expect("name taken from the object");
+        let id = match req.hook {
+            Hook::SockOps => {
+                let p: &mut SockOps = program
+                    .try_into()
+                    .map_err(|e: ProgramError| object_err(e.to_string()))?;
+                p.load().map_err(|e| load_error(&what, e))?;
+                p.pin(req.prog_pin)
+                    .map_err(|e| object_err(format!("pinning {}: {e}", req.prog_pin.display())))?;
+                p.info().map_err(|e| object_err(e.to_string()))?.id()
+            }
+            Hook::Xdp => {
+                let p: &mut Xdp = program
+                    .try_into()
+                    .map_err(|e: ProgramError| object_err(e.to_string()))?;
+                p.load().map_err(|e| load_error(&what, e))?;
+                p.pin(req.prog_pin)
+                    .map_err(|e| object_err(format!("pinning {}: {e}", req.prog_pin.display())))?;
+                p.info().map_err(|e| object_err(e.to_string()))?.id()
+            }
+        };
+        Ok(id)
+    }
+
+    fn load_dispatcher(
+        &mut self,
+        dispatcher: &Dispatcher,
+        chain_pin: &Path,
+        pin: &Path,
+    ) -> AdapterResult<u32> {
+        let chain = get(chain_pin)?;
+        let bytes = dispatcher.bytes_with_map_fd(std::os::fd::AsRawFd::as_raw_fd(&chain));
+        let hook = dispatcher.hook;
+        let prog = sys::prog_load(
+            hook.prog_type(),
+            hook.expected_attach_type(),
+            DISPATCHER_PROG_NAME,
+            &bytes,
+        )
+        .map_err(|e| AdapterError::Verifier {
+            what: format!("the {} dispatcher", hook.name()),
+            log: e.verifier_log,
+            source: e.source,
+        })?;
+        sys::obj_pin(prog.as_fd(), pin)
+            .map_err(|e| AdapterError::sys(format!("pinning {}", pin.display()), e))?;
+        let info = sys::prog_info(prog.as_fd())
+            .map_err(|e| AdapterError::sys("reading the dispatcher", e))?;
+        Ok(info.id)
+    }
+
+    fn set_slot(&mut self, chain_pin: &Path, slot: u32, prog_pin: &Path) -> AdapterResult<()> {
+        let chain = get(chain_pin)?;
+        let prog = get(prog_pin)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&prog) as u32;
+        sys::map_update(chain.as_fd(), &slot.to_ne_bytes(), &fd.to_ne_bytes(), 0).map_err(|e| {
+            AdapterError::sys(format!("setting slot {slot} of {}", chain_pin.display()), e)
+        })
+    }
+
+    fn write_config(&mut self, map_pin: &Path, value: &[u8]) -> AdapterResult<()> {
+        let map = get(map_pin)?;
+        let info =
+            sys::map_info(map.as_fd()).map_err(|e| AdapterError::sys("reading a config map", e))?;
+        if info.value_size as usize != value.len() || info.key_size != 4 {
+            return Err(AdapterError::ConfigLayout {
+                map: map_pin.to_owned(),
+                expected: value.len(),
+                actual: info.value_size as usize,
+            });
+        }
+        sys::map_update(map.as_fd(), &0u32.to_ne_bytes(), value, 0)
+            .map_err(|e| AdapterError::sys(format!("writing {}", map_pin.display()), e))
+    }
+
+    fn replace_set(&mut self, map_pin: &Path, keys: &[Vec<u8>]) -> AdapterResult<()> {
+        let map = get(map_pin)?;
+        let info =
+            sys::map_info(map.as_fd()).map_err(|e| AdapterError::sys("reading a set map", e))?;
+        let key_size = info.key_size as usize;
+        if let Some(bad) = keys.iter().find(|k| k.len() != key_size) {
+            return Err(AdapterError::ConfigLayout {
+                map: map_pin.to_owned(),
+                expected: bad.len(),
+                actual: key_size,
+            });
+        }
+        let what = |e| AdapterError::sys(format!("updating {}", map_pin.display()), e);
+        // Collect the present keys first: deleting while walking restarts walks.
+        let mut present = Vec::new();
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let mut next = vec![0u8; key_size];
+            if !sys::map_next_key(map.as_fd(), cursor.as_deref(), &mut next).map_err(what)? {
+                break;
+            }
+            present.push(next.clone());
+            cursor = Some(next);
+        }
+        let mut value = vec![0u8; info.value_size as usize];
+        if let Some(first) = value.first_mut() {
+            *first = 1;
+        }
+        for key in keys {
+            sys::map_update(map.as_fd(), key, &value, 0).map_err(what)?;
+        }
+        for key in present.iter().filter(|k| !keys.contains(k)) {
+            sys::map_delete(map.as_fd(), key).map_err(what)?;
+        }
+        Ok(())
+    }
+
+    fn create_link(
+        &mut self,
+        cgroup: &Path,
+        hook: Hook,
+        prog_pin: &Path,
+        link_pin: &Path,
+    ) -> AdapterResult<u32> {
+        if hook != Hook::SockOps {
+            return Err(AdapterError::Object {
+                object: prog_pin.display().to_string(),
+                message: format!("no cgroup link for hook {}", hook.name()),
+            });
+        }
+        let cg = fs::File::open(cgroup).map_err(|e| AdapterError::io(cgroup, e))?;
+        let prog = get(prog_pin)?;
+        let link = sys::link_create(prog.as_fd(), cg.as_fd(), hook.expected_attach_type())
+            .map_err(|e| AdapterError::sys(format!("attaching to {}", cgroup.display()), e))?;
+        sys::obj_pin(link.as_fd(), link_pin)
+            .map_err(|e| AdapterError::sys(format!("pinning {}", link_pin.display()), e))?;
+        let info =
+            sys::link_info(link.as_fd()).map_err(|e| AdapterError::sys("reading the link", e))?;
+        Ok(info.id)
+    }
+
+    fn update_link(
+        &mut self,
+        link_pin: &Path,
+        new_prog_pin: &Path,
+        old_prog_pin: &Path,
+    ) -> AdapterResult<()> {
+        let link = get(link_pin)?;
+        let new = get(new_prog_pin)?;
+        let old = get(old_prog_pin)?;
+        sys::link_update(link.as_fd(), new.as_fd(), Some(old.as_fd()))
+            .map_err(|e| AdapterError::sys(format!("swapping {}", link_pin.display()), e))
+    }
+
+    fn link_prog_id(&self, link_pin: &Path) -> AdapterResult<Option<u32>> {
+        if !self.exists(link_pin) {
+            return Ok(None);
+        }
+        let link = get(link_pin)?;
+        let info =
+            sys::link_info(link.as_fd()).map_err(|e| AdapterError::sys("reading the link", e))?;
+        Ok(Some(info.prog_id))
+    }
+
+    fn prog_stats(&self, prog_pin: &Path) -> AdapterResult<ProgStats> {
+        let prog = get(prog_pin)?;
+        let info = sys::prog_info(prog.as_fd())
+            .map_err(|e| AdapterError::sys(format!("reading {}", prog_pin.display()), e))?;
+        Ok(ProgStats {
+            id: info.id,
+            run_cnt: info.run_cnt,
+            run_time_ns: info.run_time_ns,
+        })
+    }
+
+    fn enable_stats(&mut self) -> AdapterResult<StatsSession> {
+        let fd =
+            sys::enable_stats().map_err(|e| AdapterError::sys("enabling run-time stats", e))?;
+        Ok(StatsSession::new(Some(fd)))
+    }
+}

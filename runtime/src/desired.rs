@@ -1,0 +1,251 @@
+//! Desired state: what one hookpoint should run, built from a checked
+//! composition and its proven order. Pure apart from reading object files
+//! through an [`ObjectSource`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use composer::ir::{Composition, MemberId, Program};
+use dispatcher::{ChainSpec, Dispatcher, DispatcherError, Hook};
+use thiserror::Error;
+
+use crate::config::{self, ConfigError, ConfigImage};
+use crate::layout::hookpoint_key;
+use crate::state::{HookpointRecord, RecordMember};
+
+/// A cgroup a chain is attached to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub cgroup: PathBuf,
+    /// The cgroup directory's inode number (the kernel's cgroup id).
+    pub cgroup_id: u64,
+}
+
+impl Target {
+    /// Reads the cgroup id of a cgroup v2 directory.
+    pub fn of_cgroup(path: &Path) -> std::io::Result<Target> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a cgroup directory",
+            ));
+        }
+        Ok(Target {
+            cgroup: path.to_owned(),
+            cgroup_id: meta.ino(),
+        })
+    }
+}
+
+/// A member object's bytes and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectImage {
+    /// File name, e.g. `init_cwnd.bpf.o`.
+    pub name: String,
+    /// `file:<path>` or `embedded`.
+    pub origin: String,
+    pub bytes: Arc<[u8]>,
+    pub digest: String,
+}
+
+impl ObjectImage {
+    pub fn new(name: &str, origin: String, bytes: Vec<u8>) -> Self {
+        let digest = config::digest(&[&bytes]);
+        ObjectImage {
+            name: name.to_owned(),
+            origin,
+            bytes: bytes.into(),
+            digest,
+        }
+    }
+}
+
+/// One member as it should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredMember {
+    pub feature: String,
+    pub program: String,
+    pub object: ObjectImage,
+    pub config: ConfigImage,
+}
+
+impl DesiredMember {
+    pub fn id(&self) -> MemberId {
+        MemberId {
+            feature: self.feature.clone(),
+            program: self.program.clone(),
+        }
+    }
+}
+
+/// What one hookpoint should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredChain {
+    pub key: String,
+    pub hook: Hook,
+    pub target: Target,
+    pub composition: String,
+    pub composition_path: PathBuf,
+    /// In chain order: slot = index.
+    pub members: Vec<DesiredMember>,
+    pub debug_sample: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum DesiredError {
+    #[error(transparent)]
+    Dispatcher(#[from] DispatcherError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("member {member}: the order names it but the composition has no such program")]
+    UnknownMember { member: String },
+    #[error("member {member}: no object {object} next to its spec and none built into accord")]
+    NoObject { member: String, object: String },
+    #[error("member {member}: cannot read {}: {source}", path.display())]
+    ObjectRead {
+        member: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Finds the object of a program.
+pub trait ObjectSource {
+    fn find(&self, member: &MemberId, program: &Program) -> Result<ObjectImage, DesiredError>;
+}
+
+/// The spec's `object:` path if that file exists, else the object of that
+/// file name built into the binary.
+pub struct FilesThenEmbedded {
+    pub embedded: fn(&str) -> Option<&'static [u8]>,
+}
+
+impl ObjectSource for FilesThenEmbedded {
+    fn find(&self, member: &MemberId, program: &Program) -> Result<ObjectImage, DesiredError> {
+        let name = program
+            .object
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("{}.bpf.o", member.feature));
+        if let Some(path) = program.object.as_ref().filter(|p| p.is_file()) {
+            let bytes = std::fs::read(path).map_err(|source| DesiredError::ObjectRead {
+                member: member.to_string(),
+                path: path.clone(),
+                source,
+            })?;
+            return Ok(ObjectImage::new(
+                &name,
+                format!("file:{}", path.display()),
+                bytes,
+            ));
+        }
+        match (self.embedded)(&name) {
+            Some(bytes) => Ok(ObjectImage::new(&name, "embedded".into(), bytes.to_vec())),
+            None => Err(DesiredError::NoObject {
+                member: member.to_string(),
+                object: name,
+            }),
+        }
+    }
+}
+
+/// Builds the desired chain of a checked composition, members in `order`.
+pub fn from_composition(
+    comp: &Composition,
+    order: &[MemberId],
+    target: Target,
+    debug_sample: u32,
+    objects: &dyn ObjectSource,
+) -> Result<DesiredChain, DesiredError> {
+    let hook = Hook::from_name(&comp.hook)?;
+    let mut members = Vec::with_capacity(order.len());
+    for id in order {
+        let (_, feature, program) = comp.members().find(|(m, _, _)| m == id).ok_or_else(|| {
+            DesiredError::UnknownMember {
+                member: id.to_string(),
+            }
+        })?;
+        members.push(DesiredMember {
+            feature: id.feature.clone(),
+            program: id.program.clone(),
+            object: objects.find(id, program)?,
+            config: config::image(feature)?,
+        });
+    }
+    let chain = DesiredChain {
+        key: hookpoint_key(hook, target.cgroup_id),
+        hook,
+        target,
+        composition: comp.name.clone(),
+        composition_path: comp.path.clone(),
+        members,
+        debug_sample,
+    };
+    // Refuse what no dispatcher can run before anything else happens.
+    chain.dispatcher()?;
+    Ok(chain)
+}
+
+impl DesiredChain {
+    pub fn dispatcher(&self) -> Result<Dispatcher, DispatcherError> {
+        dispatcher::generate(&ChainSpec {
+            hook: self.hook,
+            members: self.members.iter().map(DesiredMember::id).collect(),
+            debug_sample: self.debug_sample,
+        })
+    }
+
+    /// Identifies the member set: same digest, same programs in the same slots.
+    pub fn chain_digest(&self) -> String {
+        let mut parts: Vec<Vec<u8>> = vec![
+            self.hook.name().into(),
+            self.debug_sample.to_le_bytes().to_vec(),
+        ];
+        for m in &self.members {
+            parts.push(m.feature.as_bytes().to_vec());
+            parts.push(m.program.as_bytes().to_vec());
+            parts.push(m.object.digest.as_bytes().to_vec());
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        config::digest(&refs)
+    }
+
+    /// Identifies every member's config.
+    pub fn config_digest(&self) -> String {
+        let text = serde_json::to_vec(&self.members.iter().map(|m| &m.config).collect::<Vec<_>>())
+            .expect("config images serialize");
+        config::digest(&[&text])
+    }
+
+    /// The record this chain leaves once applied as `generation`.
+    pub fn record(&self, generation: u64) -> HookpointRecord {
+        HookpointRecord {
+            key: self.key.clone(),
+            hook: self.hook,
+            cgroup: self.target.cgroup.clone(),
+            cgroup_id: self.target.cgroup_id,
+            composition: self.composition.clone(),
+            composition_path: self.composition_path.clone(),
+            generation,
+            chain_digest: self.chain_digest(),
+            config_digest: self.config_digest(),
+            members: self
+                .members
+                .iter()
+                .enumerate()
+                .map(|(slot, m)| RecordMember {
+                    slot: slot as u32,
+                    feature: m.feature.clone(),
+                    program: m.program.clone(),
+                    object: m.object.name.clone(),
+                    object_digest: m.object.digest.clone(),
+                    config: m.config.clone(),
+                })
+                .collect(),
+        }
+    }
+}

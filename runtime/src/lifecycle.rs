@@ -1,0 +1,226 @@
+//! The operations the CLI offers, written against the adapter and the state
+//! store: observe a hookpoint, apply a desired chain (plan, then execute),
+//! detach, status, and garbage collection.
+
+use std::path::PathBuf;
+
+use dispatcher::DispatcherError;
+use thiserror::Error;
+
+use crate::adapter::{AdapterError, BpfAdapter, ProgStats};
+use crate::desired::DesiredChain;
+use crate::executor::{self, ExecError, Executed};
+use crate::layout::{generation_of, Layout};
+use crate::plan::{self, Observed, Plan};
+use crate::state::{HookpointRecord, StateError, StateStore};
+
+#[derive(Debug, Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Dispatcher(#[from] DispatcherError),
+    #[error(transparent)]
+    Exec(#[from] Box<ExecError>),
+    #[error("no hookpoint of accord's is attached to {}", cgroup.display())]
+    NotManaged { cgroup: PathBuf },
+}
+
+/// Reads what the records and the kernel show for one hookpoint.
+pub fn observe(
+    layout: &Layout,
+    adapter: &dyn BpfAdapter,
+    store: &dyn StateStore,
+    key: &str,
+) -> Result<Observed, LifecycleError> {
+    let record = store.load(key)?;
+    let link_prog_id = adapter.link_prog_id(&layout.link_pin(key))?;
+    let live_dispatcher_id = match &record {
+        Some(r) => {
+            let pin = layout.dispatcher_pin(key, r.generation);
+            if adapter.exists(&pin) {
+                Some(adapter.prog_stats(&pin)?.id)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    let dir = layout.hookpoint_dir(key);
+    let generations = adapter
+        .list_dir(&dir)?
+        .iter()
+        .filter_map(|p| generation_of(&p.file_name()?.to_string_lossy()))
+        .collect();
+    Ok(Observed {
+        record,
+        link_prog_id,
+        live_dispatcher_id,
+        generations,
+        hookpoint_dir_exists: adapter.exists(&dir),
+    })
+}
+
+/// Computes the plan for `desired` on this host.
+pub fn plan_for(
+    layout: &Layout,
+    adapter: &dyn BpfAdapter,
+    store: &dyn StateStore,
+    desired: &DesiredChain,
+) -> Result<Plan, LifecycleError> {
+    let observed = observe(layout, adapter, store, &desired.key)?;
+    Ok(plan::plan_apply(layout, desired, &observed)?)
+}
+
+/// Plans and executes an apply.
+pub fn apply(
+    layout: &Layout,
+    adapter: &mut dyn BpfAdapter,
+    store: &mut dyn StateStore,
+    desired: &DesiredChain,
+) -> Result<(Plan, Executed), LifecycleError> {
+    let plan = plan_for(layout, adapter, store, desired)?;
+    let done = executor::execute(&plan, adapter, store)?;
+    Ok((plan, done))
+}
+
+/// Removes the hookpoint of `key` completely.
+pub fn detach(
+    layout: &Layout,
+    adapter: &mut dyn BpfAdapter,
+    store: &mut dyn StateStore,
+    key: &str,
+) -> Result<Executed, LifecycleError> {
+    let plan = plan::plan_detach(layout, key);
+    Ok(executor::execute(&plan, adapter, store)?)
+}
+
+/// One member as the kernel shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub slot: u32,
+    pub member: String,
+    /// `Err` when its pin is gone (drift).
+    pub stats: Result<ProgStats, String>,
+}
+
+/// One hookpoint as the record and the kernel show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookpointStatus {
+    pub record: HookpointRecord,
+    pub link_prog_id: Option<u32>,
+    pub dispatcher: Result<ProgStats, String>,
+    pub members: Vec<MemberStatus>,
+    /// Where the kernel disagrees with the record.
+    pub drift: Vec<String>,
+}
+
+/// The status of every hookpoint with a record.
+pub fn status(
+    layout: &Layout,
+    adapter: &dyn BpfAdapter,
+    store: &dyn StateStore,
+) -> Result<Vec<HookpointStatus>, LifecycleError> {
+    let mut out = Vec::new();
+    for record in store.list()? {
+        let key = record.key.clone();
+        let link_prog_id = adapter.link_prog_id(&layout.link_pin(&key))?;
+        let dispatcher = adapter
+            .prog_stats(&layout.dispatcher_pin(&key, record.generation))
+            .map_err(|e| e.to_string());
+        let mut drift = Vec::new();
+        match (&dispatcher, link_prog_id) {
+            (_, None) => drift.push("no link pinned: the chain is not attached".to_owned()),
+            (Ok(d), Some(l)) if d.id != l => drift.push(format!(
+                "the link runs program {l}, not the recorded dispatcher {}",
+                d.id
+            )),
+            (Err(e), _) => drift.push(format!("dispatcher: {e}")),
+            _ => {}
+        }
+        let members = record
+            .members
+            .iter()
+            .map(|m| {
+                let pin = layout
+                    .member_dir(&key, record.generation, m.slot, &m.feature, &m.program)
+                    .join("prog");
+                let stats = adapter.prog_stats(&pin).map_err(|e| e.to_string());
+                if let Err(e) = &stats {
+                    drift.push(format!("member {}: {e}", m.feature));
+                }
+                MemberStatus {
+                    slot: m.slot,
+                    member: if m.feature == m.program {
+                        m.feature.clone()
+                    } else {
+                        format!("{}/{}", m.feature, m.program)
+                    },
+                    stats,
+                }
+            })
+            .collect();
+        out.push(HookpointStatus {
+            record,
+            link_prog_id,
+            dispatcher,
+            members,
+            drift,
+        });
+    }
+    Ok(out)
+}
+
+/// Pins under the root that no record uses: hookpoint directories without a
+/// record, and generations other than the recorded one.
+pub fn gc_candidates(
+    layout: &Layout,
+    adapter: &dyn BpfAdapter,
+    store: &dyn StateStore,
+) -> Result<Vec<PathBuf>, LifecycleError> {
+    let records = store.list()?;
+    let mut out = Vec::new();
+    for dir in adapter.list_dir(&layout.bpffs_root)? {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match records.iter().find(|r| r.key == name) {
+            None => out.push(dir),
+            Some(record) => {
+                for entry in adapter.list_dir(&dir)? {
+                    let entry_name = entry
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if let Some(g) = generation_of(&entry_name) {
+                        if g != record.generation {
+                            out.push(entry);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Removes (or with `dry_run`, only lists) what [`gc_candidates`] finds.
+pub fn gc(
+    layout: &Layout,
+    adapter: &mut dyn BpfAdapter,
+    store: &dyn StateStore,
+    dry_run: bool,
+) -> Result<Vec<PathBuf>, LifecycleError> {
+    let found = gc_candidates(layout, adapter, store)?;
+    if !dry_run {
+        for path in &found {
+            if layout.owns(path) {
+                adapter.remove_tree(path)?;
+            }
+        }
+    }
+    Ok(found)
+}
