@@ -1,1 +1,481 @@
-//! (checks, in progress)
+//! `accord check`'s checks on a loaded [`Composition`]: same-field
+//! conflicts, cross-field invariants, order edges, the order itself and the
+//! chain-length limit. Produces a [`CheckOutcome`]; never panics, never
+//! exits, and turns solver trouble into `unknown` entries.
+//!
+//! # What is checked
+//! - **Same field.** For every two writes of one field by different members
+//!   on the same hook, where the field's merge rule is `conflict`: is there
+//!   a connection (and, under `any_config`, a config) where both guards hold
+//!   and the values differ? Yes is a [`Conflict::SameField`] with the
+//!   solver's witness, or, when a `resolve:` entry prefers exactly one of
+//!   the two features, an [`Override`] plus an order edge loser -> winner.
+//!   Merge `or` fields (cb flags) never conflict. At most one conflict is
+//!   reported per field and member pair.
+//! - **Invariants.** For every invariant `lhs op rhs` of the catalog and
+//!   every writer of `lhs` with every writer of `rhs` (the same member
+//!   included): both guards hold and `lhs op rhs` fails.
+//! - **Order edges.** Rule: member R gets an edge W -> R for field F when R
+//!   lists F in `reads:`, W (another member) writes F, and W's guard can
+//!   hold together with the guard of at least one of R's own writes (with
+//!   W's guard alone when R writes nothing): R acts only when one of its
+//!   writes' guards holds, so only those connections matter. When the
+//!   solver cannot decide, the edge is added (an extra edge never makes an
+//!   order unsafe). Feature `after:`/`before:` add edges between every
+//!   program pair of the two features; names not in the composition are
+//!   ignored (the front end reports them).
+//! - **Order.** See [`crate::order`]: Kahn with ties broken by (feature,
+//!   program), or one cycle.
+//! - **Limits.** More than [`MAX_MEMBERS_PER_CHAIN`] members on one hook.
+//!
+//! # Cost
+//! Candidate pairs are enumerated per field (quadratic in its writers but
+//! each costs only an interval test): pairs whose values are the same single
+//! value, or whose guard boxes ([`crate::solver::approx`]) are disjoint,
+//! never reach z3. The rest are one z3 query each on one incremental solver
+//! (push/pop), with each guard lowered once.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::eval::written_key;
+use crate::ir::{Composition, Feature, MemberId, Program, WritableField, Write, MergeRule};
+use crate::outcome::{
+    CheckOutcome, Conflict, EdgeReason, OrderEdge, Override, UnknownCheck, Verdict,
+};
+use crate::solver::approx::{Approximator, GuardBox, ValueApprox};
+use crate::solver::{Overlap, Prover, QueryRecord, Side, SolverStats};
+
+/// The kernel allows 33 tail calls: the dispatcher plus 32 members.
+pub const MAX_MEMBERS_PER_CHAIN: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Params range over every value their types allow instead of taking
+    /// the deployed config (`--any-config`).
+    pub any_config: bool,
+    /// Per solver query; 0 means no limit.
+    pub timeout_ms: u32,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            any_config: false,
+            timeout_ms: 5000,
+        }
+    }
+}
+
+/// How much work a check did, for benchmarks and `--verbose`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckStats {
+    pub features: usize,
+    pub members: usize,
+    pub writes: usize,
+    /// Write pairs of one `conflict` field by different members on one hook.
+    pub same_field_candidates: u64,
+    /// ... of which both values are the same single value (no query).
+    pub same_field_equal_values: u64,
+    /// ... of which the guard boxes are disjoint (no query).
+    pub same_field_disjoint: u64,
+    /// ... of which the guards may overlap: one solver query each.
+    pub same_field_overlapping: u64,
+    pub invariant_candidates: u64,
+    pub invariant_queries: u64,
+    pub order_candidates: u64,
+    pub order_queries: u64,
+    pub solver: SolverStats,
+}
+
+/// Everything a check run did besides its outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckTrace {
+    pub stats: CheckStats,
+    /// Every solver query as SMT-LIB, when asked for (`--dump-smt`).
+    pub queries: Vec<QueryRecord>,
+}
+
+/// Checks a composition.
+pub fn check(c: &Composition, opts: &CheckOptions) -> CheckOutcome {
+    check_traced(c, opts, false).0
+}
+
+/// Checks a composition and says how; with `dump_smt`, keeps every query's
+/// SMT-LIB text.
+pub fn check_traced(c: &Composition, opts: &CheckOptions, dump_smt: bool) -> (CheckOutcome, CheckTrace) {
+    let mut run = Run::new(c, opts, dump_smt);
+    run.same_field();
+    run.invariants();
+    run.reads_edges();
+    run.declared_edges();
+    run.finish()
+}
+
+struct Site<'c> {
+    member: usize,
+    feature: &'c Feature,
+    program: &'c Program,
+    write: &'c Write,
+    field: &'c WritableField,
+    gbox: GuardBox,
+    value: ValueApprox,
+}
+
+impl<'c> Site<'c> {
+    fn side(&self, idx: usize) -> Side<'c> {
+        Side {
+            site: idx,
+            feature: self.feature,
+            field: self.field,
+            write: self.write,
+        }
+    }
+}
+
+struct Run<'c> {
+    c: &'c Composition,
+    opts: CheckOptions,
+    members: Vec<MemberId>,
+    sites: Vec<Site<'c>>,
+    by_field: BTreeMap<&'c str, Vec<usize>>,
+    prover: Prover<'c>,
+    conflicts: Vec<Conflict>,
+    overrides: Vec<Override>,
+    unknown: Vec<UnknownCheck>,
+    edges: Vec<OrderEdge>,
+    edge_keys: HashSet<(usize, usize, String)>,
+    stats: CheckStats,
+}
+
+impl<'c> Run<'c> {
+    fn new(c: &'c Composition, opts: &CheckOptions, dump: bool) -> Self {
+        let approx = Approximator::new(c, opts.any_config);
+        let mut members = Vec::new();
+        let mut sites = Vec::new();
+        let mut unknown = Vec::new();
+        for (mi, (id, feature, program)) in c.members().enumerate() {
+            for write in &program.writes {
+                let Some(field) = c.catalog.writable.get(&write.field) else {
+                    unknown.push(UnknownCheck {
+                        what: format!("{id} writes {}", write.field),
+                        reason: format!("no writable field `{}` in the catalog", write.field),
+                    });
+                    continue;
+                };
+                sites.push(Site {
+                    member: mi,
+                    feature,
+                    program,
+                    write,
+                    field,
+                    gbox: approx.guard_box(feature, &write.guard, true),
+                    value: approx.value(feature, &write.value),
+                });
+            }
+            members.push(id);
+        }
+        let mut by_field: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, s) in sites.iter().enumerate() {
+            by_field.entry(s.write.field.as_str()).or_default().push(i);
+        }
+        let stats = CheckStats {
+            features: c.features.len(),
+            members: members.len(),
+            writes: sites.len(),
+            ..CheckStats::default()
+        };
+        Run {
+            c,
+            opts: *opts,
+            members,
+            sites,
+            by_field,
+            prover: Prover::new(c, opts.any_config, opts.timeout_ms, dump),
+            conflicts: Vec::new(),
+            overrides: Vec::new(),
+            unknown,
+            edges: Vec::new(),
+            edge_keys: HashSet::new(),
+            stats,
+        }
+    }
+
+    fn edge(&mut self, first: usize, then: usize, reason: EdgeReason) {
+        if first == then {
+            return;
+        }
+        let key = match &reason {
+            EdgeReason::ReadsWrite { field } => format!("r:{field}"),
+            EdgeReason::Declared => "d".to_string(),
+            EdgeReason::Resolve { field } => format!("o:{field}"),
+        };
+        if self.edge_keys.insert((first, then, key)) {
+            self.edges.push(OrderEdge {
+                first: self.members[first].clone(),
+                then: self.members[then].clone(),
+                reason,
+            });
+        }
+    }
+
+    /// The preferred member of a pair under a `resolve:` entry for `field`.
+    fn resolved(&self, field: &str, a: usize, b: usize) -> Option<(usize, usize)> {
+        let (fa, fb) = (&self.members[a].feature, &self.members[b].feature);
+        self.c
+            .resolves
+            .iter()
+            .filter(|r| r.field == field)
+            .find_map(|r| match (&r.prefer == fa, &r.prefer == fb) {
+                (true, false) => Some((a, b)),
+                (false, true) => Some((b, a)),
+                _ => None,
+            })
+    }
+
+    fn same_field(&mut self) {
+        let fields: Vec<(&'c str, Vec<usize>)> =
+            self.by_field.iter().map(|(f, v)| (*f, v.clone())).collect();
+        for (field, idxs) in fields {
+            let Some(wf) = self.c.catalog.writable.get(field) else {
+                continue;
+            };
+            if wf.merge == MergeRule::Or {
+                continue;
+            }
+            let mut decided: HashSet<(usize, usize)> = HashSet::new();
+            for (n, &i) in idxs.iter().enumerate() {
+                for &j in &idxs[n + 1..] {
+                    self.same_field_pair(field, i, j, &mut decided);
+                }
+            }
+        }
+    }
+
+    fn same_field_pair(&mut self, field: &str, i: usize, j: usize, decided: &mut HashSet<(usize, usize)>) {
+        let (a, b) = (&self.sites[i], &self.sites[j]);
+        if a.member == b.member || a.program.hook != b.program.hook {
+            return;
+        }
+        let pair = (a.member, b.member);
+        if decided.contains(&pair) {
+            return;
+        }
+        self.stats.same_field_candidates += 1;
+        if a.value.surely_equal(&b.value) {
+            self.stats.same_field_equal_values += 1;
+            return;
+        }
+        if !a.gbox.may_overlap(&b.gbox) {
+            self.stats.same_field_disjoint += 1;
+            return;
+        }
+        self.stats.same_field_overlapping += 1;
+        let (ma, mb) = (self.members[a.member].clone(), self.members[b.member].clone());
+        let what = format!("{field}: {ma} vs {mb}");
+        let (sa, sb) = (a.side(i), b.side(j));
+        let labels = [written_key(&ma, None), written_key(&mb, None)];
+        let verdict = self.prover.same_field(&what, &sa, &sb, labels);
+        let resolved = self.resolved(field, pair.0, pair.1);
+        match verdict {
+            Verdict::Safe => {}
+            Verdict::Violated(witness) => {
+                decided.insert(pair);
+                match resolved {
+                    Some((winner, loser)) => {
+                        self.overrides.push(Override {
+                            field: field.to_string(),
+                            winner: self.members[winner].clone(),
+                            loser: self.members[loser].clone(),
+                            witness,
+                        });
+                        self.edge(loser, winner, EdgeReason::Resolve { field: field.into() });
+                    }
+                    None => self.conflicts.push(Conflict::SameField {
+                        field: field.to_string(),
+                        a: ma,
+                        b: mb,
+                        witness,
+                    }),
+                }
+            }
+            Verdict::Unknown { reason } => {
+                decided.insert(pair);
+                match resolved {
+                    // The override order settles the pair whatever the answer.
+                    Some((winner, loser)) => {
+                        self.edge(loser, winner, EdgeReason::Resolve { field: field.into() });
+                    }
+                    None => self.unknown.push(UnknownCheck { what, reason }),
+                }
+            }
+        }
+    }
+
+    fn invariants(&mut self) {
+        for inv in &self.c.catalog.invariants {
+            let known = |f: &str| self.c.catalog.writable.contains_key(f);
+            if !known(&inv.lhs) || !known(&inv.rhs) {
+                self.unknown.push(UnknownCheck {
+                    what: format!("invariant {}", inv.name),
+                    reason: format!(
+                        "the catalog has no writable field `{}`",
+                        if known(&inv.lhs) { &inv.rhs } else { &inv.lhs }
+                    ),
+                });
+                continue;
+            }
+            let lw = self.by_field.get(inv.lhs.as_str()).cloned().unwrap_or_default();
+            let rw = self.by_field.get(inv.rhs.as_str()).cloned().unwrap_or_default();
+            let mut decided = HashSet::new();
+            for &i in &lw {
+                for &j in &rw {
+                    let (l, r) = (&self.sites[i], &self.sites[j]);
+                    if l.program.hook != r.program.hook || decided.contains(&(l.member, r.member)) {
+                        continue;
+                    }
+                    self.stats.invariant_candidates += 1;
+                    if l.value.surely_holds(inv.op, &r.value) || !l.gbox.may_overlap(&r.gbox) {
+                        continue;
+                    }
+                    self.stats.invariant_queries += 1;
+                    let (ml, mr) = (self.members[l.member].clone(), self.members[r.member].clone());
+                    let what = format!("{}: {ml} {} vs {mr} {}", inv.name, inv.lhs, inv.rhs);
+                    let labels = [written_key(&ml, Some(&inv.lhs)), written_key(&mr, Some(&inv.rhs))];
+                    let pair = (l.member, r.member);
+                    let (sl, sr) = (l.side(i), r.side(j));
+                    match self.prover.invariant(&what, inv.op, &sl, &sr, labels) {
+                        Verdict::Safe => {}
+                        Verdict::Violated(witness) => {
+                            decided.insert(pair);
+                            self.conflicts.push(Conflict::Invariant {
+                                invariant: inv.name.clone(),
+                                lhs_writer: ml,
+                                rhs_writer: mr,
+                                witness,
+                            });
+                        }
+                        Verdict::Unknown { reason } => {
+                            decided.insert(pair);
+                            self.unknown.push(UnknownCheck { what, reason });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn reads_edges(&mut self) {
+        let mut own: Vec<Vec<usize>> = vec![Vec::new(); self.members.len()];
+        for (i, s) in self.sites.iter().enumerate() {
+            own[s.member].push(i);
+        }
+        let readers: Vec<(usize, &'c Program)> =
+            self.c.members().enumerate().map(|(i, (_, _, p))| (i, p)).collect();
+        for (r, program) in readers {
+            let mut fields: Vec<&str> = program.reads.iter().map(String::as_str).collect();
+            fields.sort_unstable();
+            fields.dedup();
+            for field in fields {
+                let writers = self.by_field.get(field).cloned().unwrap_or_default();
+                for wi in writers {
+                    let w = &self.sites[wi];
+                    let key = (w.member, r, format!("r:{field}"));
+                    if w.member == r || w.program.hook != program.hook || self.edge_keys.contains(&key) {
+                        continue;
+                    }
+                    self.stats.order_candidates += 1;
+                    if w.gbox.is_bottom() {
+                        continue;
+                    }
+                    let acting: Vec<Side<'c>> = own[r]
+                        .iter()
+                        .filter(|&&x| self.sites[x].gbox.may_overlap(&w.gbox))
+                        .map(|&x| self.sites[x].side(x))
+                        .collect();
+                    if !own[r].is_empty() && acting.is_empty() {
+                        continue;
+                    }
+                    self.stats.order_queries += 1;
+                    let what = format!(
+                        "order: {} writes {field}, read by {}",
+                        self.members[w.member], self.members[r]
+                    );
+                    let (wm, side) = (w.member, w.side(wi));
+                    match self.prover.overlap(&what, &side, &acting) {
+                        Overlap::No => {}
+                        Overlap::Yes | Overlap::Unknown(_) => {
+                            self.edge(wm, r, EdgeReason::ReadsWrite { field: field.into() });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn declared_edges(&mut self) {
+        let mut of_feature: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, m) in self.members.iter().enumerate() {
+            of_feature.entry(m.feature.clone()).or_default().push(i);
+        }
+        for f in &self.c.features {
+            let mine = of_feature.get(f.name.as_str()).cloned().unwrap_or_default();
+            for (others, mine_first) in [(&f.after, false), (&f.before, true)] {
+                for o in others {
+                    let theirs = of_feature.get(o.as_str()).cloned().unwrap_or_default();
+                    for &x in &mine {
+                        for &y in &theirs {
+                            let (a, b) = if mine_first { (x, y) } else { (y, x) };
+                            self.edge(a, b, EdgeReason::Declared);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn limits(&self) -> Vec<String> {
+        let mut per_hook: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, _, p) in self.c.members() {
+            *per_hook.entry(p.hook.as_str()).or_default() += 1;
+        }
+        per_hook
+            .into_iter()
+            .filter(|(_, n)| *n > MAX_MEMBERS_PER_CHAIN)
+            .map(|(hook, n)| {
+                format!(
+                    "hook `{hook}` has {n} members, but a chain holds at most \
+                     {MAX_MEMBERS_PER_CHAIN} (the kernel allows 33 tail calls: the dispatcher and 32 members)"
+                )
+            })
+            .collect()
+    }
+
+    fn finish(mut self) -> (CheckOutcome, CheckTrace) {
+        let (order, cycle) = match crate::order::order(&self.members, &self.edges) {
+            Ok(o) => (Some(o), None),
+            Err(c) => (None, Some(c)),
+        };
+        let limits = self.limits();
+        self.stats.solver = self.prover.stats;
+        let outcome = CheckOutcome {
+            composition: self.c.name.clone(),
+            hook: self.c.hook.clone(),
+            any_config: self.opts.any_config,
+            members: self.members,
+            conflicts: self.conflicts,
+            overrides: self.overrides,
+            unknown: self.unknown,
+            edges: self.edges,
+            order,
+            cycle,
+            limits,
+        };
+        let trace = CheckTrace {
+            stats: self.stats,
+            queries: std::mem::take(&mut self.prover.queries),
+        };
+        (outcome, trace)
+    }
+}

@@ -1,1 +1,449 @@
-//! (checks, in progress)
+//! The SMT layer: every question the checks ask about guards and values,
+//! answered by z3 behind one narrow boundary ([`Prover`]), as values
+//! ([`Verdict`]), never as panics or process exits.
+//!
+//! # Encoding
+//! - Each readable field of the hook is one bit-vector constant, shared by
+//!   all members (they all see the same connection), as wide as
+//!   [`ValueType::bits`](crate::ir::ValueType::bits): ports 16 bits, IPv4
+//!   addresses 32 bits (host order), `op`/`state` 32 bits constrained to the
+//!   enum's variant values.
+//! - Strings (`TCP_CONGESTION` values, string params) are interned: every
+//!   distinct string literal gets an id `0..n` and a string is a 32-bit id.
+//!   A free string param may take any id; ids past `n` decode to made-up
+//!   names (`other7`) that differ from every literal, so "some other string"
+//!   is representable.
+//! - Params, default mode: each use of `$p` is replaced by the deployed
+//!   `Feature.config` value; `x in $set` over a deployed `cidr4_set` is the
+//!   OR of the prefix matches, over a `port_set` the OR of equalities.
+//!   Constant comparisons fold away before z3 sees them.
+//! - Params, `any_config`: a scalar param is a constant named
+//!   `feature.param` bounded by its type and `min`/`max` (enum params to
+//!   their variants); a set param is an uninterpreted predicate
+//!   `set.feature.param : BitVec 32 (or 16) -> Bool`, so the solver picks
+//!   the set's members. The witness shows the members it picked among the
+//!   values the guards test (`[10.0.0.1/32]`); other addresses are outside.
+//! - A write's value is a term of the field's width: a literal, the param's
+//!   term, or for `{min, max}` a constant `value.<site>` bounded to the range
+//!   ("some value in the range", chosen by the solver).
+//! - A same-field question is `guard_a ∧ guard_b ∧ value_a ≠ value_b`; an
+//!   invariant question is `guard_l ∧ guard_r ∧ ¬(value_l op value_r)`; an
+//!   order question is `guard_writer ∧ (∨ guards of the reader's writes)`.
+//!
+//! # Limits
+//! - Comparisons are unsigned; there is no arithmetic in the guard language,
+//!   so every query is quantifier-free bit-vector logic with unary
+//!   predicates (QF_UFBV) and decidable; a timeout still yields `Unknown`.
+//! - String order comparisons (`<` on strings) are rejected as a type error.
+//! - A free set is any set: the solver does not know the deployed set's size
+//!   limit (1024 entries), which never matters for a witness of one
+//!   connection.
+//!
+//! Every query can be printed as SMT-LIB ([`ast::to_smt2`]) and replayed
+//! with `z3 FILE`; `check::check_traced` collects them.
+
+pub mod approx;
+pub mod ast;
+pub mod backend;
+pub mod encode;
+pub mod witness;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::eval::{render_cidr_set, render_port_set};
+use crate::ir::{CmpOp, Composition, Cidr4, Feature, ValueType, WritableField, Write};
+use crate::outcome::{Verdict, Witness};
+
+use self::ast::{Formula, Term};
+use self::backend::{Answer, Prepared, Probes, Session};
+use self::encode::{EncodeError, Encoder, SetProbe};
+use self::witness::{show, show_config, set_value, Footprint};
+
+/// One query as SMT-LIB text, for `--dump-smt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueryRecord {
+    pub what: String,
+    pub smt2: String,
+    /// `sat`, `unsat` or `unknown: <reason>`.
+    pub answer: String,
+}
+
+/// Counts of solver calls in one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SolverStats {
+    pub queries: u64,
+    pub sat: u64,
+    pub unsat: u64,
+    pub unknown: u64,
+}
+
+/// One write taking part in a question. `site` identifies the write for the
+/// whole run (its encoding is cached under it).
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'c> {
+    pub site: usize,
+    pub feature: &'c Feature,
+    pub field: &'c WritableField,
+    pub write: &'c Write,
+}
+
+/// Whether some connection makes two sets of guards hold at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlap {
+    Yes,
+    No,
+    Unknown(String),
+}
+
+struct SiteEnc {
+    guard: Prepared,
+    formula: Formula,
+    probes: Vec<SetProbe>,
+    value: Term,
+}
+
+/// Asks z3 the checks' questions for one composition and mode.
+pub struct Prover<'c> {
+    enc: Encoder<'c>,
+    session: Result<Session, String>,
+    sites: HashMap<usize, Result<SiteEnc, String>>,
+    dump: bool,
+    pub queries: Vec<QueryRecord>,
+    pub stats: SolverStats,
+}
+
+impl std::fmt::Debug for Prover<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prover")
+            .field("sites", &self.sites.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<'c> Prover<'c> {
+    /// `timeout_ms` bounds each query; `dump` keeps every query's SMT-LIB.
+    pub fn new(comp: &'c Composition, any_config: bool, timeout_ms: u32, dump: bool) -> Self {
+        Prover {
+            enc: Encoder::new(comp, any_config),
+            session: Session::new(timeout_ms),
+            sites: HashMap::new(),
+            dump,
+            queries: Vec::new(),
+            stats: SolverStats::default(),
+        }
+    }
+
+    fn site(&mut self, s: &Side<'c>) -> Result<(), String> {
+        if let Some(r) = self.sites.get(&s.site) {
+            return r.as_ref().map(|_| ()).map_err(Clone::clone);
+        }
+        let r = self.encode_site(s);
+        let out = r.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.sites.insert(s.site, r);
+        out
+    }
+
+    fn encode_site(&mut self, s: &Side<'c>) -> Result<SiteEnc, String> {
+        let key = format!("{}.{}", s.feature.name, s.site);
+        let enc = |e: EncodeError| format!("cannot encode: {e}");
+        let (formula, probes) = self.enc.guard(s.feature, &s.write.guard).map_err(enc)?;
+        let value = self
+            .enc
+            .value(s.feature, s.field, &s.write.value, &key)
+            .map_err(enc)?;
+        let session = self.session.as_mut().map_err(|e| e.clone())?;
+        let guard = session.prepare(&self.enc.symbols, &formula)?;
+        Ok(SiteEnc {
+            guard,
+            formula,
+            probes,
+            value,
+        })
+    }
+
+    fn enc_of(&self, site: usize) -> Option<&SiteEnc> {
+        self.sites.get(&site).and_then(|r| r.as_ref().ok())
+    }
+
+    /// Can `a` and `b` write different values to their (shared) field for
+    /// one connection? `labels` key the written values in the witness.
+    pub fn same_field(
+        &mut self,
+        what: &str,
+        a: &Side<'c>,
+        b: &Side<'c>,
+        labels: [String; 2],
+    ) -> Verdict<Witness> {
+        if let Err(e) = self.site(a).and_then(|()| self.site(b)) {
+            return Verdict::Unknown { reason: e };
+        }
+        let (Some(ea), Some(eb)) = (self.enc_of(a.site), self.enc_of(b.site)) else {
+            return Verdict::Unknown {
+                reason: "missing encoding".into(),
+            };
+        };
+        let violation = Formula::not(Formula::eq(ea.value.clone(), eb.value.clone()));
+        let [la, lb] = labels;
+        self.run(what, [a, b], violation, [la, lb])
+    }
+
+    /// Can `l` and `r` both write, for one connection, values that break
+    /// `l op r`?
+    pub fn invariant(
+        &mut self,
+        what: &str,
+        op: CmpOp,
+        l: &Side<'c>,
+        r: &Side<'c>,
+        labels: [String; 2],
+    ) -> Verdict<Witness> {
+        if let Err(e) = self.site(l).and_then(|()| self.site(r)) {
+            return Verdict::Unknown { reason: e };
+        }
+        let strings = [l, r]
+            .iter()
+            .any(|s| matches!(s.field.ty, ValueType::Str { .. }));
+        if strings && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            return Verdict::Unknown {
+                reason: "an ordering invariant over string fields".into(),
+            };
+        }
+        let (Some(el), Some(er)) = (self.enc_of(l.site), self.enc_of(r.site)) else {
+            return Verdict::Unknown {
+                reason: "missing encoding".into(),
+            };
+        };
+        let (x, y) = (el.value.clone(), er.value.clone());
+        let holds = match op {
+            CmpOp::Eq => Formula::eq(x, y),
+            CmpOp::Ne => Formula::not(Formula::eq(x, y)),
+            CmpOp::Lt => Formula::ult(x, y),
+            CmpOp::Le => Formula::ule(x, y),
+            CmpOp::Gt => Formula::ult(y, x),
+            CmpOp::Ge => Formula::ule(y, x),
+        };
+        self.run(what, [l, r], Formula::not(holds), labels)
+    }
+
+    /// Can `writer`'s guard hold together with at least one of `others`'
+    /// guards (with just `writer`'s guard when `others` is empty)?
+    pub fn overlap(&mut self, what: &str, writer: &Side<'c>, others: &[Side<'c>]) -> Overlap {
+        let mut all = vec![*writer];
+        all.extend_from_slice(others);
+        for s in &all {
+            if let Err(e) = self.site(s) {
+                return Overlap::Unknown(e);
+            }
+        }
+        let Some(w) = self.enc_of(writer.site) else {
+            return Overlap::Unknown("missing encoding".into());
+        };
+        let parts = [w.guard];
+        let mut extra = Vec::new();
+        if !others.is_empty() {
+            extra.push(Formula::or(
+                others
+                    .iter()
+                    .filter_map(|s| self.enc_of(s.site).map(|e| e.formula.clone())),
+            ));
+        }
+        let whole = self.dump.then(|| {
+            let mut all = vec![w.formula.clone()];
+            all.extend(extra.iter().cloned());
+            Formula::and(all)
+        });
+        let answer = self.ask(what, &parts, &extra, &Probes::default(), whole);
+        match answer {
+            Answer::Sat { .. } => Overlap::Yes,
+            Answer::Unsat => Overlap::No,
+            Answer::Unknown(r) => Overlap::Unknown(r),
+        }
+    }
+
+    /// Runs one query, counting it and keeping its SMT-LIB when asked.
+    fn ask(
+        &mut self,
+        what: &str,
+        parts: &[Prepared],
+        extra: &[Formula],
+        probes: &Probes,
+        whole: Option<Formula>,
+    ) -> Answer {
+        let answer = match self.session.as_mut() {
+            Ok(s) => s.check(parts, extra, probes, &self.enc.symbols),
+            Err(e) => Answer::Unknown(e.clone()),
+        };
+        self.stats.queries += 1;
+        let text = match &answer {
+            Answer::Sat { .. } => {
+                self.stats.sat += 1;
+                "sat".to_string()
+            }
+            Answer::Unsat => {
+                self.stats.unsat += 1;
+                "unsat".to_string()
+            }
+            Answer::Unknown(r) => {
+                self.stats.unknown += 1;
+                format!("unknown: {r}")
+            }
+        };
+        if let Some(whole) = whole {
+            let smt2 = ast::to_smt2(&self.enc.symbols, what, &whole);
+            self.queries.push(QueryRecord {
+                what: what.to_string(),
+                smt2,
+                answer: text,
+            });
+        }
+        answer
+    }
+
+    fn run(
+        &mut self,
+        what: &str,
+        sides: [&Side<'c>; 2],
+        violation: Formula,
+        labels: [String; 2],
+    ) -> Verdict<Witness> {
+        if violation.is_false() {
+            return Verdict::Safe;
+        }
+        // What to read back: fields and free params of both guards and
+        // values, free-set memberships, and the two written values.
+        let mut fields = BTreeSet::new();
+        let mut params: Vec<(&'c Feature, String)> = Vec::new();
+        for s in sides {
+            let mut fp = Footprint::default();
+            fp.add_guard(&s.write.guard);
+            fp.add_value(&s.write.value);
+            fields.extend(fp.fields);
+            for p in fp.params {
+                if !params.iter().any(|(f, q)| f.name == s.feature.name && *q == p) {
+                    params.push((s.feature, p));
+                }
+            }
+        }
+        let mut probes = Probes::default();
+        let mut field_list = Vec::new();
+        for f in &fields {
+            match self.enc.field(f) {
+                Ok(t) => {
+                    probes.terms.push(t);
+                    field_list.push(f.clone());
+                }
+                Err(e) => return Verdict::Unknown { reason: e.to_string() },
+            }
+        }
+        let mut free_params = Vec::new();
+        for (feature, p) in &params {
+            if let Some(t) = self.enc.free_scalar(feature, p) {
+                probes.terms.push(t);
+                free_params.push((*feature, p.clone()));
+            }
+        }
+        let mut set_probes: Vec<SetProbe> = Vec::new();
+        let mut parts = Vec::new();
+        let mut whole = Vec::new();
+        for s in sides {
+            let Some(e) = self.enc_of(s.site) else {
+                return Verdict::Unknown {
+                    reason: "missing encoding".into(),
+                };
+            };
+            parts.push(e.guard);
+            probes.terms.push(e.value.clone());
+            set_probes.extend(e.probes.iter().cloned());
+            if self.dump {
+                whole.push(e.formula.clone());
+            }
+        }
+        for sp in &set_probes {
+            probes.terms.push(sp.arg.clone());
+            probes.formulas.push(sp.member.clone());
+        }
+        whole.push(violation.clone());
+        let whole = self.dump.then(|| Formula::and(whole));
+        let answer = self.ask(what, &parts, &[violation], &probes, whole);
+        let (terms, formulas) = match answer {
+            Answer::Unsat => return Verdict::Safe,
+            Answer::Unknown(reason) => return Verdict::Unknown { reason },
+            Answer::Sat { terms, formulas } => (terms, formulas),
+        };
+        let mut it = terms.into_iter();
+        let comp = self.enc.composition();
+        let mut w = Witness {
+            connection: BTreeMap::new(),
+            config: BTreeMap::new(),
+            written: BTreeMap::new(),
+        };
+        for f in field_list {
+            let raw = it.next().unwrap_or(0);
+            if let Some(rf) = comp.catalog.readable.get(&f) {
+                w.connection.insert(f, show(&rf.ty, raw, &self.enc.strings));
+            }
+        }
+        for (feature, p) in free_params {
+            let raw = it.next().unwrap_or(0);
+            if let Some(crate::ir::ParamType::Scalar { ty, .. }) =
+                feature.params.iter().find(|q| q.name == p).map(|q| &q.ty)
+            {
+                w.config.insert(
+                    format!("{}.{}", feature.name, p),
+                    show(ty, raw, &self.enc.strings),
+                );
+            }
+        }
+        for (s, label) in sides.iter().zip(labels) {
+            let raw = it.next().unwrap_or(0);
+            w.written.insert(label, show(&s.field.ty, raw, &self.enc.strings));
+        }
+        // Free sets: the tested values the solver put in each set.
+        let mut sets: BTreeMap<String, (bool, BTreeSet<u64>)> = BTreeMap::new();
+        for (sp, member) in set_probes.iter().zip(formulas) {
+            let raw = it.next().unwrap_or(0);
+            let e = sets.entry(sp.key.clone()).or_insert((sp.is_ports, BTreeSet::new()));
+            if member {
+                e.1.insert(raw);
+            }
+        }
+        for (key, (is_ports, vals)) in sets {
+            let text = if is_ports {
+                render_port_set(&vals.iter().map(|v| *v as u16).collect::<Vec<_>>())
+            } else {
+                render_cidr_set(
+                    &vals
+                        .iter()
+                        .map(|v| Cidr4 {
+                            addr: *v as u32,
+                            len: 32,
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            };
+            w.config.insert(key, set_value(text));
+        }
+        // Deployed params that the two sides use.
+        for (feature, p) in &params {
+            let key = format!("{}.{}", feature.name, p);
+            if w.config.contains_key(&key) || self.enc.param_is_free(feature, p) {
+                continue;
+            }
+            if let (Some(decl), Some(v)) = (
+                feature.params.iter().find(|q| &q.name == p),
+                feature.config.get(p),
+            ) {
+                w.config.insert(key, show_config(&decl.ty, v));
+            }
+        }
+        Verdict::Violated(w)
+    }
+}
+
+/// The z3 version this process runs against (e.g. `4.8.12.0`).
+pub fn z3_version() -> String {
+    backend::z3_version()
+}

@@ -1,0 +1,502 @@
+//! A cheap, conservative pre-filter in front of z3.
+//!
+//! Each guard is over-approximated by a *box*: for every readable field it
+//! constrains, a set of intervals that contains every value the field can
+//! take while the guard holds (fields not listed are unconstrained). The
+//! approximation is exact for a conjunction of single-field atoms with
+//! constant operands (`op == X && remote_ip4 in 10.0.0.0/8 && remote_port in
+//! {443}`) and loses precision only at `||` (pointwise union) and at atoms it
+//! cannot read (field-to-field comparisons, free params, strings), which it
+//! treats as "anything". So if two boxes do not intersect, the guards are
+//! disjoint and no solver call is needed; if they do, z3 decides.
+//!
+//! Write values get the same treatment ([`ValueApprox`]): a literal or a
+//! deployed param is one point, a range or a free param an interval.
+
+use std::collections::HashMap;
+
+use crate::ir::{
+    CmpOp, Composition, ConfigValue, Feature, Guard, Literal, Operand, ParamType, SetExpr,
+    ValueType, WriteValue,
+};
+
+/// Sorted, disjoint, inclusive intervals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntervalSet(Vec<(u64, u64)>);
+
+impl IntervalSet {
+    pub fn empty() -> Self {
+        IntervalSet(Vec::new())
+    }
+
+    pub fn range(lo: u64, hi: u64) -> Self {
+        if lo > hi {
+            Self::empty()
+        } else {
+            IntervalSet(vec![(lo, hi)])
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn normalize(mut v: Vec<(u64, u64)>) -> Self {
+        v.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+        for (lo, hi) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        IntervalSet(out)
+    }
+
+    pub fn union(&self, other: &Self) -> Self {
+        let mut v = self.0.clone();
+        v.extend_from_slice(&other.0);
+        Self::normalize(v)
+    }
+
+    pub fn intersect(&self, other: &Self) -> Self {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while i < self.0.len() && j < other.0.len() {
+            let (a, b) = (self.0[i], other.0[j]);
+            let lo = a.0.max(b.0);
+            let hi = a.1.min(b.1);
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if a.1 < b.1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        IntervalSet(out)
+    }
+
+    pub fn intersects(&self, other: &Self) -> bool {
+        let (mut i, mut j) = (0, 0);
+        while i < self.0.len() && j < other.0.len() {
+            let (a, b) = (self.0[i], other.0[j]);
+            if a.0.max(b.0) <= a.1.min(b.1) {
+                return true;
+            }
+            if a.1 < b.1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        false
+    }
+
+    /// Everything in `0..=max` not in the set.
+    pub fn complement(&self, max: u64) -> Self {
+        let mut out = Vec::new();
+        let mut next = 0u64;
+        let mut done = false;
+        for &(lo, hi) in &self.0 {
+            if lo > max {
+                break;
+            }
+            if lo > next {
+                out.push((next, lo - 1));
+            }
+            if hi >= max {
+                done = true;
+                break;
+            }
+            next = hi + 1;
+        }
+        if !done {
+            out.push((next, max));
+        }
+        IntervalSet(out)
+    }
+}
+
+/// The over-approximation of one guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardBox {
+    /// The guard can never hold.
+    Bottom,
+    /// Per constrained field (by catalog index, sorted), the allowed values.
+    Fields(Vec<(usize, IntervalSet)>),
+}
+
+impl GuardBox {
+    pub fn top() -> Self {
+        GuardBox::Fields(Vec::new())
+    }
+
+    pub fn is_bottom(&self) -> bool {
+        matches!(self, GuardBox::Bottom)
+    }
+
+    fn single(field: usize, set: IntervalSet) -> Self {
+        if set.is_empty() {
+            GuardBox::Bottom
+        } else {
+            GuardBox::Fields(vec![(field, set)])
+        }
+    }
+
+    pub fn meet(&self, other: &Self) -> Self {
+        let (GuardBox::Fields(a), GuardBox::Fields(b)) = (self, other) else {
+            return GuardBox::Bottom;
+        };
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let take_a = j >= b.len() || (i < a.len() && a[i].0 < b[j].0);
+            let take_b = i >= a.len() || (j < b.len() && b[j].0 < a[i].0);
+            if take_a {
+                out.push(a[i].clone());
+                i += 1;
+            } else if take_b {
+                out.push(b[j].clone());
+                j += 1;
+            } else {
+                let s = a[i].1.intersect(&b[j].1);
+                if s.is_empty() {
+                    return GuardBox::Bottom;
+                }
+                out.push((a[i].0, s));
+                i += 1;
+                j += 1;
+            }
+        }
+        GuardBox::Fields(out)
+    }
+
+    pub fn join(&self, other: &Self) -> Self {
+        match (self, other) {
+            (GuardBox::Bottom, x) | (x, GuardBox::Bottom) => x.clone(),
+            (GuardBox::Fields(a), GuardBox::Fields(b)) => {
+                let mut out = Vec::new();
+                let (mut i, mut j) = (0, 0);
+                while i < a.len() && j < b.len() {
+                    match a[i].0.cmp(&b[j].0) {
+                        std::cmp::Ordering::Less => i += 1,
+                        std::cmp::Ordering::Greater => j += 1,
+                        std::cmp::Ordering::Equal => {
+                            out.push((a[i].0, a[i].1.union(&b[j].1)));
+                            i += 1;
+                            j += 1;
+                        }
+                    }
+                }
+                GuardBox::Fields(out)
+            }
+        }
+    }
+
+    /// May both guards hold at once? `false` is a proof that they cannot.
+    pub fn may_overlap(&self, other: &Self) -> bool {
+        let (GuardBox::Fields(a), GuardBox::Fields(b)) = (self, other) else {
+            return false;
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    if !a[i].1.intersects(&b[j].1) {
+                        return false;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The possible values of a write (or of an invariant side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueApprox {
+    Int { lo: u64, hi: u64 },
+    Str(String),
+    Unknown,
+}
+
+impl ValueApprox {
+    /// Both sides are the same single value: they can never differ.
+    pub fn surely_equal(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ValueApprox::Int { lo, hi }, ValueApprox::Int { lo: l2, hi: h2 }) => {
+                lo == hi && l2 == h2 && lo == l2
+            }
+            (ValueApprox::Str(a), ValueApprox::Str(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// `self op other` holds for every pair of possible values.
+    pub fn surely_holds(&self, op: CmpOp, other: &Self) -> bool {
+        let (ValueApprox::Int { lo: a0, hi: a1 }, ValueApprox::Int { lo: b0, hi: b1 }) =
+            (self, other)
+        else {
+            return match op {
+                CmpOp::Eq => self.surely_equal(other),
+                _ => false,
+            };
+        };
+        match op {
+            CmpOp::Eq => self.surely_equal(other),
+            CmpOp::Ne => a1 < b0 || b1 < a0,
+            CmpOp::Lt => a1 < b0,
+            CmpOp::Le => a1 <= b0,
+            CmpOp::Gt => a0 > b1,
+            CmpOp::Ge => a0 >= b1,
+        }
+    }
+}
+
+fn type_max(ty: &ValueType) -> u64 {
+    match ty.bits() {
+        Some(b) if b < 64 => (1u64 << b) - 1,
+        _ => u64::MAX,
+    }
+}
+
+/// Computes boxes and value approximations for one composition and mode.
+#[derive(Debug)]
+pub struct Approximator<'c> {
+    any_config: bool,
+    /// readable field -> (index, max value); string fields are left out.
+    fields: HashMap<&'c str, (usize, u64)>,
+}
+
+impl<'c> Approximator<'c> {
+    pub fn new(comp: &'c Composition, any_config: bool) -> Self {
+        let fields = comp
+            .catalog
+            .readable
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, f))| !matches!(f.ty, ValueType::Str { .. }))
+            .map(|(i, (name, f))| (name.as_str(), (i, type_max(&f.ty))))
+            .collect();
+        Approximator { any_config, fields }
+    }
+
+    fn deployed<'f>(&self, feature: &'f Feature, param: &str) -> Option<&'f ConfigValue> {
+        if self.any_config {
+            None
+        } else {
+            feature.config.get(param)
+        }
+    }
+
+    fn constant(&self, feature: &Feature, o: &Operand) -> Option<u64> {
+        match o {
+            Operand::Lit(Literal::Int(v)) => Some(*v),
+            Operand::Param(p) => match self.deployed(feature, p) {
+                Some(ConfigValue::Scalar(Literal::Int(v))) => Some(*v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn field(&self, o: &Operand) -> Option<(usize, u64)> {
+        match o {
+            Operand::Field(f) => self.fields.get(f.as_str()).copied(),
+            _ => None,
+        }
+    }
+
+    /// The box of `g` (of `!g` when `positive` is false).
+    pub fn guard_box(&self, feature: &Feature, g: &Guard, positive: bool) -> GuardBox {
+        match g {
+            Guard::True if positive => GuardBox::top(),
+            Guard::False if !positive => GuardBox::top(),
+            Guard::True | Guard::False => GuardBox::Bottom,
+            Guard::Not(inner) => self.guard_box(feature, inner, !positive),
+            Guard::And(gs) | Guard::Or(gs) => {
+                let conj = matches!(g, Guard::And(_)) == positive;
+                let mut acc = if conj { GuardBox::top() } else { GuardBox::Bottom };
+                for g in gs {
+                    let b = self.guard_box(feature, g, positive);
+                    acc = if conj { acc.meet(&b) } else { acc.join(&b) };
+                    if conj && acc.is_bottom() {
+                        break;
+                    }
+                }
+                acc
+            }
+            Guard::Cmp { lhs, op, rhs } => {
+                let (field, op, v) = match (self.field(lhs), self.constant(feature, rhs)) {
+                    (Some(f), Some(v)) => (f, *op, v),
+                    _ => match (self.constant(feature, lhs), self.field(rhs)) {
+                        (Some(v), Some(f)) => (f, flip(*op), v),
+                        _ => return GuardBox::top(),
+                    },
+                };
+                let op = if positive { op } else { negate(op) };
+                let (idx, max) = field;
+                GuardBox::single(idx, cmp_set(op, v, max))
+            }
+            Guard::In {
+                operand,
+                set,
+                negated,
+            } => {
+                let Some((idx, max)) = self.field(operand) else {
+                    return GuardBox::top();
+                };
+                let Some(s) = self.set(feature, set, max) else {
+                    return GuardBox::top();
+                };
+                let s = if positive != *negated {
+                    s
+                } else {
+                    s.complement(max)
+                };
+                GuardBox::single(idx, s)
+            }
+        }
+    }
+
+    fn set(&self, feature: &Feature, set: &SetExpr, max: u64) -> Option<IntervalSet> {
+        let cidr = |addr: u32, len: u8| {
+            let host = if len >= 32 {
+                0
+            } else {
+                u32::MAX >> u32::from(len)
+            };
+            (u64::from(addr & !host), u64::from(addr | host))
+        };
+        let s = match set {
+            SetExpr::Cidr4(c) => {
+                let (lo, hi) = cidr(c.addr, c.len);
+                IntervalSet::range(lo, hi)
+            }
+            SetExpr::Values(vs) => {
+                let mut v = Vec::new();
+                for l in vs {
+                    match l {
+                        Literal::Int(n) => v.push((*n, *n)),
+                        Literal::Str(_) => return None,
+                    }
+                }
+                IntervalSet::normalize(v)
+            }
+            SetExpr::Range { lo, hi } => IntervalSet::range(*lo, *hi),
+            SetExpr::Param(p) => match self.deployed(feature, p)? {
+                ConfigValue::Cidr4Set(cs) => {
+                    IntervalSet::normalize(cs.iter().map(|c| cidr(c.addr, c.len)).collect())
+                }
+                ConfigValue::PortSet(ps) => IntervalSet::normalize(
+                    ps.iter().map(|p| (u64::from(*p), u64::from(*p))).collect(),
+                ),
+                ConfigValue::Scalar(_) => return None,
+            },
+        };
+        Some(s.intersect(&IntervalSet::range(0, max)))
+    }
+
+    /// The possible values of a write.
+    pub fn value(&self, feature: &Feature, v: &WriteValue) -> ValueApprox {
+        match v {
+            WriteValue::Lit(Literal::Int(n)) => ValueApprox::Int { lo: *n, hi: *n },
+            WriteValue::Lit(Literal::Str(s)) => ValueApprox::Str(s.clone()),
+            WriteValue::Range { min, max } => ValueApprox::Int { lo: *min, hi: *max },
+            WriteValue::Param(p) => match self.deployed(feature, p) {
+                Some(ConfigValue::Scalar(Literal::Int(n))) => ValueApprox::Int { lo: *n, hi: *n },
+                Some(ConfigValue::Scalar(Literal::Str(s))) => ValueApprox::Str(s.clone()),
+                Some(_) => ValueApprox::Unknown,
+                None => match feature.params.iter().find(|q| &q.name == p).map(|q| &q.ty) {
+                    Some(ParamType::Scalar { ty, min, max }) if ty.bits().is_some() => {
+                        ValueApprox::Int {
+                            lo: min.unwrap_or(0),
+                            hi: max.unwrap_or_else(|| type_max(ty)),
+                        }
+                    }
+                    _ => ValueApprox::Unknown,
+                },
+            },
+        }
+    }
+}
+
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        o => o,
+    }
+}
+
+fn negate(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Eq => CmpOp::Ne,
+        CmpOp::Ne => CmpOp::Eq,
+        CmpOp::Lt => CmpOp::Ge,
+        CmpOp::Le => CmpOp::Gt,
+        CmpOp::Gt => CmpOp::Le,
+        CmpOp::Ge => CmpOp::Lt,
+    }
+}
+
+fn cmp_set(op: CmpOp, v: u64, max: u64) -> IntervalSet {
+    match op {
+        CmpOp::Eq if v <= max => IntervalSet::range(v, v),
+        CmpOp::Eq => IntervalSet::empty(),
+        CmpOp::Ne => IntervalSet::range(v, v).complement(max),
+        CmpOp::Lt if v == 0 => IntervalSet::empty(),
+        CmpOp::Lt => IntervalSet::range(0, (v - 1).min(max)),
+        CmpOp::Le => IntervalSet::range(0, v.min(max)),
+        CmpOp::Gt if v >= max => IntervalSet::empty(),
+        CmpOp::Gt => IntervalSet::range(v + 1, max),
+        CmpOp::Ge => IntervalSet::range(v, max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_algebra() {
+        let a = IntervalSet::range(10, 20).union(&IntervalSet::range(30, 40));
+        assert!(a.intersects(&IntervalSet::range(20, 25)));
+        assert!(!a.intersects(&IntervalSet::range(21, 29)));
+        assert_eq!(
+            a.complement(50),
+            IntervalSet(vec![(0, 9), (21, 29), (41, 50)])
+        );
+        assert_eq!(IntervalSet::range(0, 50).complement(50), IntervalSet::empty());
+        assert_eq!(
+            a.intersect(&IntervalSet::range(15, 35)),
+            IntervalSet(vec![(15, 20), (30, 35)])
+        );
+        assert_eq!(cmp_set(CmpOp::Ne, 0, 3), IntervalSet::range(1, 3));
+        assert_eq!(cmp_set(CmpOp::Gt, 3, 3), IntervalSet::empty());
+    }
+
+    #[test]
+    fn boxes_meet_and_join() {
+        let a = GuardBox::single(0, IntervalSet::range(4, 4));
+        let b = GuardBox::single(0, IntervalSet::range(5, 5));
+        let c = GuardBox::single(1, IntervalSet::range(0, 9));
+        assert!(a.meet(&b).is_bottom());
+        assert!(!a.may_overlap(&b));
+        assert!(a.may_overlap(&c));
+        // (a || c) loses field 1 and field 0: top.
+        assert_eq!(a.join(&c), GuardBox::top());
+        assert_eq!(
+            a.join(&b),
+            GuardBox::Fields(vec![(0, IntervalSet::range(4, 5))])
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! The only place that touches z3: lowers [`Formula`]s to z3 ASTs and asks
+//! one incremental solver, one query at a time (`push`, `assert`, `check`,
+//! `pop`), with a per-query timeout.
+//!
+//! z3 0.22 keeps its context in a thread-local, so a [`Session`] must stay
+//! on the thread that made it (it is neither `Send` nor `Sync`). Every z3
+//! call runs under `catch_unwind`: a panic inside the bindings becomes
+//! [`Answer::Unknown`], never a crash of the caller.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use z3::ast::{Bool, BV};
+use z3::{FuncDecl, Params, SatResult, Solver, Sort};
+
+use super::ast::{Formula, FuncId, Symbols, Term, VarId};
+
+/// A formula lowered once and kept for reuse across queries (a guard that
+/// takes part in many pairs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared(usize);
+
+/// The answer to one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Unsat,
+    /// Satisfiable: the model's value of every probed term, and of every
+    /// probed formula, in the order asked.
+    Sat { terms: Vec<u64>, formulas: Vec<bool> },
+    Unknown(String),
+}
+
+/// What to read back from a model.
+#[derive(Debug, Clone, Default)]
+pub struct Probes {
+    pub terms: Vec<Term>,
+    pub formulas: Vec<Formula>,
+}
+
+pub struct Session {
+    solver: Solver,
+    vars: HashMap<VarId, BV>,
+    funcs: HashMap<FuncId, FuncDecl>,
+    prepared: Vec<Bool>,
+    /// Set after a panic inside z3: the solver may be in any state.
+    broken: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("vars", &self.vars.len())
+            .field("prepared", &self.prepared.len())
+            .field("broken", &self.broken)
+            .finish()
+    }
+}
+
+/// The version of the z3 library this process runs against.
+pub fn z3_version() -> String {
+    catch_unwind(z3::full_version).map_or_else(|_| "unknown".to_string(), |v| v.to_string())
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("solver panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("solver panicked: {s}")
+    } else {
+        "solver panicked".to_string()
+    }
+}
+
+impl Session {
+    /// A fresh solver on this thread's z3 context; each `check` gives up
+    /// after `timeout_ms` (0 means no timeout).
+    pub fn new(timeout_ms: u32) -> Result<Session, String> {
+        catch_unwind(|| {
+            let solver = Solver::new();
+            if timeout_ms > 0 {
+                let mut p = Params::new();
+                p.set_u32("timeout", timeout_ms);
+                solver.set_params(&p);
+            }
+            Session {
+                solver,
+                vars: HashMap::new(),
+                funcs: HashMap::new(),
+                prepared: Vec::new(),
+                broken: None,
+            }
+        })
+        .map_err(panic_text)
+    }
+
+    /// Lowers `f` (asserting the domain of any new variable at the base
+    /// level) and keeps it for later queries.
+    pub fn prepare(&mut self, symbols: &Symbols, f: &Formula) -> Result<Prepared, String> {
+        if let Some(b) = &self.broken {
+            return Err(b.clone());
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| self.lower(symbols, f)));
+        match r {
+            Ok(b) => {
+                self.prepared.push(b);
+                Ok(Prepared(self.prepared.len() - 1))
+            }
+            Err(p) => {
+                let t = panic_text(p);
+                self.broken = Some(t.clone());
+                Err(t)
+            }
+        }
+    }
+
+    /// Is the conjunction of `parts` satisfiable? Reads `probes` back from
+    /// the model when it is.
+    pub fn check(
+        &mut self,
+        parts: &[Prepared],
+        extra: &[Formula],
+        probes: &Probes,
+        symbols: &Symbols,
+    ) -> Answer {
+        if let Some(b) = &self.broken {
+            return Answer::Unknown(b.clone());
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| self.check_inner(parts, extra, probes, symbols)));
+        match r {
+            Ok(a) => a,
+            Err(p) => {
+                let t = panic_text(p);
+                self.broken = Some(t.clone());
+                Answer::Unknown(t)
+            }
+        }
+    }
+
+    fn check_inner(
+        &mut self,
+        parts: &[Prepared],
+        extra: &[Formula],
+        probes: &Probes,
+        symbols: &Symbols,
+    ) -> Answer {
+        // Lower everything first: lowering may assert domains at base level.
+        let extra: Vec<Bool> = extra.iter().map(|f| self.lower(symbols, f)).collect();
+        let terms: Vec<BV> = probes.terms.iter().map(|t| self.term(symbols, t)).collect();
+        let formulas: Vec<Bool> = probes
+            .formulas
+            .iter()
+            .map(|f| self.lower(symbols, f))
+            .collect();
+        self.solver.push();
+        for p in parts {
+            if let Some(b) = self.prepared.get(p.0) {
+                self.solver.assert(b);
+            }
+        }
+        for b in &extra {
+            self.solver.assert(b);
+        }
+        let answer = match self.solver.check() {
+            SatResult::Unsat => Answer::Unsat,
+            SatResult::Unknown => Answer::Unknown(
+                self.solver
+                    .get_reason_unknown()
+                    .unwrap_or_else(|| "unknown".to_string()),
+            ),
+            SatResult::Sat => match self.solver.get_model() {
+                None => Answer::Unknown("sat but no model".to_string()),
+                Some(m) => {
+                    let mut tv = Vec::with_capacity(terms.len());
+                    let mut fv = Vec::with_capacity(formulas.len());
+                    let mut ok = true;
+                    for t in &terms {
+                        match m.eval(t, true).and_then(|v| v.as_u64()) {
+                            Some(v) => tv.push(v),
+                            None => ok = false,
+                        }
+                    }
+                    for f in &formulas {
+                        match m.eval(f, true).and_then(|v| v.as_bool()) {
+                            Some(v) => fv.push(v),
+                            None => ok = false,
+                        }
+                    }
+                    if ok {
+                        Answer::Sat {
+                            terms: tv,
+                            formulas: fv,
+                        }
+                    } else {
+                        Answer::Unknown("model has no value for a probed term".to_string())
+                    }
+                }
+            },
+        };
+        self.solver.pop(1);
+        answer
+    }
+
+    fn var(&mut self, symbols: &Symbols, id: VarId) -> BV {
+        if let Some(v) = self.vars.get(&id) {
+            return v.clone();
+        }
+        let d = symbols.var_decl(id);
+        let v = BV::new_const(d.name.as_str(), d.width);
+        self.vars.insert(id, v.clone());
+        if !d.domain.is_true() {
+            // Variables are lowered outside push/pop (prepare, or before
+            // push in check), so the domain stays for every later query.
+            let dom = self.lower(symbols, &d.domain);
+            self.solver.assert(&dom);
+        }
+        v
+    }
+
+    fn apply(&mut self, symbols: &Symbols, id: FuncId, arg: &BV) -> Bool {
+        let f = self.funcs.entry(id).or_insert_with(|| {
+            let d = symbols.func_decl(id);
+            FuncDecl::new(
+                d.name.as_str(),
+                &[&Sort::bitvector(d.domain_width)],
+                &Sort::bool(),
+            )
+        });
+        f.apply(&[arg])
+            .as_bool()
+            .unwrap_or_else(|| Bool::from_bool(false))
+    }
+
+    fn term(&mut self, symbols: &Symbols, t: &Term) -> BV {
+        match t {
+            Term::Var { id, .. } => self.var(symbols, *id),
+            Term::Num { value, width } => BV::from_u64(*value, *width),
+            Term::ZeroExt { extra, term } => self.term(symbols, term).zero_ext(*extra),
+            Term::Extract { hi, lo, term } => self.term(symbols, term).extract(*hi, *lo),
+        }
+    }
+
+    fn lower(&mut self, symbols: &Symbols, f: &Formula) -> Bool {
+        match f {
+            Formula::True => Bool::from_bool(true),
+            Formula::False => Bool::from_bool(false),
+            Formula::Not(inner) => self.lower(symbols, inner).not(),
+            Formula::And(fs) => {
+                let parts: Vec<Bool> = fs.iter().map(|f| self.lower(symbols, f)).collect();
+                Bool::and(&parts)
+            }
+            Formula::Or(fs) => {
+                let parts: Vec<Bool> = fs.iter().map(|f| self.lower(symbols, f)).collect();
+                Bool::or(&parts)
+            }
+            Formula::Eq(a, b) => {
+                let (a, b) = (self.term(symbols, a), self.term(symbols, b));
+                a.eq(&b)
+            }
+            Formula::Ult(a, b) => {
+                let (a, b) = (self.term(symbols, a), self.term(symbols, b));
+                a.bvult(&b)
+            }
+            Formula::Ule(a, b) => {
+                let (a, b) = (self.term(symbols, a), self.term(symbols, b));
+                a.bvule(&b)
+            }
+            Formula::Member { func, arg } => {
+                let a = self.term(symbols, arg);
+                self.apply(symbols, *func, &a)
+            }
+        }
+    }
+}

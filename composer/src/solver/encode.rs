@@ -1,0 +1,534 @@
+//! From `ir` guards and write values to [`Formula`]s and [`Term`]s.
+//!
+//! One [`Encoder`] per check run: it owns the symbol table (one bit-vector
+//! constant per readable field, shared by every member, since all members
+//! see the same connection), the string interner, and, under `any_config`,
+//! one constant per scalar param and one predicate per set param.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::ir::{
+    CmpOp, Composition, ConfigValue, Feature, Guard, Literal, Operand, Param, ParamType, SetExpr,
+    ValueType, WritableField, WriteValue,
+};
+
+use super::ast::{bits_for, Formula, FuncId, Symbols, Term, VarId};
+
+/// Width of an interned string id.
+pub const STR_BITS: u32 = 32;
+
+/// Why a guard or value could not be encoded. The front end validates the
+/// IR, so these only appear for IR built by hand; the checks turn them into
+/// `UnknownCheck`s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("unknown readable field `{field}`")]
+    UnknownField { field: String },
+    #[error("feature `{feature}` has no param `{param}`")]
+    UnknownParam { feature: String, param: String },
+    #[error("type mismatch in {what} (feature `{feature}`)")]
+    TypeMismatch { feature: String, what: String },
+}
+
+/// A free set param's membership atom, kept so the witness can show which
+/// values the solver put in the set.
+#[derive(Debug, Clone)]
+pub struct SetProbe {
+    /// `feature.param`
+    pub key: String,
+    pub is_ports: bool,
+    pub arg: Term,
+    pub member: Formula,
+}
+
+/// Interned strings: distinct strings get distinct ids `0..n`; any other id
+/// stands for a string different from all of them.
+#[derive(Debug, Default)]
+pub struct Interner {
+    strings: Vec<String>,
+    ids: HashMap<String, u64>,
+}
+
+impl Interner {
+    pub fn id(&mut self, s: &str) -> u64 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = self.strings.len() as u64;
+        self.strings.push(s.to_string());
+        self.ids.insert(s.to_string(), id);
+        id
+    }
+
+    /// The string an id stands for; ids past the interned ones decode to a
+    /// made-up name that differs from every interned string.
+    pub fn name(&self, id: u64) -> String {
+        if let Some(s) = usize::try_from(id).ok().and_then(|i| self.strings.get(i)) {
+            return s.clone();
+        }
+        let mut name = format!("other{id}");
+        while self.ids.contains_key(&name) {
+            name.push('_');
+        }
+        name
+    }
+}
+
+/// An encoded operand before widths are unified.
+#[derive(Debug, Clone)]
+enum Val {
+    Bits(Term),
+    StrId(Term),
+    Int(u64),
+    Str(String),
+}
+
+pub struct Encoder<'c> {
+    comp: &'c Composition,
+    any_config: bool,
+    pub symbols: Symbols,
+    pub strings: Interner,
+    fields: BTreeMap<String, VarId>,
+    params: HashMap<(String, String), VarId>,
+    sets: HashMap<(String, String), FuncId>,
+    values: HashMap<String, VarId>,
+}
+
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("any_config", &self.any_config)
+            .field("vars", &self.symbols.vars.len())
+            .finish()
+    }
+}
+
+pub fn enum_domain(t: &Term, variants: &[(String, u64)]) -> Formula {
+    Formula::or(
+        variants
+            .iter()
+            .map(|(_, v)| Formula::eq(t.clone(), Term::num(*v, t.width().max(bits_for(*v))))),
+    )
+}
+
+fn ty_width(ty: &ValueType) -> u32 {
+    ty.bits().unwrap_or(STR_BITS)
+}
+
+impl<'c> Encoder<'c> {
+    pub fn new(comp: &'c Composition, any_config: bool) -> Encoder<'c> {
+        Encoder {
+            comp,
+            any_config,
+            symbols: Symbols::default(),
+            strings: Interner::default(),
+            fields: BTreeMap::new(),
+            params: HashMap::new(),
+            sets: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    pub fn composition(&self) -> &'c Composition {
+        self.comp
+    }
+
+    /// The constant of a free scalar param (`None` when deployed or unknown).
+    pub fn free_scalar(&mut self, feature: &Feature, name: &str) -> Option<Term> {
+        if !self.param_is_free(feature, name) {
+            return None;
+        }
+        match self.scalar_param(feature, name) {
+            Ok(Val::Bits(t) | Val::StrId(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn any_config(&self) -> bool {
+        self.any_config
+    }
+
+    /// The constant for readable field `name`.
+    pub fn field(&mut self, name: &str) -> Result<Term, EncodeError> {
+        let f = self
+            .comp
+            .catalog
+            .readable
+            .get(name)
+            .ok_or_else(|| EncodeError::UnknownField {
+                field: name.to_string(),
+            })?;
+        let width = ty_width(&f.ty);
+        if let Some(id) = self.fields.get(name) {
+            return Ok(Term::Var { id: *id, width });
+        }
+        let placeholder = self.symbols.var(name.to_string(), width, Formula::True);
+        let t = Term::Var {
+            id: placeholder,
+            width,
+        };
+        if let ValueType::Enum { variants } = &f.ty {
+            self.symbols.vars[placeholder.0 as usize].domain = enum_domain(&t, variants);
+        }
+        self.fields.insert(name.to_string(), placeholder);
+        Ok(t)
+    }
+
+    fn param_decl<'f>(feature: &'f Feature, name: &str) -> Result<&'f Param, EncodeError> {
+        feature
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| EncodeError::UnknownParam {
+                feature: feature.name.clone(),
+                param: name.to_string(),
+            })
+    }
+
+    /// Is this param free (a solver variable) rather than its deployed value?
+    pub fn param_is_free(&self, feature: &Feature, name: &str) -> bool {
+        self.any_config || !feature.config.contains_key(name)
+    }
+
+    fn scalar_param(&mut self, feature: &Feature, name: &str) -> Result<Val, EncodeError> {
+        let p = Self::param_decl(feature, name)?;
+        let ParamType::Scalar { ty, min, max } = &p.ty else {
+            return Err(EncodeError::TypeMismatch {
+                feature: feature.name.clone(),
+                what: format!("set param `${name}` used as a scalar"),
+            });
+        };
+        if !self.param_is_free(feature, name) {
+            return match feature.config.get(name) {
+                Some(ConfigValue::Scalar(Literal::Int(v))) => Ok(Val::Int(*v)),
+                Some(ConfigValue::Scalar(Literal::Str(s))) => Ok(Val::Str(s.clone())),
+                _ => Err(EncodeError::TypeMismatch {
+                    feature: feature.name.clone(),
+                    what: format!("deployed value of `${name}`"),
+                }),
+            };
+        }
+        let width = ty_width(ty);
+        let key = (feature.name.clone(), name.to_string());
+        let id = match self.params.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = self
+                    .symbols
+                    .var(format!("{}.{}", feature.name, name), width, Formula::True);
+                let t = Term::Var { id, width };
+                let mut dom = Vec::new();
+                if let ValueType::Enum { variants } = ty {
+                    dom.push(enum_domain(&t, variants));
+                }
+                if !matches!(ty, ValueType::Str { .. }) {
+                    if let Some(lo) = min {
+                        dom.push(Formula::ule(Term::num(*lo, width.max(bits_for(*lo))), t.clone()));
+                    }
+                    if let Some(hi) = max {
+                        dom.push(Formula::ule(t.clone(), Term::num(*hi, width.max(bits_for(*hi)))));
+                    }
+                }
+                self.symbols.vars[id.0 as usize].domain = Formula::and(dom);
+                self.params.insert(key, id);
+                id
+            }
+        };
+        let t = Term::Var { id, width };
+        Ok(if matches!(ty, ValueType::Str { .. }) {
+            Val::StrId(t)
+        } else {
+            Val::Bits(t)
+        })
+    }
+
+    fn operand(&mut self, feature: &Feature, o: &Operand) -> Result<Val, EncodeError> {
+        match o {
+            Operand::Field(name) => {
+                let t = self.field(name)?;
+                let is_str = matches!(
+                    self.comp.catalog.readable.get(name).map(|f| &f.ty),
+                    Some(ValueType::Str { .. })
+                );
+                Ok(if is_str { Val::StrId(t) } else { Val::Bits(t) })
+            }
+            Operand::Param(name) => self.scalar_param(feature, name),
+            Operand::Lit(Literal::Int(v)) => Ok(Val::Int(*v)),
+            Operand::Lit(Literal::Str(s)) => Ok(Val::Str(s.clone())),
+        }
+    }
+
+    /// Two operands as terms of one width; `Err` on an int/string mix.
+    fn pair(&mut self, feature: &Feature, a: Val, b: Val) -> Result<(Term, Term, bool), EncodeError> {
+        let mismatch = || EncodeError::TypeMismatch {
+            feature: feature.name.clone(),
+            what: "a comparison of a string with a number".to_string(),
+        };
+        let num_for = |v: u64, other: &Term| Term::num(v, other.width().max(bits_for(v)));
+        Ok(match (a, b) {
+            (Val::Bits(x), Val::Bits(y)) => (x, y, false),
+            (Val::Bits(x), Val::Int(v)) => {
+                let n = num_for(v, &x);
+                (x, n, false)
+            }
+            (Val::Int(v), Val::Bits(y)) => (num_for(v, &y), y, false),
+            (Val::Int(x), Val::Int(y)) => (Term::num(x, 64), Term::num(y, 64), false),
+            (Val::StrId(x), Val::StrId(y)) => (x, y, true),
+            (Val::StrId(x), Val::Str(s)) => (x, Term::num(self.strings.id(&s), STR_BITS), true),
+            (Val::Str(s), Val::StrId(y)) => (Term::num(self.strings.id(&s), STR_BITS), y, true),
+            (Val::Str(x), Val::Str(y)) => (
+                Term::num(self.strings.id(&x), STR_BITS),
+                Term::num(self.strings.id(&y), STR_BITS),
+                true,
+            ),
+            _ => return Err(mismatch()),
+        })
+    }
+
+    fn compare(&mut self, feature: &Feature, a: Val, op: CmpOp, b: Val) -> Result<Formula, EncodeError> {
+        let (x, y, strings) = self.pair(feature, a, b)?;
+        if strings && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            return Err(EncodeError::TypeMismatch {
+                feature: feature.name.clone(),
+                what: "an ordering comparison of strings".to_string(),
+            });
+        }
+        Ok(match op {
+            CmpOp::Eq => Formula::eq(x, y),
+            CmpOp::Ne => Formula::not(Formula::eq(x, y)),
+            CmpOp::Lt => Formula::ult(x, y),
+            CmpOp::Le => Formula::ule(x, y),
+            CmpOp::Gt => Formula::ult(y, x),
+            CmpOp::Ge => Formula::ule(y, x),
+        })
+    }
+
+    /// `t` as exactly `w` bits, plus the condition that nothing was cut off.
+    fn fit(t: Term, w: u32) -> (Formula, Term) {
+        let tw = t.width();
+        if tw <= w {
+            return (Formula::True, t.widen(w));
+        }
+        let high = t.clone().extract(tw - 1, w);
+        (
+            Formula::eq(high, Term::num(0, tw - w)),
+            t.extract(w - 1, 0),
+        )
+    }
+
+    fn bits_of(&self, feature: &Feature, v: Val, w: u32) -> Result<Term, EncodeError> {
+        match v {
+            Val::Bits(t) => Ok(t),
+            Val::Int(n) => Ok(Term::num(n, w.max(bits_for(n)))),
+            Val::StrId(_) | Val::Str(_) => Err(EncodeError::TypeMismatch {
+                feature: feature.name.clone(),
+                what: "a string used with an address or port set".to_string(),
+            }),
+        }
+    }
+
+    fn prefix(t: &Term, addr: u32, len: u8) -> Formula {
+        let (ok, t32) = Self::fit(t.clone(), 32);
+        if len == 0 {
+            return ok;
+        }
+        let len = u32::from(len.min(32));
+        Formula::and([
+            ok,
+            Formula::eq(
+                t32.extract(31, 32 - len),
+                Term::num(u64::from(addr >> (32 - len)), len),
+            ),
+        ])
+    }
+
+    fn port(t: &Term, p: u16) -> Formula {
+        let (ok, t16) = Self::fit(t.clone(), 16);
+        Formula::and([ok, Formula::eq(t16, Term::num(u64::from(p), 16))])
+    }
+
+    fn membership(
+        &mut self,
+        feature: &Feature,
+        operand: &Operand,
+        set: &SetExpr,
+        probes: &mut Vec<SetProbe>,
+    ) -> Result<Formula, EncodeError> {
+        let v = self.operand(feature, operand)?;
+        match set {
+            SetExpr::Values(lits) => {
+                let mut alts = Vec::new();
+                for l in lits {
+                    let lv = match l {
+                        Literal::Int(n) => Val::Int(*n),
+                        Literal::Str(s) => Val::Str(s.clone()),
+                    };
+                    alts.push(self.compare(feature, v.clone(), CmpOp::Eq, lv)?);
+                }
+                Ok(Formula::or(alts))
+            }
+            SetExpr::Cidr4(c) => {
+                let t = self.bits_of(feature, v, 32)?;
+                Ok(Self::prefix(&t, c.addr, c.len))
+            }
+            SetExpr::Range { lo, hi } => {
+                let t = self.bits_of(feature, v, 64)?;
+                Ok(Formula::within(t, *lo, *hi))
+            }
+            SetExpr::Param(name) => {
+                let p = Self::param_decl(feature, name)?;
+                let is_ports = match p.ty {
+                    ParamType::Cidr4Set => false,
+                    ParamType::PortSet => true,
+                    ParamType::Scalar { .. } => {
+                        return Err(EncodeError::TypeMismatch {
+                            feature: feature.name.clone(),
+                            what: format!("scalar param `${name}` used as a set"),
+                        })
+                    }
+                };
+                let w = if is_ports { 16 } else { 32 };
+                let t = self.bits_of(feature, v, w)?;
+                if !self.param_is_free(feature, name) {
+                    return match feature.config.get(name.as_str()) {
+                        Some(ConfigValue::Cidr4Set(cs)) if !is_ports => Ok(Formula::or(
+                            cs.iter().map(|c| Self::prefix(&t, c.addr, c.len)),
+                        )),
+                        Some(ConfigValue::PortSet(ps)) if is_ports => {
+                            Ok(Formula::or(ps.iter().map(|p| Self::port(&t, *p))))
+                        }
+                        _ => Err(EncodeError::TypeMismatch {
+                            feature: feature.name.clone(),
+                            what: format!("deployed value of `${name}`"),
+                        }),
+                    };
+                }
+                let key = (feature.name.clone(), name.clone());
+                let func = match self.sets.get(&key) {
+                    Some(f) => *f,
+                    None => {
+                        let f = self
+                            .symbols
+                            .func(format!("set.{}.{}", feature.name, name), w);
+                        self.sets.insert(key, f);
+                        f
+                    }
+                };
+                let (ok, arg) = Self::fit(t, w);
+                let member = Formula::Member {
+                    func,
+                    arg: arg.clone(),
+                };
+                probes.push(SetProbe {
+                    key: format!("{}.{}", feature.name, name),
+                    is_ports,
+                    arg,
+                    member: member.clone(),
+                });
+                Ok(Formula::and([ok, member]))
+            }
+        }
+    }
+
+    /// The guard as a formula, and the free-set atoms it uses.
+    pub fn guard(
+        &mut self,
+        feature: &Feature,
+        g: &Guard,
+    ) -> Result<(Formula, Vec<SetProbe>), EncodeError> {
+        let mut probes = Vec::new();
+        let f = self.guard_inner(feature, g, &mut probes)?;
+        Ok((f, probes))
+    }
+
+    fn guard_inner(
+        &mut self,
+        feature: &Feature,
+        g: &Guard,
+        probes: &mut Vec<SetProbe>,
+    ) -> Result<Formula, EncodeError> {
+        Ok(match g {
+            Guard::True => Formula::True,
+            Guard::False => Formula::False,
+            Guard::Not(inner) => Formula::not(self.guard_inner(feature, inner, probes)?),
+            Guard::And(gs) => {
+                let mut parts = Vec::with_capacity(gs.len());
+                for g in gs {
+                    parts.push(self.guard_inner(feature, g, probes)?);
+                }
+                Formula::and(parts)
+            }
+            Guard::Or(gs) => {
+                let mut parts = Vec::with_capacity(gs.len());
+                for g in gs {
+                    parts.push(self.guard_inner(feature, g, probes)?);
+                }
+                Formula::or(parts)
+            }
+            Guard::Cmp { lhs, op, rhs } => {
+                let a = self.operand(feature, lhs)?;
+                let b = self.operand(feature, rhs)?;
+                self.compare(feature, a, *op, b)?
+            }
+            Guard::In {
+                operand,
+                set,
+                negated,
+            } => {
+                let m = self.membership(feature, operand, set, probes)?;
+                if *negated {
+                    Formula::not(m)
+                } else {
+                    m
+                }
+            }
+        })
+    }
+
+    /// The value a write stores, as a term of at least the field's width.
+    /// `key` names the write (for a range's chosen-value constant).
+    pub fn value(
+        &mut self,
+        feature: &Feature,
+        field: &WritableField,
+        v: &WriteValue,
+        key: &str,
+    ) -> Result<Term, EncodeError> {
+        let is_str = matches!(field.ty, ValueType::Str { .. });
+        let width = ty_width(&field.ty);
+        let mismatch = |what: &str| EncodeError::TypeMismatch {
+            feature: feature.name.clone(),
+            what: format!("{what} written to `{}`", field.name),
+        };
+        let val = match v {
+            WriteValue::Lit(Literal::Int(n)) => Val::Int(*n),
+            WriteValue::Lit(Literal::Str(s)) => Val::Str(s.clone()),
+            WriteValue::Param(p) => self.scalar_param(feature, p)?,
+            WriteValue::Range { min, max } => {
+                if is_str {
+                    return Err(mismatch("a range"));
+                }
+                let w = width.max(bits_for(*max));
+                let id = match self.values.get(key) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.symbols.var(format!("value.{key}"), w, Formula::True);
+                        let t = Term::Var { id, width: w };
+                        self.symbols.vars[id.0 as usize].domain = Formula::within(t, *min, *max);
+                        self.values.insert(key.to_string(), id);
+                        id
+                    }
+                };
+                Val::Bits(Term::Var { id, width: w })
+            }
+        };
+        match (val, is_str) {
+            (Val::Bits(t), false) => Ok(t),
+            (Val::Int(n), false) => Ok(Term::num(n, width.max(bits_for(n)))),
+            (Val::StrId(t), true) => Ok(t),
+            (Val::Str(s), true) => Ok(Term::num(self.strings.id(&s), STR_BITS)),
+            (_, true) => Err(mismatch("a number")),
+            (_, false) => Err(mismatch("a string")),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Turning model values back into a readable [`Witness`]: which fields and
+//! params a guard mentions (its footprint), and how each value is shown
+//! (enum names, dotted IPv4, decimal ports, strings, sets as `[a, b]`).
+
+use std::collections::BTreeSet;
+
+use crate::eval::{render_cidr_set, render_ipv4, render_port_set};
+use crate::ir::{ConfigValue, Guard, Literal, Operand, ParamType, SetExpr, ValueType, WriteValue};
+use crate::outcome::WitnessValue;
+
+use super::encode::Interner;
+
+/// Readable fields and params (by name, without `$`) a guard mentions.
+#[derive(Debug, Default, Clone)]
+pub struct Footprint {
+    pub fields: BTreeSet<String>,
+    pub params: BTreeSet<String>,
+}
+
+impl Footprint {
+    pub fn add_guard(&mut self, g: &Guard) {
+        match g {
+            Guard::True | Guard::False => {}
+            Guard::Not(inner) => self.add_guard(inner),
+            Guard::And(gs) | Guard::Or(gs) => gs.iter().for_each(|g| self.add_guard(g)),
+            Guard::Cmp { lhs, rhs, .. } => {
+                self.add_operand(lhs);
+                self.add_operand(rhs);
+            }
+            Guard::In { operand, set, .. } => {
+                self.add_operand(operand);
+                if let SetExpr::Param(p) = set {
+                    self.params.insert(p.clone());
+                }
+            }
+        }
+    }
+
+    fn add_operand(&mut self, o: &Operand) {
+        match o {
+            Operand::Field(f) => {
+                self.fields.insert(f.clone());
+            }
+            Operand::Param(p) => {
+                self.params.insert(p.clone());
+            }
+            Operand::Lit(_) => {}
+        }
+    }
+
+    pub fn add_value(&mut self, v: &WriteValue) {
+        if let WriteValue::Param(p) = v {
+            self.params.insert(p.clone());
+        }
+    }
+}
+
+/// A model value of type `ty` in its natural form. Strings arrive as
+/// interned ids.
+pub fn show(ty: &ValueType, raw: u64, strings: &Interner) -> WitnessValue {
+    let int = |display: String| WitnessValue {
+        raw: Literal::Int(raw),
+        display,
+    };
+    match ty {
+        ValueType::Str { .. } => {
+            let s = strings.name(raw);
+            WitnessValue {
+                raw: Literal::Str(s.clone()),
+                display: s,
+            }
+        }
+        ValueType::Ipv4 => int(render_ipv4(raw as u32)),
+        ValueType::Bool => int(if raw == 0 { "false" } else { "true" }.to_string()),
+        ValueType::Enum { variants } => int(
+            variants
+                .iter()
+                .find(|(_, v)| *v == raw)
+                .map_or_else(|| raw.to_string(), |(n, _)| n.clone()),
+        ),
+        ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64 => int(raw.to_string()),
+    }
+}
+
+/// A deployed config value in its natural form; sets are shown as
+/// `[10.0.0.0/8, 192.168.0.0/16]` or `[443, 8443]`, with the same text as
+/// the raw value (`eval` parses it back).
+pub fn show_config(ty: &ParamType, v: &ConfigValue) -> WitnessValue {
+    match v {
+        ConfigValue::Scalar(Literal::Int(n)) => match ty {
+            ParamType::Scalar { ty, .. } => show(ty, *n, &Interner::default()),
+            _ => WitnessValue {
+                raw: Literal::Int(*n),
+                display: n.to_string(),
+            },
+        },
+        ConfigValue::Scalar(Literal::Str(s)) => WitnessValue {
+            raw: Literal::Str(s.clone()),
+            display: s.clone(),
+        },
+        ConfigValue::Cidr4Set(cs) => set_value(render_cidr_set(cs)),
+        ConfigValue::PortSet(ps) => set_value(render_port_set(ps)),
+    }
+}
+
+pub fn set_value(text: String) -> WitnessValue {
+    WitnessValue {
+        raw: Literal::Str(text.clone()),
+        display: text,
+    }
+}
