@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod guard;
 pub mod load;
 pub mod report;
+pub mod suggest;
 
 // Checks: z3 encoding, conflicts and invariants, order, witness evaluation.
 pub mod check;

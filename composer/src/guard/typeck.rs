@@ -1,0 +1,494 @@
+//! Typing of a parsed guard against the hook catalog and the feature's
+//! params: resolves names, types every literal, checks ranges, and lowers
+//! the syntax tree to [`ir::Guard`].
+
+use super::syntax::{Atom, Expr, Operand as SynOperand, SetSyntax};
+use super::{GuardError, GuardErrorKind as K, Scope};
+use crate::ir::{CmpOp, Guard, Literal, Operand, ParamType, SetExpr, ValueType};
+use crate::suggest::did_you_mean;
+
+pub(super) fn check(expr: &Expr, scope: Scope<'_>) -> Result<Guard, Vec<GuardError>> {
+    let mut errors = Vec::new();
+    let g = Typer {
+        scope,
+        errors: &mut errors,
+    }
+    .expr(expr);
+    if errors.is_empty() {
+        Ok(g)
+    } else {
+        Err(errors)
+    }
+}
+
+struct Typer<'a, 'e> {
+    scope: Scope<'a>,
+    errors: &'e mut Vec<GuardError>,
+}
+
+/// An operand whose type is known from the catalog or the params.
+struct Anchor {
+    operand: Operand,
+    ty: ValueType,
+    desc: String,
+}
+
+fn e(o: &SynOperand, kind: K) -> GuardError {
+    GuardError {
+        offset: o.offset,
+        len: o.len.max(1),
+        kind,
+    }
+}
+
+/// The longest common prefix of the variant names that ends with `_`
+/// (`BPF_SOCK_OPS_` for `op`), so short names can be accepted.
+pub fn enum_prefix(variants: &[(String, u64)]) -> String {
+    let Some((first, _)) = variants.first() else {
+        return String::new();
+    };
+    if variants.len() < 2 {
+        return String::new();
+    }
+    let mut len = first.len();
+    for (v, _) in variants {
+        len = len.min(
+            first
+                .bytes()
+                .zip(v.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    match first[..len].rfind('_') {
+        Some(i) => first[..=i].to_string(),
+        None => String::new(),
+    }
+}
+
+pub fn type_name(ty: &ValueType) -> String {
+    match ty {
+        ValueType::Bool => "bool".into(),
+        ValueType::U8 => "u8".into(),
+        ValueType::U16 => "u16".into(),
+        ValueType::U32 => "u32".into(),
+        ValueType::U64 => "u64".into(),
+        ValueType::Ipv4 => "ipv4".into(),
+        ValueType::Str { max_len } => format!("string (at most {max_len} bytes)"),
+        ValueType::Enum { variants } => format!("enum ({}*)", enum_prefix(variants)),
+    }
+}
+
+/// The largest integer a value of this type can hold.
+pub fn type_max(ty: &ValueType) -> u64 {
+    match ty {
+        ValueType::Bool => 1,
+        ValueType::U8 => u8::MAX.into(),
+        ValueType::U16 => u16::MAX.into(),
+        ValueType::U32 | ValueType::Ipv4 | ValueType::Enum { .. } => u32::MAX.into(),
+        ValueType::U64 => u64::MAX,
+        ValueType::Str { .. } => 0,
+    }
+}
+
+#[derive(PartialEq)]
+enum Class {
+    Int,
+    Enum,
+    Ipv4,
+    Str,
+    Bool,
+}
+
+fn class(ty: &ValueType) -> Class {
+    match ty {
+        ValueType::Bool => Class::Bool,
+        ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64 => Class::Int,
+        ValueType::Ipv4 => Class::Ipv4,
+        ValueType::Str { .. } => Class::Str,
+        ValueType::Enum { .. } => Class::Enum,
+    }
+}
+
+fn compatible(a: &ValueType, b: &ValueType) -> bool {
+    match (class(a), class(b)) {
+        (Class::Enum, Class::Enum) => a == b,
+        (Class::Int | Class::Enum, Class::Int | Class::Enum) => true,
+        (x, y) => x == y,
+    }
+}
+
+fn literal_desc(atom: &Atom) -> String {
+    match atom {
+        Atom::Ident(s) => format!("`{s}`"),
+        Atom::Param(s) => format!("`${s}`"),
+        Atom::Int(v) => format!("integer {v}"),
+        Atom::Ipv4(v) => format!("IPv4 address {}", super::print::ipv4(*v)),
+        Atom::Str(s) => format!("string \"{s}\""),
+        Atom::Bool(b) => format!("boolean {b}"),
+    }
+}
+
+impl Typer<'_, '_> {
+    fn push(&mut self, err: GuardError) -> Guard {
+        self.errors.push(err);
+        Guard::False
+    }
+
+    fn expr(&mut self, expr: &Expr) -> Guard {
+        match expr {
+            Expr::Bool(true) => Guard::True,
+            Expr::Bool(false) => Guard::False,
+            Expr::Not(inner) => Guard::Not(Box::new(self.expr(inner))),
+            Expr::And(items) => Guard::And(items.iter().map(|i| self.expr(i)).collect()),
+            Expr::Or(items) => Guard::Or(items.iter().map(|i| self.expr(i)).collect()),
+            Expr::Cmp { lhs, op, rhs } => {
+                self.cmp(lhs, *op, rhs).unwrap_or_else(|err| self.push(err))
+            }
+            Expr::In {
+                operand,
+                set,
+                set_offset,
+                set_len,
+                negated,
+            } => self
+                .membership(operand, set, *set_offset, *set_len, *negated)
+                .unwrap_or_else(|err| self.push(err)),
+        }
+    }
+
+    fn unknown_field(&self, o: &SynOperand, name: &str) -> GuardError {
+        let readable: Vec<String> = self.scope.catalog.readable.keys().cloned().collect();
+        if self.scope.catalog.writable.contains_key(name) {
+            return e(
+                o,
+                K::WritableInGuard {
+                    name: name.into(),
+                    choices: readable,
+                },
+            );
+        }
+        let suggestion = did_you_mean(name, readable.iter().map(String::as_str));
+        e(
+            o,
+            K::UnknownField {
+                name: name.into(),
+                suggestion,
+                choices: readable,
+            },
+        )
+    }
+
+    fn param_names(&self) -> Vec<String> {
+        self.scope.params.iter().map(|p| p.name.clone()).collect()
+    }
+
+    fn unknown_param(&self, o: &SynOperand, name: &str) -> GuardError {
+        let names = self.param_names();
+        let suggestion =
+            did_you_mean(name, names.iter().map(String::as_str)).map(|s| format!("${s}"));
+        e(
+            o,
+            K::UnknownParam {
+                name: name.into(),
+                suggestion,
+                choices: names,
+            },
+        )
+    }
+
+    /// Resolves fields and params; literals and bare names stay pending.
+    fn anchor(&self, o: &SynOperand) -> Result<Option<Anchor>, GuardError> {
+        match &o.atom {
+            Atom::Ident(name) => Ok(self.scope.catalog.readable.get(name).map(|f| Anchor {
+                operand: Operand::Field(name.clone()),
+                ty: f.ty.clone(),
+                desc: format!("field `{name}` ({})", type_name(&f.ty)),
+            })),
+            Atom::Param(name) => match self.scope.params.iter().find(|p| &p.name == name) {
+                None => Err(self.unknown_param(o, name)),
+                Some(p) => match &p.ty {
+                    ParamType::Scalar { ty, .. } => Ok(Some(Anchor {
+                        operand: Operand::Param(name.clone()),
+                        ty: ty.clone(),
+                        desc: format!("param `${name}` ({})", type_name(ty)),
+                    })),
+                    ParamType::Cidr4Set => Err(e(
+                        o,
+                        K::SetParamInComparison {
+                            name: name.clone(),
+                            ty: "cidr4_set".into(),
+                        },
+                    )),
+                    ParamType::PortSet => Err(e(
+                        o,
+                        K::SetParamInComparison {
+                            name: name.clone(),
+                            ty: "port_set".into(),
+                        },
+                    )),
+                },
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Types a literal (or bare enum name) against the other side's type.
+    fn literal(&self, o: &SynOperand, ty: &ValueType, other: &str) -> Result<Literal, GuardError> {
+        let mismatch = || {
+            e(
+                o,
+                K::TypeMismatch {
+                    lhs: other.to_string(),
+                    rhs: literal_desc(&o.atom),
+                },
+            )
+        };
+        match (&o.atom, ty) {
+            (Atom::Ident(name), ValueType::Enum { variants }) => {
+                let prefix = enum_prefix(variants);
+                if let Some((_, v)) = variants
+                    .iter()
+                    .find(|(n, _)| n == name || *n == format!("{prefix}{name}"))
+                {
+                    return Ok(Literal::Int(*v));
+                }
+                let names: Vec<String> = variants.iter().map(|(n, _)| n.clone()).collect();
+                let short: Vec<String> = names
+                    .iter()
+                    .map(|n| n[prefix.len()..].to_string())
+                    .collect();
+                let suggestion =
+                    did_you_mean(name, names.iter().map(String::as_str)).or_else(|| {
+                        did_you_mean(name, short.iter().map(String::as_str))
+                            .map(|s| format!("{prefix}{s}"))
+                    });
+                let field = other.split('`').nth(1).unwrap_or("enum").to_string();
+                Err(e(
+                    o,
+                    K::UnknownVariant {
+                        field,
+                        name: name.clone(),
+                        suggestion,
+                        choices: names,
+                    },
+                ))
+            }
+            (Atom::Ident(name), _) => Err(self.unknown_field(o, name)),
+            (Atom::Int(v), ValueType::Enum { variants }) => {
+                match variants.iter().find(|(_, x)| x == v) {
+                    Some(_) => Ok(Literal::Int(*v)),
+                    None => {
+                        let field = other.split('`').nth(1).unwrap_or("enum").to_string();
+                        let names = variants.iter().map(|(n, x)| format!("{n} ({x})")).collect();
+                        Err(e(
+                            o,
+                            K::UnknownVariant {
+                                field,
+                                name: v.to_string(),
+                                suggestion: None,
+                                choices: names,
+                            },
+                        ))
+                    }
+                }
+            }
+            (Atom::Int(v), ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64) => {
+                let max = type_max(ty);
+                if *v > max {
+                    return Err(e(
+                        o,
+                        K::OutOfRange {
+                            value: *v,
+                            what: other.to_string(),
+                            min: 0,
+                            max,
+                        },
+                    ));
+                }
+                Ok(Literal::Int(*v))
+            }
+            (Atom::Ipv4(v), ValueType::Ipv4) => Ok(Literal::Int(u64::from(*v))),
+            (Atom::Bool(b), ValueType::Bool) => Ok(Literal::Int(u64::from(*b))),
+            (Atom::Str(s), ValueType::Str { max_len }) => {
+                if s.len() > *max_len as usize {
+                    return Err(e(
+                        o,
+                        K::StringTooLong {
+                            value: s.clone(),
+                            max_len: *max_len,
+                        },
+                    ));
+                }
+                Ok(Literal::Str(s.clone()))
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn cmp(&self, lhs: &SynOperand, op: CmpOp, rhs: &SynOperand) -> Result<Guard, GuardError> {
+        let a = self.anchor(lhs)?;
+        let b = self.anchor(rhs)?;
+        let (l, r, ty, desc) = match (a, b) {
+            (Some(a), Some(b)) => {
+                if !compatible(&a.ty, &b.ty) {
+                    return Err(e(
+                        rhs,
+                        K::TypeMismatch {
+                            lhs: a.desc,
+                            rhs: b.desc,
+                        },
+                    ));
+                }
+                (a.operand, b.operand, a.ty, a.desc)
+            }
+            (Some(a), None) => {
+                let lit = self.literal(rhs, &a.ty, &a.desc)?;
+                (a.operand, Operand::Lit(lit), a.ty, a.desc)
+            }
+            (None, Some(b)) => {
+                let lit = self.literal(lhs, &b.ty, &b.desc)?;
+                (Operand::Lit(lit), b.operand, b.ty, b.desc)
+            }
+            (None, None) => {
+                for o in [lhs, rhs] {
+                    if let Atom::Ident(name) = &o.atom {
+                        return Err(self.unknown_field(o, name));
+                    }
+                }
+                let ty = match (&lhs.atom, &rhs.atom) {
+                    (Atom::Int(_), Atom::Int(_)) => ValueType::U64,
+                    (Atom::Ipv4(_), Atom::Ipv4(_)) => ValueType::Ipv4,
+                    (Atom::Str(_), Atom::Str(_)) => ValueType::Str { max_len: u32::MAX },
+                    (Atom::Bool(_), Atom::Bool(_)) => ValueType::Bool,
+                    _ => {
+                        return Err(e(
+                            rhs,
+                            K::TypeMismatch {
+                                lhs: literal_desc(&lhs.atom),
+                                rhs: literal_desc(&rhs.atom),
+                            },
+                        ));
+                    }
+                };
+                let desc = literal_desc(&lhs.atom);
+                (
+                    Operand::Lit(self.literal(lhs, &ty, &desc)?),
+                    Operand::Lit(self.literal(rhs, &ty, &desc)?),
+                    ty,
+                    desc,
+                )
+            }
+        };
+        let ordered = !matches!(op, CmpOp::Eq | CmpOp::Ne);
+        if ordered && matches!(class(&ty), Class::Str | Class::Bool) {
+            return Err(e(lhs, K::OrderingOnUnordered { what: desc }));
+        }
+        Ok(Guard::Cmp { lhs: l, op, rhs: r })
+    }
+
+    fn membership(
+        &self,
+        operand: &SynOperand,
+        set: &SetSyntax,
+        set_offset: usize,
+        set_len: usize,
+        negated: bool,
+    ) -> Result<Guard, GuardError> {
+        let set_err = |kind| GuardError {
+            offset: set_offset,
+            len: set_len.max(1),
+            kind,
+        };
+        let anchor = match (&operand.atom, self.anchor(operand)?) {
+            (_, Some(a)) => a,
+            (Atom::Ident(name), None) => return Err(self.unknown_field(operand, name)),
+            _ => return Err(e(operand, K::LiteralBeforeIn)),
+        };
+        let cls = class(&anchor.ty);
+        let set = match set {
+            SetSyntax::Cidr(c) => {
+                if cls != Class::Ipv4 {
+                    return Err(set_err(K::SetTypeMismatch {
+                        operand: anchor.desc,
+                        set: "an IPv4 prefix".into(),
+                    }));
+                }
+                SetExpr::Cidr4(*c)
+            }
+            SetSyntax::Range { lo, hi } => {
+                if !matches!(cls, Class::Int | Class::Enum) {
+                    return Err(set_err(K::SetTypeMismatch {
+                        operand: anchor.desc,
+                        set: "an integer range".into(),
+                    }));
+                }
+                let max = type_max(&anchor.ty);
+                if *hi > max {
+                    return Err(set_err(K::OutOfRange {
+                        value: *hi,
+                        what: anchor.desc,
+                        min: 0,
+                        max,
+                    }));
+                }
+                SetExpr::Range { lo: *lo, hi: *hi }
+            }
+            SetSyntax::Values(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    if matches!(item.atom, Atom::Param(_)) {
+                        return Err(e(
+                            item,
+                            K::Expected {
+                                expected: "a literal in a set literal".into(),
+                                found: literal_desc(&item.atom),
+                            },
+                        ));
+                    }
+                    values.push(self.literal(item, &anchor.ty, &anchor.desc)?);
+                }
+                values.sort();
+                values.dedup();
+                SetExpr::Values(values)
+            }
+            SetSyntax::Param(name) => {
+                let p = self.scope.params.iter().find(|p| &p.name == name);
+                let so = SynOperand {
+                    atom: Atom::Param(name.clone()),
+                    offset: set_offset,
+                    len: set_len,
+                };
+                let Some(p) = p else {
+                    return Err(self.unknown_param(&so, name));
+                };
+                let fits = match &p.ty {
+                    ParamType::Cidr4Set => cls == Class::Ipv4,
+                    ParamType::PortSet => cls == Class::Int,
+                    ParamType::Scalar { ty, .. } => {
+                        return Err(set_err(K::ScalarParamAsSet {
+                            name: name.clone(),
+                            ty: type_name(ty),
+                        }));
+                    }
+                };
+                if !fits {
+                    let set = match p.ty {
+                        ParamType::Cidr4Set => format!("`${name}` (cidr4_set)"),
+                        _ => format!("`${name}` (port_set)"),
+                    };
+                    return Err(set_err(K::SetTypeMismatch {
+                        operand: anchor.desc,
+                        set,
+                    }));
+                }
+                SetExpr::Param(name.clone())
+            }
+        };
+        Ok(Guard::In {
+            operand: anchor.operand,
+            set,
+            negated,
+        })
+    }
+}
