@@ -9,7 +9,7 @@
 //!     gen-<N>/                              one generation
 //!       chain                               accord_chain (prog array)
 //!       dispatcher                          the generated dispatcher
-//!       m<slot>-<feature>.<program>/        one member
+//!       m<slot>-<feature>[-<program>]/    one member (bpffs names hold no '.')
 //!         prog                              the member program
 //!         accord_config, accord_set_<p>, accord_stats, ...   its maps
 //! /run/accord/
@@ -94,11 +94,13 @@ impl Layout {
         feature: &str,
         program: &str,
     ) -> PathBuf {
-        self.generation_dir(key, generation).join(format!(
-            "m{slot:02}-{}.{}",
-            clean(feature),
-            clean(program)
-        ))
+        // bpffs refuses names with a '.'.
+        let name = if feature == program {
+            format!("m{slot:02}-{}", clean(feature))
+        } else {
+            format!("m{slot:02}-{}-{}", clean(feature), clean(program))
+        };
+        self.generation_dir(key, generation).join(name)
     }
 
     pub fn lock_path(&self) -> PathBuf {
@@ -133,8 +135,8 @@ mod tests {
             Path::new("/sys/fs/bpf/accord/sock_ops-cg4242/link")
         );
         assert_eq!(
-            l.member_dir(&key, 3, 1, "init_cwnd", "init/cwnd"),
-            Path::new("/sys/fs/bpf/accord/sock_ops-cg4242/gen-3/m01-init_cwnd.init_cwnd")
+            l.member_dir(&key, 3, 1, "init_cwnd", "init.cwnd"),
+            Path::new("/sys/fs/bpf/accord/sock_ops-cg4242/gen-3/m01-init_cwnd-init_cwnd")
         );
         assert_eq!(generation_of("gen-12"), Some(12));
         assert_eq!(generation_of("link"), None);

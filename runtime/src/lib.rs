@@ -13,3 +13,6 @@ pub mod lock;
 pub mod plan;
 pub mod state;
 pub mod sys;
+
+/// The dispatcher generator, re-exported for tests and tools.
+pub use dispatcher;
