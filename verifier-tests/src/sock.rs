@@ -1,0 +1,411 @@
+//! Sockets created inside a test cgroup (and optionally a network
+//! namespace), real TCP connections, and the socket options tests read.
+
+use std::ffi::CString;
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::{NetNs, TestCgroup};
+
+/// A socket (`socket(domain, SOCK_STREAM, 0)`) created by a short-lived child
+/// process that first joins `cgroup` (writes its pid to `cgroup.procs`) and,
+/// if given, enters `netns`; the fd comes back over a Unix socket
+/// (SCM_RIGHTS). The socket stays charged to the cgroup and lives in the
+/// namespace, while the test process itself joins neither, so cgroup
+/// programs see everything done with it (connect, listen, accept).
+///
+/// The child only makes async-signal-safe system calls, so this is safe in
+/// a multi-threaded test binary.
+pub fn socket_in(cgroup: &TestCgroup, netns: Option<&NetNs>, domain: i32) -> io::Result<OwnedFd> {
+    let procs = CString::new(cgroup.procs_path().as_os_str().as_bytes())?;
+    let ns = match netns {
+        Some(ns) => Some(CString::new(ns.path().as_os_str().as_bytes())?),
+        None => None,
+    };
+    let mut pair = [0; 2];
+    // SAFETY: pair has room for two fds.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned here.
+    let (parent_end, child_end) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    // SAFETY: the child only calls async-signal-safe functions and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: in the child; see child_make_socket.
+        unsafe { child_make_socket(&procs, ns.as_deref(), domain, child_end.as_raw_fd()) }
+    }
+    drop(child_end);
+    let received = recv_fd(parent_end.as_raw_fd());
+    let mut status = 0;
+    // SAFETY: pid is our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+        let step = match code {
+            10 => "open cgroup.procs",
+            11 => "write cgroup.procs",
+            12 => "enter the network namespace",
+            13 => "socket()",
+            14 => "send the fd",
+            _ => "unknown step",
+        };
+        return Err(io::Error::other(format!("socket helper child failed at {step} (exit {code})")));
+    }
+    received
+}
+
+/// Runs in the forked child: no allocation, no locks, only raw syscalls.
+unsafe fn child_make_socket(procs: &std::ffi::CStr, ns: Option<&std::ffi::CStr>, domain: i32, chan: RawFd) -> ! {
+    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        libc::_exit(10);
+    }
+    let mut buf = [0u8; 16];
+    let mut pid = libc::getpid() as u32;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (pid % 10) as u8;
+        pid /= 10;
+        if pid == 0 {
+            break;
+        }
+    }
+    let len = buf.len() - i;
+    if libc::write(fd, buf[i..].as_ptr().cast(), len) != len as isize {
+        libc::_exit(11);
+    }
+    libc::close(fd);
+    if let Some(ns) = ns {
+        let nfd = libc::open(ns.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if nfd < 0 || libc::setns(nfd, libc::CLONE_NEWNET) != 0 {
+            libc::_exit(12);
+        }
+    }
+    let s = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+    if s < 0 {
+        libc::_exit(13);
+    }
+    let mut cmsg_buf = [0u64; 4];
+    let mut iov_byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: iov_byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut msg: libc::msghdr = zeroed();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+    msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as _;
+    let cmsg = libc::CMSG_FIRSTHDR(&msg);
+    (*cmsg).cmsg_level = libc::SOL_SOCKET;
+    (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+    (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
+    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), s);
+    if libc::sendmsg(chan, &msg, 0) != 1 {
+        libc::_exit(14);
+    }
+    libc::_exit(0);
+}
+
+fn recv_fd(chan: RawFd) -> io::Result<OwnedFd> {
+    let mut cmsg_buf = [0u64; 4];
+    let mut iov_byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: iov_byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: msghdr is plain data; every pointer set below outlives recvmsg.
+    unsafe {
+        let mut msg: libc::msghdr = zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 4]>() as _;
+        if libc::recvmsg(chan, &mut msg, libc::MSG_CMSG_CLOEXEC) < 1 {
+            return Err(io::Error::last_os_error());
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return Err(io::Error::other("socket helper child sent no fd"));
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+fn sockaddr_in(addr: SocketAddrV4) -> libc::sockaddr_in {
+    // SAFETY: sockaddr_in is plain data.
+    let mut sa: libc::sockaddr_in = unsafe { zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_port = addr.port().to_be();
+    sa.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
+    sa
+}
+
+fn connect_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
+    let sa = sockaddr_in(addr);
+    // SAFETY: sa is a valid sockaddr_in of the given length.
+    let ret = unsafe {
+        libc::connect(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A listening IPv4 socket created inside `cgroup` (and `netns`), bound to
+/// `addr` (port 0 picks one): its accepted sockets are charged to the cgroup,
+/// so the passive-side callbacks run there.
+pub fn listener_in(cgroup: &TestCgroup, netns: Option<&NetNs>, addr: SocketAddrV4) -> io::Result<TcpListener> {
+    let fd = socket_in(cgroup, netns, libc::AF_INET)?;
+    let one: libc::c_int = 1;
+    let sa = sockaddr_in(addr);
+    // SAFETY: valid fd, option and sockaddr pointers of the right sizes.
+    unsafe {
+        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4);
+        if libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32) != 0
+            || libc::listen(fd.as_raw_fd(), 16) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(TcpListener::from(fd))
+}
+
+/// One established TCP connection: both ends, open until dropped.
+#[derive(Debug)]
+pub struct TcpConn {
+    /// The connecting end.
+    pub client: TcpStream,
+    /// The accepted end.
+    pub server: TcpStream,
+}
+
+impl TcpConn {
+    /// Connects a client socket created inside `cgroup` to a listener of this
+    /// process (outside the cgroup) on `ip` (any 127.0.0.0/8 address works
+    /// over loopback). The client's active-side callbacks run in the cgroup.
+    pub fn connect_from(cgroup: &TestCgroup, ip: Ipv4Addr) -> io::Result<Self> {
+        Self::connect_from_with(cgroup, ip, None)
+    }
+
+    /// [`TcpConn::connect_from`], with `TCP_MAXSEG` = `client_maxseg` set
+    /// from user space on the client before it connects (to get a small MSS
+    /// over loopback without the feature under test).
+    pub fn connect_from_with(cgroup: &TestCgroup, ip: Ipv4Addr, client_maxseg: Option<u32>) -> io::Result<Self> {
+        let listener = TcpListener::bind((ip, 0))?;
+        let addr = v4(listener.local_addr()?)?;
+        let fd = socket_in(cgroup, None, libc::AF_INET)?;
+        if let Some(mss) = client_maxseg {
+            setsockopt_u32(&fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss)?;
+        }
+        connect_v4(&fd, addr)?;
+        let (server, _) = listener.accept()?;
+        Ok(Self { client: TcpStream::from(fd), server })
+    }
+
+    /// Connects from this process (outside any test cgroup) to a listener
+    /// created inside `cgroup` on `ip`, with the client bound to `ip` too, so
+    /// the accepted end sees `ip` as its peer: its passive-side callbacks run
+    /// in the cgroup.
+    pub fn accept_in(cgroup: &TestCgroup, ip: Ipv4Addr) -> io::Result<Self> {
+        let listener = listener_in(cgroup, None, SocketAddrV4::new(ip, 0))?;
+        let addr = v4(listener.local_addr()?)?;
+        // SAFETY: plain socket creation; the fd is owned right away.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd was just created and is owned only here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let src = sockaddr_in(SocketAddrV4::new(ip, 0));
+        // SAFETY: src is a valid sockaddr_in of the given length.
+        if unsafe { libc::bind(fd.as_raw_fd(), (&src as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        connect_v4(&fd, addr)?;
+        let (server, _) = listener.accept()?;
+        Ok(Self { client: TcpStream::from(fd), server })
+    }
+
+    /// Connects a socket created in `cgroup` and `netns` to `addr` (a listener
+    /// reachable from the namespace, e.g. across a [`crate::VethPair`]).
+    pub fn connect_in_netns(cgroup: &TestCgroup, netns: &NetNs, listener: &TcpListener) -> io::Result<(TcpStream, TcpStream)> {
+        let addr = v4(listener.local_addr()?)?;
+        let fd = socket_in(cgroup, Some(netns), libc::AF_INET)?;
+        connect_v4(&fd, addr)?;
+        let (server, _) = listener.accept()?;
+        Ok((TcpStream::from(fd), server))
+    }
+
+    /// `rounds` small request/response round trips, each at least one RTT:
+    /// the RTT estimator (and so the RTO) converges over them.
+    pub fn ping_pong(&mut self, rounds: usize) -> io::Result<()> {
+        use std::io::{Read, Write};
+        let mut byte = [0u8; 1];
+        for _ in 0..rounds {
+            self.client.write_all(b"p")?;
+            self.server.read_exact(&mut byte)?;
+            self.server.write_all(b"q")?;
+            self.client.read_exact(&mut byte)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `bytes` from client to server and reads them back on the server,
+    /// so both ends have seen data, ACKs and RTT samples.
+    pub fn exchange(&mut self, bytes: usize) -> io::Result<()> {
+        use std::io::{Read, Write};
+        let data = vec![0x5a; bytes];
+        let mut buf = vec![0; bytes];
+        let writer = {
+            let mut client = self.client.try_clone()?;
+            std::thread::spawn(move || client.write_all(&data))
+        };
+        self.server.read_exact(&mut buf)?;
+        writer.join().map_err(|_| io::Error::other("writer panicked"))??;
+        // And back, so the client receives data too.
+        self.server.write_all(&buf[..bytes.min(4096)])?;
+        self.client.read_exact(&mut buf[..bytes.min(4096)])?;
+        Ok(())
+    }
+}
+
+fn v4(addr: SocketAddr) -> io::Result<SocketAddrV4> {
+    match addr {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err(io::Error::other("expected an IPv4 address")),
+    }
+}
+
+/// `setsockopt(fd, level, opt, val)` for an int option.
+pub fn setsockopt_u32(fd: &impl AsRawFd, level: i32, opt: i32, val: u32) -> io::Result<()> {
+    let val = val as libc::c_int;
+    // SAFETY: val is a valid int option value.
+    let ret = unsafe { libc::setsockopt(fd.as_raw_fd(), level, opt, (&val as *const libc::c_int).cast(), size_of::<libc::c_int>() as libc::socklen_t) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `getsockopt(fd, level, opt)` for an int option.
+pub fn getsockopt_u32(fd: &impl AsRawFd, level: i32, opt: i32) -> io::Result<u32> {
+    let mut val: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: val/len are valid for an int option.
+    let ret = unsafe { libc::getsockopt(fd.as_raw_fd(), level, opt, (&mut val as *mut libc::c_int).cast(), &mut len) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(val as u32)
+}
+
+/// The socket's congestion control name (`TCP_CONGESTION`).
+pub fn tcp_congestion(fd: &impl AsRawFd) -> io::Result<String> {
+    let mut buf = [0u8; 16];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf/len describe a 16-byte buffer.
+    let ret = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_CONGESTION, buf.as_mut_ptr().cast(), &mut len) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(len as usize);
+    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+/// `TCP_MAXSEG`: the current MSS of a connected socket.
+pub fn tcp_maxseg(fd: &impl AsRawFd) -> io::Result<u32> {
+    getsockopt_u32(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG)
+}
+
+/// `SO_SNDBUF` (the kernel reports twice what was set).
+pub fn so_sndbuf(fd: &impl AsRawFd) -> io::Result<u32> {
+    getsockopt_u32(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)
+}
+
+/// `SO_RCVBUF` (the kernel reports twice what was set).
+pub fn so_rcvbuf(fd: &impl AsRawFd) -> io::Result<u32> {
+    getsockopt_u32(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+}
+
+/// `struct tcp_info` (include/uapi/linux/tcp.h) up to `tcpi_rehash` (kernel
+/// 6.2+); older kernels leave the tail zero. Times are in microseconds.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpInfo {
+    pub tcpi_state: u8,
+    pub tcpi_ca_state: u8,
+    pub tcpi_retransmits: u8,
+    pub tcpi_probes: u8,
+    pub tcpi_backoff: u8,
+    /// TCPI_OPT_* bits (TCPI_OPT_ECN = 8).
+    pub tcpi_options: u8,
+    pub tcpi_wscale: u8,
+    pub tcpi_flags: u8,
+    pub tcpi_rto: u32,
+    pub tcpi_ato: u32,
+    pub tcpi_snd_mss: u32,
+    pub tcpi_rcv_mss: u32,
+    pub tcpi_unacked: u32,
+    pub tcpi_sacked: u32,
+    pub tcpi_lost: u32,
+    pub tcpi_retrans: u32,
+    pub tcpi_fackets: u32,
+    pub tcpi_last_data_sent: u32,
+    pub tcpi_last_ack_sent: u32,
+    pub tcpi_last_data_recv: u32,
+    pub tcpi_last_ack_recv: u32,
+    pub tcpi_pmtu: u32,
+    pub tcpi_rcv_ssthresh: u32,
+    pub tcpi_rtt: u32,
+    pub tcpi_rttvar: u32,
+    pub tcpi_snd_ssthresh: u32,
+    pub tcpi_snd_cwnd: u32,
+    pub tcpi_advmss: u32,
+    pub tcpi_reordering: u32,
+    pub tcpi_rcv_rtt: u32,
+    pub tcpi_rcv_space: u32,
+    pub tcpi_total_retrans: u32,
+    pub tcpi_pacing_rate: u64,
+    pub tcpi_max_pacing_rate: u64,
+    pub tcpi_bytes_acked: u64,
+    pub tcpi_bytes_received: u64,
+    pub tcpi_segs_out: u32,
+    pub tcpi_segs_in: u32,
+    pub tcpi_notsent_bytes: u32,
+    pub tcpi_min_rtt: u32,
+    pub tcpi_data_segs_in: u32,
+    pub tcpi_data_segs_out: u32,
+    pub tcpi_delivery_rate: u64,
+    pub tcpi_busy_time: u64,
+    pub tcpi_rwnd_limited: u64,
+    pub tcpi_sndbuf_limited: u64,
+    pub tcpi_delivered: u32,
+    pub tcpi_delivered_ce: u32,
+    pub tcpi_bytes_sent: u64,
+    pub tcpi_bytes_retrans: u64,
+    pub tcpi_dsack_dups: u32,
+    pub tcpi_reord_seen: u32,
+    pub tcpi_rcv_ooopack: u32,
+    pub tcpi_snd_wnd: u32,
+    /// Our current advertised receive window (bytes).
+    pub tcpi_rcv_wnd: u32,
+    pub tcpi_rehash: u32,
+}
+
+/// `TCP_INFO` of a TCP socket.
+pub fn tcp_info(fd: &impl AsRawFd) -> io::Result<TcpInfo> {
+    let mut info = TcpInfo::default();
+    let mut len = size_of::<TcpInfo>() as libc::socklen_t;
+    // SAFETY: info is a repr(C) prefix of struct tcp_info; the kernel copies
+    // at most len bytes.
+    let ret = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, (&mut info as *mut TcpInfo).cast(), &mut len) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
+}
