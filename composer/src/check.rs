@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use crate::eval::written_key;
-use crate::ir::{Composition, Feature, MemberId, Program, WritableField, Write, MergeRule};
+use crate::ir::{Composition, Feature, MemberId, MergeRule, Program, WritableField, Write};
 use crate::outcome::{
     CheckOutcome, Conflict, EdgeReason, OrderEdge, Override, UnknownCheck, Verdict,
 };
@@ -104,7 +104,11 @@ pub fn check(c: &Composition, opts: &CheckOptions) -> CheckOutcome {
 
 /// Checks a composition and says how; with `dump_smt`, keeps every query's
 /// SMT-LIB text.
-pub fn check_traced(c: &Composition, opts: &CheckOptions, dump_smt: bool) -> (CheckOutcome, CheckTrace) {
+pub fn check_traced(
+    c: &Composition,
+    opts: &CheckOptions,
+    dump_smt: bool,
+) -> (CheckOutcome, CheckTrace) {
     let mut run = Run::new(c, opts, dump_smt);
     run.same_field();
     run.invariants();
@@ -253,7 +257,13 @@ impl<'c> Run<'c> {
         }
     }
 
-    fn same_field_pair(&mut self, field: &str, i: usize, j: usize, decided: &mut HashSet<(usize, usize)>) {
+    fn same_field_pair(
+        &mut self,
+        field: &str,
+        i: usize,
+        j: usize,
+        decided: &mut HashSet<(usize, usize)>,
+    ) {
         let (a, b) = (&self.sites[i], &self.sites[j]);
         if a.member == b.member || a.program.hook != b.program.hook {
             return;
@@ -272,7 +282,10 @@ impl<'c> Run<'c> {
             return;
         }
         self.stats.same_field_overlapping += 1;
-        let (ma, mb) = (self.members[a.member].clone(), self.members[b.member].clone());
+        let (ma, mb) = (
+            self.members[a.member].clone(),
+            self.members[b.member].clone(),
+        );
         let what = format!("{field}: {ma} vs {mb}");
         let (sa, sb) = (a.side(i), b.side(j));
         let labels = [written_key(&ma, None), written_key(&mb, None)];
@@ -290,7 +303,13 @@ impl<'c> Run<'c> {
                             loser: self.members[loser].clone(),
                             witness,
                         });
-                        self.edge(loser, winner, EdgeReason::Resolve { field: field.into() });
+                        self.edge(
+                            loser,
+                            winner,
+                            EdgeReason::Resolve {
+                                field: field.into(),
+                            },
+                        );
                     }
                     None => self.conflicts.push(Conflict::SameField {
                         field: field.to_string(),
@@ -305,7 +324,13 @@ impl<'c> Run<'c> {
                 match resolved {
                     // The override order settles the pair whatever the answer.
                     Some((winner, loser)) => {
-                        self.edge(loser, winner, EdgeReason::Resolve { field: field.into() });
+                        self.edge(
+                            loser,
+                            winner,
+                            EdgeReason::Resolve {
+                                field: field.into(),
+                            },
+                        );
                     }
                     None => self.unknown.push(UnknownCheck { what, reason }),
                 }
@@ -326,8 +351,16 @@ impl<'c> Run<'c> {
                 });
                 continue;
             }
-            let lw = self.by_field.get(inv.lhs.as_str()).cloned().unwrap_or_default();
-            let rw = self.by_field.get(inv.rhs.as_str()).cloned().unwrap_or_default();
+            let lw = self
+                .by_field
+                .get(inv.lhs.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let rw = self
+                .by_field
+                .get(inv.rhs.as_str())
+                .cloned()
+                .unwrap_or_default();
             let mut decided = HashSet::new();
             for &i in &lw {
                 for &j in &rw {
@@ -340,9 +373,15 @@ impl<'c> Run<'c> {
                         continue;
                     }
                     self.stats.invariant_queries += 1;
-                    let (ml, mr) = (self.members[l.member].clone(), self.members[r.member].clone());
+                    let (ml, mr) = (
+                        self.members[l.member].clone(),
+                        self.members[r.member].clone(),
+                    );
                     let what = format!("{}: {ml} {} vs {mr} {}", inv.name, inv.lhs, inv.rhs);
-                    let labels = [written_key(&ml, Some(&inv.lhs)), written_key(&mr, Some(&inv.rhs))];
+                    let labels = [
+                        written_key(&ml, Some(&inv.lhs)),
+                        written_key(&mr, Some(&inv.rhs)),
+                    ];
                     let pair = (l.member, r.member);
                     let (sl, sr) = (l.side(i), r.side(j));
                     match self.prover.invariant(&what, inv.op, &sl, &sr, labels) {
@@ -371,8 +410,12 @@ impl<'c> Run<'c> {
         for (i, s) in self.sites.iter().enumerate() {
             own[s.member].push(i);
         }
-        let readers: Vec<(usize, &'c Program)> =
-            self.c.members().enumerate().map(|(i, (_, _, p))| (i, p)).collect();
+        let readers: Vec<(usize, &'c Program)> = self
+            .c
+            .members()
+            .enumerate()
+            .map(|(i, (_, _, p))| (i, p))
+            .collect();
         for (r, program) in readers {
             let mut fields: Vec<&str> = program.reads.iter().map(String::as_str).collect();
             fields.sort_unstable();
@@ -382,7 +425,10 @@ impl<'c> Run<'c> {
                 for wi in writers {
                     let w = &self.sites[wi];
                     let key = (w.member, r, format!("r:{field}"));
-                    if w.member == r || w.program.hook != program.hook || self.edge_keys.contains(&key) {
+                    if w.member == r
+                        || w.program.hook != program.hook
+                        || self.edge_keys.contains(&key)
+                    {
                         continue;
                     }
                     self.stats.order_candidates += 1;
@@ -406,7 +452,13 @@ impl<'c> Run<'c> {
                     match self.prover.overlap(&what, &side, &acting) {
                         Overlap::No => {}
                         Overlap::Yes | Overlap::Unknown(_) => {
-                            self.edge(wm, r, EdgeReason::ReadsWrite { field: field.into() });
+                            self.edge(
+                                wm,
+                                r,
+                                EdgeReason::ReadsWrite {
+                                    field: field.into(),
+                                },
+                            );
                         }
                     }
                 }

@@ -98,7 +98,10 @@ pub fn parse_cidr_set(text: &str) -> Option<Vec<Cidr4>> {
 }
 
 pub fn parse_port_set(text: &str) -> Option<Vec<u16>> {
-    set_items(text)?.into_iter().map(|p| p.parse().ok()).collect()
+    set_items(text)?
+        .into_iter()
+        .map(|p| p.parse().ok())
+        .collect()
 }
 
 /// The key of a written value in a witness: the member for a same-field
@@ -123,8 +126,12 @@ pub fn param_value(feature: &Feature, w: &Witness, param: &str) -> Result<Config
             Literal::Int(_) => "",
         };
         return match decl.map(|d| &d.ty) {
-            Some(ParamType::Cidr4Set) => parse_cidr_set(text).map(ConfigValue::Cidr4Set).ok_or_else(bad),
-            Some(ParamType::PortSet) => parse_port_set(text).map(ConfigValue::PortSet).ok_or_else(bad),
+            Some(ParamType::Cidr4Set) => parse_cidr_set(text)
+                .map(ConfigValue::Cidr4Set)
+                .ok_or_else(bad),
+            Some(ParamType::PortSet) => parse_port_set(text)
+                .map(ConfigValue::PortSet)
+                .ok_or_else(bad),
             _ => Ok(ConfigValue::Scalar(v.raw.clone())),
         };
     }
@@ -283,12 +290,12 @@ fn shown_write(
     key: &str,
     w: &Witness,
 ) -> Result<Literal, EvalError> {
-    let (_, feature, program) = c
-        .members()
-        .find(|(m, _, _)| m == member)
-        .ok_or_else(|| EvalError::UnknownMember {
-            member: member.to_string(),
-        })?;
+    let (_, feature, program) =
+        c.members()
+            .find(|(m, _, _)| m == member)
+            .ok_or_else(|| EvalError::UnknownMember {
+                member: member.to_string(),
+            })?;
     let written = w
         .written
         .get(key)
@@ -296,7 +303,8 @@ fn shown_write(
             key: key.to_string(),
         })?;
     for wr in program.writes.iter().filter(|wr| wr.field == field) {
-        if guard_holds(&wr.guard, feature, w)? && value_admits(&wr.value, feature, w, &written.raw)? {
+        if guard_holds(&wr.guard, feature, w)? && value_admits(&wr.value, feature, w, &written.raw)?
+        {
             return Ok(written.raw.clone());
         }
     }

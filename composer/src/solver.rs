@@ -53,13 +53,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::eval::{render_cidr_set, render_port_set};
-use crate::ir::{CmpOp, Composition, Cidr4, Feature, ValueType, WritableField, Write};
+use crate::ir::{Cidr4, CmpOp, Composition, Feature, ValueType, WritableField, Write};
 use crate::outcome::{Verdict, Witness};
 
 use self::ast::{Formula, Term};
 use self::backend::{Answer, Prepared, Probes, Session};
 use self::encode::{EncodeError, Encoder, SetProbe};
-use self::witness::{show, show_config, set_value, Footprint};
+use self::witness::{set_value, show, show_config, Footprint};
 
 /// One query as SMT-LIB text, for `--dump-smt`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -322,7 +322,10 @@ impl<'c> Prover<'c> {
             fp.add_value(&s.write.value);
             fields.extend(fp.fields);
             for p in fp.params {
-                if !params.iter().any(|(f, q)| f.name == s.feature.name && *q == p) {
+                if !params
+                    .iter()
+                    .any(|(f, q)| f.name == s.feature.name && *q == p)
+                {
                     params.push((s.feature, p));
                 }
             }
@@ -335,7 +338,11 @@ impl<'c> Prover<'c> {
                     probes.terms.push(t);
                     field_list.push(f.clone());
                 }
-                Err(e) => return Verdict::Unknown { reason: e.to_string() },
+                Err(e) => {
+                    return Verdict::Unknown {
+                        reason: e.to_string(),
+                    }
+                }
             }
         }
         let mut free_params = Vec::new();
@@ -399,13 +406,16 @@ impl<'c> Prover<'c> {
         }
         for (s, label) in sides.iter().zip(labels) {
             let raw = it.next().unwrap_or(0);
-            w.written.insert(label, show(&s.field.ty, raw, &self.enc.strings));
+            w.written
+                .insert(label, show(&s.field.ty, raw, &self.enc.strings));
         }
         // Free sets: the tested values the solver put in each set.
         let mut sets: BTreeMap<String, (bool, BTreeSet<u64>)> = BTreeMap::new();
         for (sp, member) in set_probes.iter().zip(formulas) {
             let raw = it.next().unwrap_or(0);
-            let e = sets.entry(sp.key.clone()).or_insert((sp.is_ports, BTreeSet::new()));
+            let e = sets
+                .entry(sp.key.clone())
+                .or_insert((sp.is_ports, BTreeSet::new()));
             if member {
                 e.1.insert(raw);
             }

@@ -322,7 +322,11 @@ impl<'c> Approximator<'c> {
             Guard::Not(inner) => self.guard_box(feature, inner, !positive),
             Guard::And(gs) | Guard::Or(gs) => {
                 let conj = matches!(g, Guard::And(_)) == positive;
-                let mut acc = if conj { GuardBox::top() } else { GuardBox::Bottom };
+                let mut acc = if conj {
+                    GuardBox::top()
+                } else {
+                    GuardBox::Bottom
+                };
                 for g in gs {
                     let b = self.guard_box(feature, g, positive);
                     acc = if conj { acc.meet(&b) } else { acc.join(&b) };
@@ -475,7 +479,10 @@ mod tests {
             a.complement(50),
             IntervalSet(vec![(0, 9), (21, 29), (41, 50)])
         );
-        assert_eq!(IntervalSet::range(0, 50).complement(50), IntervalSet::empty());
+        assert_eq!(
+            IntervalSet::range(0, 50).complement(50),
+            IntervalSet::empty()
+        );
         assert_eq!(
             a.intersect(&IntervalSet::range(15, 35)),
             IntervalSet(vec![(15, 20), (30, 35)])

@@ -66,11 +66,24 @@ impl Symbols {
 /// An unsigned bit-vector term.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Term {
-    Var { id: VarId, width: u32 },
-    Num { value: u64, width: u32 },
-    ZeroExt { extra: u32, term: Box<Term> },
+    Var {
+        id: VarId,
+        width: u32,
+    },
+    Num {
+        value: u64,
+        width: u32,
+    },
+    ZeroExt {
+        extra: u32,
+        term: Box<Term>,
+    },
     /// Bits `hi..=lo` of `term`.
-    Extract { hi: u32, lo: u32, term: Box<Term> },
+    Extract {
+        hi: u32,
+        lo: u32,
+        term: Box<Term>,
+    },
 }
 
 impl Term {
@@ -142,7 +155,10 @@ pub enum Formula {
     Ult(Term, Term),
     Ule(Term, Term),
     /// `func(arg)`: membership in a free set.
-    Member { func: FuncId, arg: Term },
+    Member {
+        func: FuncId,
+        arg: Term,
+    },
 }
 
 /// Both sides zero-extended to the wider width.
@@ -187,7 +203,10 @@ impl Formula {
         }
     }
 
-    #[expect(clippy::should_implement_trait, reason = "a constructor, not an operator")]
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "a constructor, not an operator"
+    )]
     pub fn not(f: Formula) -> Formula {
         match f {
             Formula::True => Formula::False,
@@ -297,7 +316,12 @@ pub fn to_smt2(symbols: &Symbols, comment: &str, query: &Formula) -> String {
     out.push_str("(set-logic QF_UFBV)\n");
     for v in &vars {
         let d = symbols.var_decl(*v);
-        let _ = writeln!(out, "(declare-const {} (_ BitVec {}))", quote(&d.name), d.width);
+        let _ = writeln!(
+            out,
+            "(declare-const {} (_ BitVec {}))",
+            quote(&d.name),
+            d.width
+        );
     }
     for f in &funcs {
         let d = symbols.func_decl(*f);
@@ -369,8 +393,14 @@ mod tests {
 
     #[test]
     fn constants_fold() {
-        assert_eq!(Formula::eq(Term::num(3, 8), Term::num(3, 16)), Formula::True);
-        assert_eq!(Formula::ult(Term::num(3, 8), Term::num(2, 8)), Formula::False);
+        assert_eq!(
+            Formula::eq(Term::num(3, 8), Term::num(3, 16)),
+            Formula::True
+        );
+        assert_eq!(
+            Formula::ult(Term::num(3, 8), Term::num(2, 8)),
+            Formula::False
+        );
         assert_eq!(
             Formula::and([Formula::True, Formula::False, Formula::True]),
             Formula::False
@@ -383,11 +413,7 @@ mod tests {
     #[test]
     fn smt2_declares_what_it_uses() {
         let mut s = Symbols::default();
-        let x = s.var(
-            "remote_port".into(),
-            16,
-            Formula::True,
-        );
+        let x = s.var("remote_port".into(), 16, Formula::True);
         let f = s.func("set.a.ports".into(), 16);
         let t = Term::Var { id: x, width: 16 };
         let q = Formula::and([
@@ -395,9 +421,18 @@ mod tests {
             Formula::Member { func: f, arg: t },
         ]);
         let text = to_smt2(&s, "demo", &q);
-        assert!(text.contains("(declare-const |remote_port| (_ BitVec 16))"), "{text}");
-        assert!(text.contains("(declare-fun |set.a.ports| ((_ BitVec 16)) Bool)"), "{text}");
-        assert!(text.contains("(assert (= |remote_port| (_ bv443 16)))"), "{text}");
+        assert!(
+            text.contains("(declare-const |remote_port| (_ BitVec 16))"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(declare-fun |set.a.ports| ((_ BitVec 16)) Bool)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(assert (= |remote_port| (_ bv443 16)))"),
+            "{text}"
+        );
         assert!(text.ends_with("(check-sat)\n(get-model)\n"));
     }
 }

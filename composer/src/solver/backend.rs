@@ -26,7 +26,10 @@ pub enum Answer {
     Unsat,
     /// Satisfiable: the model's value of every probed term, and of every
     /// probed formula, in the order asked.
-    Sat { terms: Vec<u64>, formulas: Vec<bool> },
+    Sat {
+        terms: Vec<u64>,
+        formulas: Vec<bool>,
+    },
     Unknown(String),
 }
 
@@ -125,7 +128,9 @@ impl Session {
         if let Some(b) = &self.broken {
             return Answer::Unknown(b.clone());
         }
-        let r = catch_unwind(AssertUnwindSafe(|| self.check_inner(parts, extra, probes, symbols)));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            self.check_inner(parts, extra, probes, symbols)
+        }));
         match r {
             Ok(a) => a,
             Err(p) => {

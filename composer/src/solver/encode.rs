@@ -213,9 +213,9 @@ impl<'c> Encoder<'c> {
         let id = match self.params.get(&key) {
             Some(id) => *id,
             None => {
-                let id = self
-                    .symbols
-                    .var(format!("{}.{}", feature.name, name), width, Formula::True);
+                let id =
+                    self.symbols
+                        .var(format!("{}.{}", feature.name, name), width, Formula::True);
                 let t = Term::Var { id, width };
                 let mut dom = Vec::new();
                 if let ValueType::Enum { variants } = ty {
@@ -223,10 +223,16 @@ impl<'c> Encoder<'c> {
                 }
                 if !matches!(ty, ValueType::Str { .. }) {
                     if let Some(lo) = min {
-                        dom.push(Formula::ule(Term::num(*lo, width.max(bits_for(*lo))), t.clone()));
+                        dom.push(Formula::ule(
+                            Term::num(*lo, width.max(bits_for(*lo))),
+                            t.clone(),
+                        ));
                     }
                     if let Some(hi) = max {
-                        dom.push(Formula::ule(t.clone(), Term::num(*hi, width.max(bits_for(*hi)))));
+                        dom.push(Formula::ule(
+                            t.clone(),
+                            Term::num(*hi, width.max(bits_for(*hi))),
+                        ));
                     }
                 }
                 self.symbols.vars[id.0 as usize].domain = Formula::and(dom);
@@ -259,7 +265,12 @@ impl<'c> Encoder<'c> {
     }
 
     /// Two operands as terms of one width; `Err` on an int/string mix.
-    fn pair(&mut self, feature: &Feature, a: Val, b: Val) -> Result<(Term, Term, bool), EncodeError> {
+    fn pair(
+        &mut self,
+        feature: &Feature,
+        a: Val,
+        b: Val,
+    ) -> Result<(Term, Term, bool), EncodeError> {
         let mismatch = || EncodeError::TypeMismatch {
             feature: feature.name.clone(),
             what: "a comparison of a string with a number".to_string(),
@@ -285,7 +296,13 @@ impl<'c> Encoder<'c> {
         })
     }
 
-    fn compare(&mut self, feature: &Feature, a: Val, op: CmpOp, b: Val) -> Result<Formula, EncodeError> {
+    fn compare(
+        &mut self,
+        feature: &Feature,
+        a: Val,
+        op: CmpOp,
+        b: Val,
+    ) -> Result<Formula, EncodeError> {
         let (x, y, strings) = self.pair(feature, a, b)?;
         if strings && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
             return Err(EncodeError::TypeMismatch {
@@ -310,10 +327,7 @@ impl<'c> Encoder<'c> {
             return (Formula::True, t.widen(w));
         }
         let high = t.clone().extract(tw - 1, w);
-        (
-            Formula::eq(high, Term::num(0, tw - w)),
-            t.extract(w - 1, 0),
-        )
+        (Formula::eq(high, Term::num(0, tw - w)), t.extract(w - 1, 0))
     }
 
     fn bits_of(&self, feature: &Feature, v: Val, w: u32) -> Result<Term, EncodeError> {

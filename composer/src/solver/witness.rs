@@ -72,12 +72,10 @@ pub fn show(ty: &ValueType, raw: u64, strings: &Interner) -> WitnessValue {
         }
         ValueType::Ipv4 => int(render_ipv4(raw as u32)),
         ValueType::Bool => int(if raw == 0 { "false" } else { "true" }.to_string()),
-        ValueType::Enum { variants } => int(
-            variants
-                .iter()
-                .find(|(_, v)| *v == raw)
-                .map_or_else(|| raw.to_string(), |(n, _)| n.clone()),
-        ),
+        ValueType::Enum { variants } => int(variants
+            .iter()
+            .find(|(_, v)| *v == raw)
+            .map_or_else(|| raw.to_string(), |(n, _)| n.clone())),
         ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64 => int(raw.to_string()),
     }
 }
