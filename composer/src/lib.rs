@@ -19,3 +19,6 @@ pub mod check;
 pub mod eval;
 pub mod order;
 pub mod solver;
+
+// Test support: build compositions in code (tests, benchmarks).
+pub mod testing;
