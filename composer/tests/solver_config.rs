@@ -1,0 +1,210 @@
+//! `--any-config`, solver trouble (timeouts), the SMT-LIB dump, and
+//! witnesses on larger synthetic compositions.
+
+use composer::check::{check, check_traced, CheckOptions};
+use composer::eval::{guard_holds, parse_cidr_set};
+use composer::ir::{CmpOp, Composition, Guard, Literal};
+use composer::outcome::{CheckOutcome, Conflict, Witness};
+use composer::testing::*;
+
+const ANY: CheckOptions = CheckOptions {
+    any_config: true,
+    timeout_ms: 5000,
+};
+
+fn run(c: &Composition, opts: &CheckOptions) -> CheckOutcome {
+    let out = check(c, opts);
+    let confirmed = confirm_outcome(c, &out);
+    assert!(confirmed.is_ok(), "witness does not hold: {confirmed:?}");
+    out
+}
+
+fn witness(out: &CheckOutcome) -> &Witness {
+    match out.conflicts.first() {
+        Some(Conflict::SameField { witness, .. } | Conflict::Invariant { witness, .. }) => witness,
+        None => panic!("no conflict: {out:#?}"),
+    }
+}
+
+#[test]
+fn equal_deployed_params_are_safe_but_not_for_every_config() {
+    let c = CompositionBuilder::new("iw-params")
+        .feature(
+            FeatureBuilder::new("a")
+                .param_u32("iw", 1, 1024, 40)
+                .write("TCP_BPF_IW", param("iw"), op("ACTIVE_ESTABLISHED_CB")),
+        )
+        .feature(
+            FeatureBuilder::new("b")
+                .param_u32("iw", 1, 1024, 40)
+                .write("TCP_BPF_IW", param("iw"), ip_in("remote_ip4", "10.0.0.0/8")),
+        )
+        .build();
+    assert!(run(&c, &CheckOptions::default()).is_safe());
+    let out = run(&c, &ANY);
+    assert!(out.any_config);
+    assert_eq!(out.conflicts.len(), 1, "{out:#?}");
+    let w = witness(&out);
+    let (a, b) = (&w.config["a.iw"].raw, &w.config["b.iw"].raw);
+    assert_ne!(a, b);
+    for v in [a, b] {
+        let Literal::Int(v) = v else { panic!("{w:?}") };
+        assert!((1..=1024).contains(v), "param out of its bounds: {w:?}");
+    }
+}
+
+#[test]
+fn free_set_params_can_overlap() {
+    let c = CompositionBuilder::new("sets")
+        .feature(
+            FeatureBuilder::new("a")
+                .param_cidrs("prefixes", &["10.0.0.0/8"])
+                .write("TCP_BPF_IW", lit(40), in_param("remote_ip4", "prefixes", false)),
+        )
+        .feature(
+            FeatureBuilder::new("b")
+                .param_cidrs("nets", &["192.168.0.0/16"])
+                .param_ports("ports", &[443])
+                .write(
+                    "TCP_BPF_IW",
+                    lit(10),
+                    and([
+                        in_param("remote_ip4", "nets", false),
+                        in_param("remote_port", "ports", true),
+                    ]),
+                ),
+        )
+        .build();
+    assert!(run(&c, &CheckOptions::default()).is_safe());
+    let out = run(&c, &ANY);
+    let w = witness(&out);
+    let ip = match w.connection["remote_ip4"].raw {
+        Literal::Int(v) => v as u32,
+        _ => panic!("{w:?}"),
+    };
+    for key in ["a.prefixes", "b.nets"] {
+        let set = parse_cidr_set(&w.config[key].display).unwrap_or_default();
+        assert!(set.iter().any(|c| c.contains(ip)), "{key} must hold the witness address: {w:?}");
+    }
+    // The port must be outside b's free port set.
+    assert!(w.config.contains_key("b.ports"), "{w:?}");
+    let b = &c.features[1];
+    assert!(guard_holds(&b.programs[0].writes[0].guard, b, w).unwrap_or(false));
+}
+
+#[test]
+fn free_string_params_and_enum_params() {
+    let c = CompositionBuilder::new("cc-any")
+        .feature(
+            FeatureBuilder::new("a")
+                .param_str("cc", "bbr")
+                .write("TCP_CONGESTION", param("cc"), Guard::True),
+        )
+        .feature(FeatureBuilder::new("b").write("TCP_CONGESTION", lit_str("bbr"), Guard::True))
+        .build();
+    assert!(run(&c, &CheckOptions::default()).is_safe());
+    let out = run(&c, &ANY);
+    let w = witness(&out);
+    assert_ne!(w.written["a"].display, "bbr", "{w:?}");
+    assert_eq!(w.written["a"].raw, w.config["a.cc"].raw);
+}
+
+#[test]
+fn a_guard_on_a_param_is_checked_for_every_value_of_it() {
+    // `remote_port == $port` with a deployed 443 is disjoint from port 80;
+    // any config may pick 80.
+    let c = CompositionBuilder::new("port-param")
+        .feature(
+            FeatureBuilder::new("a")
+                .param_scalar("port", composer::ir::ValueType::U16, Literal::Int(443))
+                .write("SO_MARK", lit(1), field_cmp_param("remote_port", CmpOp::Eq, "port")),
+        )
+        .feature(FeatureBuilder::new("b").write("SO_MARK", lit(2), field_cmp("remote_port", CmpOp::Eq, 80)))
+        .build();
+    assert!(run(&c, &CheckOptions::default()).is_safe());
+    let out = run(&c, &ANY);
+    assert_eq!(witness(&out).config["a.port"].display, "80");
+}
+
+/// Pigeonhole: 13 params in 0..=11, pairwise different. Unsatisfiable, and
+/// hard for bit-blasting solvers.
+fn pigeonhole() -> Composition {
+    let n = 13;
+    let mut f = FeatureBuilder::new("hard");
+    let mut g = Vec::new();
+    for i in 0..n {
+        f = f.param_u32(&format!("p{i}"), 0, 11, 0);
+        for j in 0..i {
+            g.push(param_cmp(&format!("p{i}"), CmpOp::Ne, &format!("p{j}")));
+        }
+    }
+    CompositionBuilder::new("hard")
+        .feature(f.write("SO_MARK", lit(1), and(g)))
+        .feature(FeatureBuilder::new("easy").write("SO_MARK", lit(2), Guard::True))
+        .build()
+}
+
+#[test]
+fn a_timeout_is_unknown_not_a_panic() {
+    let opts = CheckOptions {
+        any_config: true,
+        timeout_ms: 1,
+    };
+    let (out, trace) = check_traced(&pigeonhole(), &opts, false);
+    assert!(out.conflicts.is_empty(), "{out:#?}");
+    assert_eq!(out.unknown.len(), 1, "{out:#?}");
+    assert!(out.unknown[0].what.contains("SO_MARK"), "{:?}", out.unknown[0]);
+    // z3 reports a timeout as "canceled".
+    assert!(out.unknown[0].reason.contains("cancel"), "{:?}", out.unknown[0]);
+    assert_eq!(trace.stats.solver.unknown, 1);
+    assert!(!out.is_safe());
+}
+
+#[test]
+fn every_query_can_be_dumped_as_smt_lib() {
+    let c = CompositionBuilder::new("dump")
+        .feature(
+            FeatureBuilder::new("a")
+                .param_cidrs("prefixes", &["10.0.0.0/8"])
+                .write("TCP_BPF_IW", lit(40), in_param("remote_ip4", "prefixes", false)),
+        )
+        .feature(FeatureBuilder::new("b").write("TCP_BPF_IW", range(10, 20), op("ACTIVE_ESTABLISHED_CB")))
+        .build();
+    for opts in [CheckOptions::default(), ANY] {
+        let (out, trace) = check_traced(&c, &opts, true);
+        assert_eq!(out.conflicts.len(), 1);
+        assert_eq!(trace.queries.len() as u64, trace.stats.solver.queries);
+        let q = &trace.queries[0];
+        assert_eq!(q.answer, "sat");
+        assert!(q.smt2.starts_with("; TCP_BPF_IW: a vs b\n"), "{}", q.smt2);
+        assert!(q.smt2.contains("(declare-const |remote_ip4| (_ BitVec 32))"), "{}", q.smt2);
+        assert!(q.smt2.contains("(check-sat)"), "{}", q.smt2);
+        if opts.any_config {
+            assert!(q.smt2.contains("(declare-fun |set.a.prefixes| ((_ BitVec 32)) Bool)"), "{}", q.smt2);
+        }
+        // Replays in a fresh z3 solver with the same answer.
+        let solver = z3::Solver::new();
+        solver.from_string(q.smt2.replace("(check-sat)\n(get-model)\n", ""));
+        assert_eq!(solver.check(), z3::SatResult::Sat, "{}", q.smt2);
+    }
+    let (_, quiet) = check_traced(&c, &CheckOptions::default(), false);
+    assert!(quiet.queries.is_empty());
+}
+
+#[test]
+fn synthetic_witnesses_all_hold() {
+    for seed in 1..=3 {
+        let c = synthetic(80, seed);
+        for opts in [CheckOptions::default(), ANY] {
+            let (out, trace) = check_traced(&c, &opts, false);
+            let n = confirm_outcome(&c, &out);
+            assert!(n.is_ok(), "seed {seed}: {n:?}");
+            assert!(out.unknown.is_empty(), "seed {seed}: {:?}", out.unknown);
+            assert!(!out.conflicts.is_empty(), "seed {seed}: expected some conflicts");
+            assert!(trace.stats.solver.sat as usize >= out.conflicts.len() + out.overrides.len());
+            assert!(trace.stats.same_field_disjoint > trace.stats.same_field_overlapping);
+            // 80 members is over the chain limit.
+            assert_eq!(out.limits.len(), 1);
+        }
+    }
+}
