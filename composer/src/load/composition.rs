@@ -75,11 +75,12 @@ pub(crate) fn composition(
             continue;
         };
         let at = cx.at(spec_s.span());
-        let spec_path = doc
-            .path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(spec_s.as_str());
+        let spec_path = normalize(
+            &doc.path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(spec_s.as_str()),
+        );
         let Some(spec_doc) = read_doc(&spec_path, "feature spec", Some(at.clone()), cx.errors)
         else {
             docs_ok = false;
@@ -311,4 +312,24 @@ fn resolves(
         });
     }
     out
+}
+
+/// `a/b/../c` to `a/c`, lexically (no file system access), so messages
+/// name spec files the way people would.
+fn normalize(p: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return std::path::PathBuf::from(".");
+    }
+    out.iter().collect()
 }

@@ -1,13 +1,113 @@
-//! `accord check` (in progress).
+//! `accord check`: load a composition, prove it safe or print every
+//! contradiction with a counterexample connection.
+//!
+//! Exit codes: 0 safe, 1 conflicts / ordering cycle / unanswered checks,
+//! 2 invalid input (including a missing file) or an output file that cannot
+//! be written.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct CheckArgs {
-    /// The composition file.
-    pub composition: std::path::PathBuf,
+use composer::check::{check, CheckOptions};
+use composer::load::{self, LoadOptions};
+use composer::report;
+
+const LONG_HELP: &str = "\
+Examples:
+  # Is this composition safe with the config it will be deployed with?
+  accord check examples/storage-hosts/composition.yaml
+
+  # The same for CI, as JSON; exit code 0 safe, 1 not safe, 2 bad input
+  accord check --format json examples/storage-hosts/composition.yaml
+
+  # Safe for every config the specs' param types allow?
+  accord check --any-config examples/config-dependent/composition.yaml
+
+  # Also write the effect graph, then draw it
+  accord check --dot graph.dot examples/same-field/composition.yaml
+  dot -Tsvg graph.dot > graph.svg
+
+The hook catalog (specs/hooks/<hook>.yaml) is found by searching upward from
+the composition's directory for specs/; --specs DIR names another specs
+directory. Each contradiction is printed with a concrete connection (op,
+addresses, ports) and config that make two features disagree.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Text for people.
+    Human,
+    /// The outcome as JSON, for machines; input errors too.
+    Json,
 }
 
-pub fn run(_args: CheckArgs) -> ExitCode {
-    ExitCode::from(2)
+#[derive(clap::Args)]
+#[command(after_long_help = LONG_HELP)]
+pub struct CheckArgs {
+    /// The composition file (YAML) to check.
+    pub composition: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Also write the effect graph (members, order edges, conflict edges in
+    /// red) to FILE as Graphviz DOT.
+    #[arg(long, value_name = "FILE")]
+    pub dot: Option<PathBuf>,
+    /// Check every config the param types allow instead of the composition's
+    /// deployed config: proves a composition safe whatever config is deployed.
+    #[arg(long)]
+    pub any_config: bool,
+    /// A specs directory holding hooks/<hook>.yaml (default: search upward
+    /// from the composition for specs/).
+    #[arg(long, value_name = "DIR")]
+    pub specs: Option<PathBuf>,
+    /// Give up on one solver question after this many milliseconds (it is
+    /// then reported as unknown, exit 1); 0 means no limit.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub timeout_ms: u32,
+}
+
+pub fn run(args: CheckArgs) -> ExitCode {
+    let opts = LoadOptions {
+        specs_dir: args.specs.clone(),
+        catalog: None,
+    };
+    let loaded = match load::load(&args.composition, &opts) {
+        Ok(l) => l,
+        Err(errors) => {
+            match args.format {
+                Format::Human => eprint!("{}", report::load_errors_human(&errors)),
+                Format::Json => print!("{}", report::load_errors_json(&errors)),
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let c = &loaded.composition;
+    let outcome = check(
+        c,
+        &CheckOptions {
+            any_config: args.any_config,
+            timeout_ms: args.timeout_ms,
+        },
+    );
+    match args.format {
+        Format::Human => print!("{}", report::human(&outcome, c, &loaded.warnings)),
+        Format::Json => print!("{}", report::json(&outcome, &loaded.warnings)),
+    }
+    if let Some(path) = &args.dot {
+        if let Err(e) = write_file(path, &report::dot(&outcome, c)) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    if outcome.is_safe() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Writes `text` to `path`, naming the file in the error.
+pub(crate) fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
