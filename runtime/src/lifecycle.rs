@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use dispatcher::DispatcherError;
 use thiserror::Error;
 
-use crate::adapter::{AdapterError, BpfAdapter, ProgStats};
+use crate::adapter::{AdapterError, BpfAdapter, MemberCounters, ProgStats};
 use crate::desired::DesiredChain;
 use crate::executor::{self, ExecError, Executed};
 use crate::layout::{generation_of, Layout};
@@ -102,8 +102,11 @@ pub fn detach(
 pub struct MemberStatus {
     pub slot: u32,
     pub member: String,
-    /// `Err` when its pin is gone (drift).
+    /// `Err` when its pin is gone (drift). The kernel's run counts stay 0
+    /// for tail-called programs: see `counters`.
     pub stats: Result<ProgStats, String>,
+    /// The member's own `accord_stats` (events, writes, errors).
+    pub counters: Option<MemberCounters>,
 }
 
 /// One hookpoint as the record and the kernel show it.
@@ -144,10 +147,15 @@ pub fn status(
             .members
             .iter()
             .map(|m| {
-                let pin = layout
-                    .member_dir(&key, record.generation, m.slot, &m.feature, &m.program)
-                    .join("prog");
-                let stats = adapter.prog_stats(&pin).map_err(|e| e.to_string());
+                let dir =
+                    layout.member_dir(&key, record.generation, m.slot, &m.feature, &m.program);
+                let stats = adapter
+                    .prog_stats(&dir.join("prog"))
+                    .map_err(|e| e.to_string());
+                let counters = adapter
+                    .member_counters(&dir.join("accord_stats"))
+                    .ok()
+                    .flatten();
                 if let Err(e) = &stats {
                     drift.push(format!("member {}: {e}", m.feature));
                 }
@@ -159,6 +167,7 @@ pub fn status(
                         format!("{}/{}", m.feature, m.program)
                     },
                     stats,
+                    counters,
                 }
             })
             .collect();

@@ -9,7 +9,16 @@ mod cli;
 /// accord: prove that eBPF tuning features can share a hookpoint, then run
 /// them there as one chain in the proven order.
 #[derive(Parser)]
-#[command(name = "accord", version, about, long_about = None)]
+#[command(name = "accord", version, long_about = None)]
+#[command(after_help = "\
+Typical use, as root:
+  accord check examples/storage/composition.yaml
+  accord plan  examples/storage/composition.yaml --cgroup /sys/fs/cgroup/unified/svc
+  accord apply examples/storage/composition.yaml --cgroup /sys/fs/cgroup/unified/svc
+  accord status --sample 5
+  accord detach --cgroup /sys/fs/cgroup/unified/svc && accord gc
+
+Pins live under /sys/fs/bpf/accord, records under /run/accord (see ARCHITECTURE.md).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +32,28 @@ enum Command {
     /// Write the effect graph of a composition (members, order edges,
     /// conflict edges) as Graphviz DOT.
     Graph(cli::graph::GraphArgs),
+    /// Check a composition and run it on a cgroup as one chain.
+    ///
+    /// Checks first, with the same report as `accord check`, and refuses an
+    /// unsafe composition before loading anything (exit 1; 2 for invalid
+    /// input). Then builds a generation (chain map, members loaded with their
+    /// slots and config, a generated dispatcher) beside the live one and
+    /// swaps the cgroup's pinned BPF link to it in one BPF_LINK_UPDATE. Any
+    /// failure before the swap (a verifier rejection, say) rolls everything
+    /// back and leaves the live chain untouched (exit 3, with the verifier
+    /// log). Applying the same composition again changes nothing; a change
+    /// of config only updates the config maps in place.
+    Apply(cli::apply::ApplyArgs),
+    /// Print the steps `accord apply` would take, taking none.
+    Plan(cli::apply::PlanArgs),
+    /// Show every hookpoint accord manages: target, generation, members in
+    /// order with their kernel program ids, run counts and run time.
+    Status(cli::status::StatusArgs),
+    /// Remove a cgroup's chain completely (link, every generation, record).
+    Detach(cli::status::DetachArgs),
+    /// Remove accord pins that no hookpoint uses (old generations, leftovers
+    /// of interrupted runs). `--dry-run` only lists them.
+    Gc(cli::status::GcArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +61,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => cli::check::run(args),
         Command::Graph(args) => cli::graph::run(args),
+        Command::Apply(args) => cli::apply::run(args),
+        Command::Plan(args) => cli::apply::run_plan(args),
+        Command::Status(args) => cli::status::run_status(args),
+        Command::Detach(args) => cli::status::run_detach(args),
+        Command::Gc(args) => cli::status::run_gc(args),
     }
 }

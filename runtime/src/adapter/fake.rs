@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use dispatcher::{Dispatcher, Hook};
 
 use super::{
-    AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberLoad, ProgStats, StatsSession,
+    AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberCounters, MemberLoad, ProgStats,
+    StatsSession,
 };
 
 /// A map's contents: key bytes to value bytes.
@@ -391,6 +392,21 @@ impl BpfAdapter for FakeAdapter {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             )),
         }
+    }
+
+    fn member_counters(&self, stats_pin: &Path) -> AdapterResult<Option<MemberCounters>> {
+        // The fake counts runs on the program next to the stats map.
+        let prog = stats_pin.with_file_name("prog");
+        Ok(match (self.pins.get(stats_pin), self.pins.get(&prog)) {
+            (Some(FakePin::Map { .. }), Some(FakePin::Prog { run_cnt, .. })) => {
+                Some(MemberCounters {
+                    events: *run_cnt,
+                    writes: 0,
+                    errors: 0,
+                })
+            }
+            _ => None,
+        })
     }
 
     fn enable_stats(&mut self) -> AdapterResult<StatsSession> {

@@ -50,6 +50,16 @@ pub struct ProgStats {
     pub run_time_ns: u64,
 }
 
+/// A member's own counters (`accord_stats`, summed over CPUs). Kernel
+/// run-time stats do not count tail-called programs, so these are the
+/// per-member numbers; the dispatcher's stats cover the whole chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemberCounters {
+    pub events: u64,
+    pub writes: u64,
+    pub errors: u64,
+}
+
 /// What this kernel offers, probed rather than assumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KernelFeatures {
@@ -186,6 +196,8 @@ pub trait BpfAdapter {
 
     /// Id and run statistics of a pinned program.
     fn prog_stats(&self, prog_pin: &Path) -> AdapterResult<ProgStats>;
+    /// A member's `accord_stats` map, summed over CPUs; `None` without the pin.
+    fn member_counters(&self, stats_pin: &Path) -> AdapterResult<Option<MemberCounters>>;
     /// Turns run-time statistics on until the session is dropped.
     fn enable_stats(&mut self) -> AdapterResult<StatsSession>;
 }

@@ -11,7 +11,8 @@ use aya::{EbpfLoader, VerifierLogLevel};
 use dispatcher::{Dispatcher, Hook, CHAIN_MAP_NAME, DISPATCHER_PROG_NAME};
 
 use super::{
-    AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberLoad, ProgStats, StatsSession,
+    AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberCounters, MemberLoad, ProgStats,
+    StatsSession,
 };
 use crate::sys;
 
@@ -343,6 +344,35 @@ impl BpfAdapter for RealAdapter {
             run_cnt: info.run_cnt,
             run_time_ns: info.run_time_ns,
         })
+    }
+
+    fn member_counters(&self, stats_pin: &Path) -> AdapterResult<Option<MemberCounters>> {
+        if !self.exists(stats_pin) {
+            return Ok(None);
+        }
+        let map = get(stats_pin)?;
+        let what = |e| AdapterError::sys(format!("reading {}", stats_pin.display()), e);
+        let info = sys::map_info(map.as_fd()).map_err(what)?;
+        let cpus =
+            aya::util::nr_cpus().map_err(|(path, e)| AdapterError::io(Path::new(path), e))?;
+        // Per-CPU values come back one per possible CPU, each 8-byte aligned.
+        let stride = (info.value_size as usize).div_ceil(8) * 8;
+        let mut buf = vec![0u8; stride * cpus];
+        if !sys::map_lookup(map.as_fd(), &0u32.to_ne_bytes(), &mut buf).map_err(what)? {
+            return Ok(None);
+        }
+        let field = |cpu: usize, i: usize| {
+            let at = cpu * stride + i * 8;
+            buf.get(at..at + 8)
+                .map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
+        };
+        let mut c = MemberCounters::default();
+        for cpu in 0..cpus {
+            c.events += field(cpu, 0);
+            c.writes += field(cpu, 1);
+            c.errors += field(cpu, 2);
+        }
+        Ok(Some(c))
     }
 
     fn enable_stats(&mut self) -> AdapterResult<StatsSession> {

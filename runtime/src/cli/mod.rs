@@ -2,3 +2,8 @@
 
 pub mod check;
 pub mod graph;
+
+// Loading and managing chains in the kernel.
+pub mod apply;
+pub mod common;
+pub mod status;

@@ -1,0 +1,85 @@
+//! `accord apply` and `accord plan`.
+
+use std::process::ExitCode;
+
+use runtime::adapter::real::RealAdapter;
+use runtime::lifecycle;
+
+use super::common::{self, ChainArgs, Roots, EXIT_KERNEL};
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: ChainArgs,
+    #[command(flatten)]
+    pub roots: Roots,
+}
+
+/// `accord apply`: check, plan, execute, print what is live.
+pub fn run(args: ApplyArgs) -> ExitCode {
+    let (comp, outcome) = match common::load_and_check(&args.target, false) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let desired = match common::desired_chain(&args.target, &comp, &outcome) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let layout = args.roots.layout();
+    let mut adapter = RealAdapter::default();
+    if let Err(code) = common::require_bpffs(&adapter, &layout) {
+        return code;
+    }
+    let _lock = match args.roots.lock() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let mut store = args.roots.store();
+    match lifecycle::apply(&layout, &mut adapter, &mut store, &desired) {
+        Ok((plan, done)) => {
+            println!("applied: {} ({} steps)", plan.kind, done.steps);
+            for w in &done.warnings {
+                println!("warning: {w} (run `accord gc` to finish the cleanup)");
+            }
+            common::print_live(&layout, &adapter, &store, &desired.key);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("accord: apply failed: {e}");
+            ExitCode::from(EXIT_KERNEL)
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: ChainArgs,
+    #[command(flatten)]
+    pub roots: Roots,
+}
+
+/// `accord plan`: what `apply` would do, without doing it.
+pub fn run_plan(args: PlanArgs) -> ExitCode {
+    let (comp, outcome) = match common::load_and_check(&args.target, true) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let desired = match common::desired_chain(&args.target, &comp, &outcome) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let layout = args.roots.layout();
+    let adapter = RealAdapter::default();
+    let store = args.roots.store();
+    match lifecycle::plan_for(&layout, &adapter, &store, &desired) {
+        Ok(plan) => {
+            print!("{plan}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("accord: {e}");
+            ExitCode::from(EXIT_KERNEL)
+        }
+    }
+}

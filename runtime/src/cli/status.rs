@@ -1,0 +1,201 @@
+//! `accord status`, `accord detach` and `accord gc`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use runtime::adapter::real::RealAdapter;
+use runtime::adapter::BpfAdapter;
+use runtime::desired::Target;
+use runtime::dispatcher::Hook;
+use runtime::layout::hookpoint_key;
+use runtime::lifecycle;
+use runtime::state::StateStore;
+
+use super::common::{self, Roots, EXIT_INPUT, EXIT_KERNEL};
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Turn on the kernel's run-time statistics (BPF_ENABLE_STATS) for this
+    /// many seconds and report the runs and time of that window. Without it,
+    /// counts are cumulative and only grow while statistics are on (e.g.
+    /// `sysctl kernel.bpf_stats_enabled=1`).
+    #[arg(long, value_name = "SECS")]
+    pub sample: Option<u64>,
+    #[command(flatten)]
+    pub roots: Roots,
+}
+
+pub fn run_status(args: StatusArgs) -> ExitCode {
+    let layout = args.roots.layout();
+    let mut adapter = RealAdapter::default();
+    let store = args.roots.store();
+    let features = adapter.probe();
+    let read = |adapter: &RealAdapter| lifecycle::status(&layout, adapter, &store);
+    let result = match args.sample {
+        Some(secs) => {
+            let session = match adapter.enable_stats() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("accord: {e}");
+                    return ExitCode::from(EXIT_KERNEL);
+                }
+            };
+            let before = read(&adapter);
+            std::thread::sleep(Duration::from_secs(secs));
+            let after = read(&adapter);
+            drop(session);
+            println!("run-time statistics over the last {secs} s (BPF_ENABLE_STATS):");
+            match (before, after) {
+                (Ok(b), Ok(mut a)) => {
+                    for (st, old) in a.iter_mut().zip(&b) {
+                        subtract(st, old);
+                    }
+                    Ok(a)
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+        None => {
+            if !features.stats_enabled_by_sysctl {
+                println!("(run-time statistics are off: counts grow only while they are on; use --sample SECS or sysctl kernel.bpf_stats_enabled=1)");
+            }
+            read(&adapter)
+        }
+    };
+    match result {
+        Ok(all) if all.is_empty() => {
+            println!(
+                "no hookpoints managed by accord (records in {})",
+                layout.records_dir().display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(all) => {
+            for st in &all {
+                common::print_hookpoint(st);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("accord: {e}");
+            ExitCode::from(EXIT_KERNEL)
+        }
+    }
+}
+
+fn subtract(st: &mut lifecycle::HookpointStatus, old: &lifecycle::HookpointStatus) {
+    if let (Ok(d), Ok(o)) = (&mut st.dispatcher, &old.dispatcher) {
+        d.run_cnt -= o.run_cnt.min(d.run_cnt);
+        d.run_time_ns -= o.run_time_ns.min(d.run_time_ns);
+    }
+    for (m, o) in st.members.iter_mut().zip(&old.members) {
+        if let (Some(c), Some(p)) = (&mut m.counters, &o.counters) {
+            c.events -= p.events.min(c.events);
+            c.writes -= p.writes.min(c.writes);
+            c.errors -= p.errors.min(c.errors);
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DetachArgs {
+    /// The cgroup whose chain to remove.
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub cgroup: Option<PathBuf>,
+    /// Remove every hookpoint accord manages.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub roots: Roots,
+}
+
+pub fn run_detach(args: DetachArgs) -> ExitCode {
+    let layout = args.roots.layout();
+    let mut adapter = RealAdapter::default();
+    let mut store = args.roots.store();
+    let _lock = match args.roots.lock() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let keys: Vec<String> = if args.all {
+        match store.list() {
+            Ok(records) => records.into_iter().map(|r| r.key).collect(),
+            Err(e) => {
+                eprintln!("accord: {e}");
+                return ExitCode::from(EXIT_KERNEL);
+            }
+        }
+    } else {
+        let cgroup = args.cgroup.expect("clap requires --cgroup without --all");
+        match Target::of_cgroup(&cgroup) {
+            Ok(t) => vec![hookpoint_key(Hook::SockOps, t.cgroup_id)],
+            Err(e) => {
+                eprintln!("accord: --cgroup {}: {e}", cgroup.display());
+                return ExitCode::from(EXIT_INPUT);
+            }
+        }
+    };
+    let mut code = ExitCode::SUCCESS;
+    for key in keys {
+        let known = store.load(&key).ok().flatten().is_some()
+            || adapter.exists(&layout.hookpoint_dir(&key));
+        if !known {
+            eprintln!("accord: nothing of accord's is attached there ({key})");
+            code = ExitCode::from(EXIT_INPUT);
+            continue;
+        }
+        match lifecycle::detach(&layout, &mut adapter, &mut store, &key) {
+            Ok(_) => println!("detached {key}: link, generations and record removed"),
+            Err(e) => {
+                eprintln!("accord: detaching {key}: {e}");
+                code = ExitCode::from(EXIT_KERNEL);
+            }
+        }
+    }
+    code
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub roots: Roots,
+}
+
+pub fn run_gc(args: GcArgs) -> ExitCode {
+    let layout = args.roots.layout();
+    let mut adapter = RealAdapter::default();
+    let store = args.roots.store();
+    let _lock = match args.roots.lock() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match lifecycle::gc(&layout, &mut adapter, &store, args.dry_run) {
+        Ok(found) => {
+            let verb = if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
+            for p in &found {
+                println!("{verb} {}", p.display());
+            }
+            if found.is_empty() {
+                println!("nothing to collect under {}", layout.bpffs_root.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("accord: {e}");
+            ExitCode::from(EXIT_KERNEL)
+        }
+    }
+}
