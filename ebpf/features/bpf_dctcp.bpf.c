@@ -13,6 +13,13 @@
  * asks for ECN (DCTCP needs ECN; the kernel negotiates it from the
  * congestion control's TCP_CONG_NEEDS_ECN flag). Passive side: at
  * PASSIVE_ESTABLISHED_CB, the first callback with a full child socket.
+ *
+ * ECN on the passive side: a DCTCP sender marks its SYN ECT, and a server
+ * whose listener does not itself run an ECN congestion control refuses ECN
+ * for such a SYN. The kernel asks sock_ops at BPF_SOCK_OPS_NEEDS_ECN
+ * (for the request socket, before the SYN-ACK); replying 1 there for
+ * in-prefix peers lets the handshake negotiate ECN, as the kernel's
+ * samples/bpf/tcp_cong_kern.c does.
  */
 #include "accord.h"
 
@@ -25,9 +32,13 @@ ACCORD_SOCK_OPS(bpf_dctcp)
 	static const char cc[] = "bpf_dctcp";
 
 	if (conn->op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
-	    conn->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+	    conn->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
+	    conn->op != BPF_SOCK_OPS_NEEDS_ECN)
 		return;
 	if (!accord_prefix_match(&accord_set_prefixes, conn))
 		return;
-	accord_setsockopt_str(ctx, SOL_TCP, TCP_CONGESTION, cc);
+	if (conn->op == BPF_SOCK_OPS_NEEDS_ECN)
+		accord_reply(ctx, 1);
+	else
+		accord_setsockopt_str(ctx, SOL_TCP, TCP_CONGESTION, cc);
 }

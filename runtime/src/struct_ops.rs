@@ -124,7 +124,9 @@ pub fn register(
     };
     // SAFETY: object outlives the call (libbpf copies it), opts is valid and
     // sized, and c_name/log outlive the object (both dropped after it).
-    let raw = unsafe { sys::bpf_object__open_mem(object.as_ptr().cast(), object.len() as sys::size_t, &opts) };
+    let raw = unsafe {
+        sys::bpf_object__open_mem(object.as_ptr().cast(), object.len() as sys::size_t, &opts)
+    };
     if raw.is_null() {
         return Err(StructOpsError::Open {
             object: name.to_string(),
@@ -205,11 +207,17 @@ pub fn register(
         });
     }
     for (_, link) in &links {
-        // SAFETY: the link is pinned; disconnect keeps it registered when the
-        // handle is destroyed, destroy then frees the handle and closes its fd.
+        // SAFETY: the link is pinned. disconnect makes destroy leave the
+        // registration alone; destroy frees the handle but, disconnected,
+        // does not close the fd, so it is closed here: from now on only the
+        // pin holds the link.
         unsafe {
+            let fd = sys::bpf_link__fd(*link);
             sys::bpf_link__disconnect(*link);
             sys::bpf_link__destroy(*link);
+            if fd >= 0 {
+                libc::close(fd);
+            }
         }
     }
     Ok(registered)

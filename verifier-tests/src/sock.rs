@@ -144,6 +144,18 @@ fn sockaddr_in(addr: SocketAddrV4) -> libc::sockaddr_in {
     sa
 }
 
+fn bind_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
+    let sa = sockaddr_in(addr);
+    // SAFETY: sa is a valid sockaddr_in of the given length.
+    let ret = unsafe {
+        libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn connect_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
     let sa = sockaddr_in(addr);
     // SAFETY: sa is a valid sockaddr_in of the given length.
@@ -221,11 +233,20 @@ impl TcpConn {
         }
         // SAFETY: fd was just created and is owned only here.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let src = sockaddr_in(SocketAddrV4::new(ip, 0));
-        // SAFETY: src is a valid sockaddr_in of the given length.
-        if unsafe { libc::bind(fd.as_raw_fd(), (&src as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
+        connect_v4(&fd, addr)?;
+        let (server, _) = listener.accept()?;
+        Ok(Self { client: TcpStream::from(fd), server })
+    }
+
+    /// Both ends inside `cgroup`: a listener created there on `ip` and a
+    /// client created there, bound to `ip`, so each end sees `ip` as its peer
+    /// and both the active and the passive callbacks run in the cgroup.
+    pub fn within(cgroup: &TestCgroup, ip: Ipv4Addr) -> io::Result<Self> {
+        let listener = listener_in(cgroup, None, SocketAddrV4::new(ip, 0))?;
+        let addr = v4(listener.local_addr()?)?;
+        let fd = socket_in(cgroup, None, libc::AF_INET)?;
+        bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
         connect_v4(&fd, addr)?;
         let (server, _) = listener.accept()?;
         Ok(Self { client: TcpStream::from(fd), server })
