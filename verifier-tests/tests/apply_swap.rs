@@ -1,0 +1,84 @@
+//! A swap under load: while a client opens connections in a loop from the
+//! test cgroup, the chain is swapped to a different member set. Every
+//! connection shows exactly the old or exactly the new effects, none fails.
+
+mod apply_common;
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use apply_common::*;
+use runtime::lifecycle;
+use runtime::plan::PlanKind;
+use verifier_tests::{require_root_or_skip, so_sndbuf, tcp_info, tcp_maxseg, TcpConn, TestCgroup};
+
+const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Old,
+    New,
+    Mixed(u32, bool, bool),
+}
+
+fn classify(conn: &TcpConn) -> Seen {
+    let cwnd = tcp_info(&conn.client).unwrap().tcpi_snd_cwnd;
+    let big_sndbuf = so_sndbuf(&conn.client).unwrap() == 2 << 20;
+    let small_mss = tcp_maxseg(&conn.client).unwrap() <= 1400;
+    match (cwnd, big_sndbuf, small_mss) {
+        (40, true, false) => Seen::Old,
+        (25, false, true) => Seen::New,
+        (c, b, m) => Seen::Mixed(c, b, m),
+    }
+}
+
+#[test]
+fn every_connection_sees_exactly_one_generation() {
+    if !require_root_or_skip("apply swap under load") {
+        return;
+    }
+    let roots = Roots::new("swap");
+    let cg = Arc::new(TestCgroup::create("swap").unwrap());
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    let old = chain(
+        cg.path(),
+        vec![member("init_cwnd", Some(40), &[(PEER, 32)]), member("sndbuf", Some(1 << 20), &[(PEER, 32)])],
+    );
+    let new = chain(
+        cg.path(),
+        vec![member("jumbo_mss", Some(1400), &[(PEER, 32)]), member("init_cwnd", Some(25), &[(PEER, 32)])],
+    );
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &old).unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (cg, stop) = (Arc::clone(&cg), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let conn = TcpConn::connect_from(&cg, PEER).expect("no connection may fail during a swap");
+                seen.push(classify(&conn));
+            }
+            seen
+        })
+    };
+    // Let some connections see the old generation first.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    let (plan, _) = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &new).unwrap();
+    let took = start.elapsed();
+    assert_eq!(plan.kind, PlanKind::Swap { from: 1, to: 2 });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.join().unwrap();
+
+    let mixed: Vec<&Seen> = seen.iter().filter(|s| matches!(s, Seen::Mixed(..))).collect();
+    assert!(mixed.is_empty(), "connections with a mix of effects: {mixed:?}");
+    let first_new = seen.iter().position(|s| *s == Seen::New).expect("some connection saw the new chain");
+    assert!(first_new > 0, "some connection saw the old chain");
+    assert!(seen[first_new..].iter().all(|s| *s == Seen::New), "after the swap, only the new chain");
+    eprintln!("{} connections, {} before the swap; swap apply took {took:?}", seen.len(), first_new);
+    assert!(!roots.layout.generation_dir(&old.key, 1).exists(), "the old generation is unpinned");
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &old.key).unwrap();
+}
