@@ -122,7 +122,14 @@ impl TestChain {
     /// Loads a member with `ACCORD_SLOT` = `slot` and sets chain slot `slot`
     /// (slots may be left empty on purpose). Returns the member's index.
     pub fn add_member_at(&mut self, object: &[u8], slot: u32) -> Result<usize, String> {
-        let ebpf = load_object(object, self.pins.path(), slot)?;
+        self.add_member_with_slot(object, slot, slot)
+    }
+
+    /// Loads a member with `ACCORD_SLOT` = `accord_slot` and puts it in chain
+    /// slot `chain_slot` (they differ only in tests of the chain's ends).
+    /// Returns the member's index.
+    pub fn add_member_with_slot(&mut self, object: &[u8], accord_slot: u32, chain_slot: u32) -> Result<usize, String> {
+        let ebpf = load_object(object, self.pins.path(), accord_slot)?;
         let fd = {
             let (_, prog) = ebpf.programs().next().ok_or("member has no program")?;
             let prog: &SockOps = prog.try_into().map_err(|e| format!("member is not sock_ops: {e}"))?;
@@ -134,7 +141,7 @@ impl TestChain {
             .ok_or("dispatcher has no accord_chain")?
             .try_into()
             .map_err(|e| format!("accord_chain: {e}"))?;
-        chain.set(slot, &fd, 0).map_err(|e| format!("set slot {slot}: {e}"))?;
+        chain.set(chain_slot, &fd, 0).map_err(|e| format!("set slot {chain_slot}: {e}"))?;
         self.members.push(ebpf);
         Ok(self.members.len() - 1)
     }
