@@ -67,7 +67,11 @@ pub(crate) fn read_doc(
         line: u32::try_from(line).ok(),
         column: u32::try_from(column).ok(),
     };
-    let opts = LoaderOptions::default().error_on_duplicate_keys(true);
+    // With coercion prevented, `may_coerce()` tells plain scalars (`40`) from
+    // quoted ones (`"40"`, a string).
+    let opts = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
     // marked-yaml asserts on some event orders it never expects; keep any
     // such surprise an input error, never a crash of the caller.
     let parsed = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, &text, opts));
