@@ -247,7 +247,7 @@ fn every_bad_input_class_exits_2_with_file_line_column_and_choices() {
         // malformed guard
         (SPEC.replace("&& remote_ip4", "&& (remote_ip4"), "{}", "", vec!["$DIR/a.yaml:13:70: error: malformed guard", "expected `)` to close the `(` at character 32, found end of guard", "   | op == ACTIVE_ESTABLISHED_CB && (remote_ip4 in $prefixes\n"]),
         // a guard comparing an ipv4 field with a string
-        (SPEC.replace("remote_ip4 in $prefixes", "remote_ip4 == \"10.0.0.1\""), "{}", "", vec!["$DIR/a.yaml:13:58: error: invalid guard", "cannot compare field `remote_ip4` (ipv4) with string \"10.0.0.1\""]),
+        (SPEC.replace("remote_ip4 in $prefixes", "remote_ip4 == \"10.0.0.1\""), "{}", "", vec!["$DIR/a.yaml:13:60: error: invalid guard", "cannot compare field `remote_ip4` (ipv4) with string \"10.0.0.1\""]),
         // unknown op name
         (SPEC.replace("ACTIVE_ESTABLISHED_CB", "ACTIVE_ESTABLISH_CB"), "{}", "", vec!["$DIR/a.yaml:13:21: error: invalid guard", "unknown op value `ACTIVE_ESTABLISH_CB`; did you mean `BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB`?"]),
     ];
