@@ -76,11 +76,36 @@ mod tests {
     #[test]
     fn lookups_accept_both_spellings() {
         assert!(feature_object("init_cwnd").is_some());
-        assert_eq!(feature_object("init_cwnd.bpf.o"), feature_object("init_cwnd"));
+        assert_eq!(
+            feature_object("init_cwnd.bpf.o"),
+            feature_object("init_cwnd")
+        );
         assert!(feature_object("no_such_feature").is_none());
         assert!(struct_ops_object("bpf_dctcp").is_some());
         assert!(testing_object("mini_dispatcher").is_some());
-        assert_eq!(FEATURES.iter().find(|o| o.name == "init_cwnd").map(|o| o.file_name()), Some("init_cwnd.bpf.o".into()));
+        assert_eq!(
+            FEATURES
+                .iter()
+                .find(|o| o.name == "init_cwnd")
+                .map(|o| o.file_name()),
+            Some("init_cwnd.bpf.o".into())
+        );
+    }
+
+    #[test]
+    fn objects_do_not_depend_on_the_checkout_path() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        let needle = repo.to_str().unwrap().as_bytes();
+        for o in FEATURES.iter().chain(STRUCT_OPS).chain(TESTING) {
+            assert!(
+                !o.bytes.windows(needle.len()).any(|w| w == needle),
+                "{} embeds the build path {}",
+                o.name,
+                repo.display()
+            );
+        }
     }
 
     #[test]
@@ -88,7 +113,12 @@ mod tests {
         let specs = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/features");
         for o in FEATURES {
             let spec = std::path::Path::new(specs).join(format!("{}.yaml", o.name));
-            assert!(spec.is_file(), "feature object {} has no spec at {}", o.name, spec.display());
+            assert!(
+                spec.is_file(),
+                "feature object {} has no spec at {}",
+                o.name,
+                spec.display()
+            );
         }
     }
 }

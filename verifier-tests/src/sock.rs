@@ -252,11 +252,13 @@ impl TcpConn {
         Ok(Self { client: TcpStream::from(fd), server })
     }
 
-    /// Connects a socket created in `cgroup` and `netns` to `addr` (a listener
-    /// reachable from the namespace, e.g. across a [`crate::VethPair`]).
-    pub fn connect_in_netns(cgroup: &TestCgroup, netns: &NetNs, listener: &TcpListener) -> io::Result<(TcpStream, TcpStream)> {
+    /// Connects a client created in `cgroup` (in this process's network
+    /// namespace) to `listener`, e.g. one made with [`listener_in`] inside a
+    /// [`crate::NetNs`] and reached across a [`crate::VethPair`]. Returns
+    /// (client, accepted end).
+    pub fn connect_in_netns_from_host(cgroup: &TestCgroup, listener: &TcpListener) -> io::Result<(TcpStream, TcpStream)> {
         let addr = v4(listener.local_addr()?)?;
-        let fd = socket_in(cgroup, Some(netns), libc::AF_INET)?;
+        let fd = socket_in(cgroup, None, libc::AF_INET)?;
         connect_v4(&fd, addr)?;
         let (server, _) = listener.accept()?;
         Ok((TcpStream::from(fd), server))
