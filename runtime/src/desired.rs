@@ -62,6 +62,14 @@ impl ObjectImage {
     }
 }
 
+/// A struct_ops object a member needs registered (e.g. the BPF DCTCP
+/// congestion control its member selects), found by the member object's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructOpsImage {
+    pub name: String,
+    pub bytes: Arc<[u8]>,
+}
+
 /// One member as it should run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredMember {
@@ -69,6 +77,7 @@ pub struct DesiredMember {
     pub program: String,
     pub object: ObjectImage,
     pub config: ConfigImage,
+    pub struct_ops: Option<StructOpsImage>,
 }
 
 impl DesiredMember {
@@ -115,12 +124,16 @@ pub enum DesiredError {
 /// Finds the object of a program.
 pub trait ObjectSource {
     fn find(&self, member: &MemberId, program: &Program) -> Result<ObjectImage, DesiredError>;
+    /// The struct_ops object that goes with a member object, if any.
+    fn struct_ops(&self, object: &ObjectImage) -> Option<StructOpsImage>;
 }
 
 /// The spec's `object:` path if that file exists, else the object of that
 /// file name built into the binary.
 pub struct FilesThenEmbedded {
     pub embedded: fn(&str) -> Option<&'static [u8]>,
+    /// struct_ops objects built into the binary, by name (`bpf_dctcp`).
+    pub struct_ops: fn(&str) -> Option<&'static [u8]>,
 }
 
 impl ObjectSource for FilesThenEmbedded {
@@ -151,6 +164,14 @@ impl ObjectSource for FilesThenEmbedded {
             }),
         }
     }
+
+    fn struct_ops(&self, object: &ObjectImage) -> Option<StructOpsImage> {
+        let stem = object.name.strip_suffix(".bpf.o").unwrap_or(&object.name);
+        (self.struct_ops)(stem).map(|bytes| StructOpsImage {
+            name: stem.to_owned(),
+            bytes: bytes.into(),
+        })
+    }
 }
 
 /// Builds the desired chain of a checked composition, members in `order`.
@@ -169,10 +190,12 @@ pub fn from_composition(
                 member: id.to_string(),
             }
         })?;
+        let object = objects.find(id, program)?;
         members.push(DesiredMember {
             feature: id.feature.clone(),
             program: id.program.clone(),
-            object: objects.find(id, program)?,
+            struct_ops: objects.struct_ops(&object),
+            object,
             config: config::image(feature)?,
         });
     }
@@ -197,6 +220,18 @@ impl DesiredChain {
             members: self.members.iter().map(DesiredMember::id).collect(),
             debug_sample: self.debug_sample,
         })
+    }
+
+    /// The struct_ops registrations the members need, once each, by name.
+    pub fn struct_ops(&self) -> Vec<&StructOpsImage> {
+        let mut out: Vec<&StructOpsImage> = Vec::new();
+        for s in self.members.iter().filter_map(|m| m.struct_ops.as_ref()) {
+            if !out.iter().any(|o| o.name == s.name) {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     /// Identifies the member set: same digest, same programs in the same slots.
@@ -245,6 +280,11 @@ impl DesiredChain {
                     object_digest: m.object.digest.clone(),
                     config: m.config.clone(),
                 })
+                .collect(),
+            struct_ops: self
+                .struct_ops()
+                .into_iter()
+                .map(|s| s.name.clone())
                 .collect(),
         }
     }

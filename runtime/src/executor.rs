@@ -62,6 +62,11 @@ pub fn run_action(
         Action::MakeDir { path } => adapter.make_dir(path)?,
         Action::RemoveTree { path } => adapter.remove_tree(path)?,
         Action::Unpin { path } => adapter.unpin(path)?,
+        Action::RegisterStructOps {
+            name,
+            object,
+            pin_dir,
+        } => adapter.register_struct_ops(name, object, pin_dir)?,
         Action::CreateChainMap { pin } => {
             adapter.create_chain_map(pin)?;
         }

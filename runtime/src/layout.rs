@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! /sys/fs/bpf/accord/                       bpffs root
+//!   struct_ops/<name>/                      a registered struct_ops (e.g. bpf_dctcp),
+//!                                           shared by every hookpoint that needs it
 //!   sock_ops-cg<cgroup inode>/              one hookpoint (hook + target)
 //!     link                                  the pinned BPF link (attached while pinned)
 //!     gen-<N>/                              one generation
@@ -23,6 +25,8 @@ use dispatcher::Hook;
 
 /// The default bpffs root.
 pub const DEFAULT_BPFFS_ROOT: &str = "/sys/fs/bpf/accord";
+/// The directory under the root that holds struct_ops registrations.
+pub const STRUCT_OPS_DIR: &str = "struct_ops";
 /// The default state directory.
 pub const DEFAULT_STATE_DIR: &str = "/run/accord";
 
@@ -101,6 +105,15 @@ impl Layout {
             format!("m{slot:02}-{}-{}", clean(feature), clean(program))
         };
         self.generation_dir(key, generation).join(name)
+    }
+
+    /// Not a hookpoint: where struct_ops registrations are pinned.
+    pub fn struct_ops_root(&self) -> PathBuf {
+        self.bpffs_root.join(STRUCT_OPS_DIR)
+    }
+
+    pub fn struct_ops_dir(&self, name: &str) -> PathBuf {
+        self.struct_ops_root().join(clean(name))
     }
 
     pub fn lock_path(&self) -> PathBuf {

@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::adapter::{AdapterError, BpfAdapter, MemberCounters, ProgStats};
 use crate::desired::DesiredChain;
 use crate::executor::{self, ExecError, Executed};
-use crate::layout::{generation_of, Layout};
+use crate::layout::{generation_of, Layout, STRUCT_OPS_DIR};
 use crate::plan::{self, Observed, Plan};
 use crate::state::{HookpointRecord, StateError, StateStore};
 
@@ -54,7 +54,13 @@ pub fn observe(
         .iter()
         .filter_map(|p| generation_of(&p.file_name()?.to_string_lossy()))
         .collect();
+    let struct_ops_registered = adapter
+        .list_dir(&layout.struct_ops_root())?
+        .iter()
+        .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+        .collect();
     Ok(Observed {
+        struct_ops_registered,
         record,
         link_prog_id,
         live_dispatcher_id,
@@ -196,6 +202,19 @@ pub fn gc_candidates(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if name == STRUCT_OPS_DIR {
+            // Registrations no record needs any more.
+            for reg in adapter.list_dir(&dir)? {
+                let reg_name = reg
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !records.iter().any(|r| r.struct_ops.contains(&reg_name)) {
+                    out.push(reg);
+                }
+            }
+            continue;
+        }
         match records.iter().find(|r| r.key == name) {
             None => out.push(dir),
             Some(record) => {

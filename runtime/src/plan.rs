@@ -24,6 +24,8 @@ pub struct Observed {
     /// Generation numbers with a directory in bpffs.
     pub generations: Vec<u64>,
     pub hookpoint_dir_exists: bool,
+    /// struct_ops registrations pinned under the root, by name.
+    pub struct_ops_registered: Vec<String>,
 }
 
 impl Observed {
@@ -49,6 +51,11 @@ pub enum Action {
     },
     CreateChainMap {
         pin: PathBuf,
+    },
+    RegisterStructOps {
+        name: String,
+        object: std::sync::Arc<[u8]>,
+        pin_dir: PathBuf,
     },
     LoadMember {
         slot: u32,
@@ -150,10 +157,28 @@ pub fn plan_apply(
     let key = desired.key.clone();
     let chain_digest = desired.chain_digest();
     let config_digest = desired.config_digest();
+    // Shared registrations first (undone on failure only when new).
+    let mut steps: Vec<Step> = desired
+        .struct_ops()
+        .into_iter()
+        .filter(|s| !observed.struct_ops_registered.contains(&s.name))
+        .map(|s| {
+            let pin_dir = layout.struct_ops_dir(&s.name);
+            step(
+                Action::RegisterStructOps {
+                    name: s.name.clone(),
+                    object: s.bytes.clone(),
+                    pin_dir: pin_dir.clone(),
+                },
+                Some(Action::RemoveTree { path: pin_dir }),
+            )
+        })
+        .collect();
     if observed.healthy() {
         let record = observed.record.as_ref().expect("healthy has a record");
         if record.chain_digest == chain_digest {
-            if record.config_digest == config_digest
+            if steps.is_empty()
+                && record.config_digest == config_digest
                 && record.composition_path == desired.composition_path
             {
                 return Ok(Plan {
@@ -161,10 +186,13 @@ pub fn plan_apply(
                     kind: PlanKind::NoChange {
                         generation: record.generation,
                     },
-                    steps: Vec::new(),
+                    steps,
                 });
             }
-            return Ok(config_in_place(layout, desired, record));
+            let mut plan = config_in_place(layout, desired, record);
+            steps.append(&mut plan.steps);
+            plan.steps = steps;
+            return Ok(plan);
         }
     }
     let next = observed
@@ -173,7 +201,6 @@ pub fn plan_apply(
         .chain(observed.record.iter().map(|r| &r.generation))
         .max()
         .map_or(1, |g| g + 1);
-    let mut steps = Vec::new();
     if !observed.hookpoint_dir_exists {
         let dir = layout.hookpoint_dir(&key);
         steps.push(step(
@@ -451,6 +478,11 @@ impl fmt::Display for Action {
             Action::RemoveTree { path } => write!(f, "unpin and remove {}", path.display()),
             Action::Unpin { path } => write!(f, "unpin {}", path.display()),
             Action::CreateChainMap { pin } => write!(f, "create chain map, pin {}", pin.display()),
+            Action::RegisterStructOps { name, pin_dir, .. } => write!(
+                f,
+                "register struct_ops {name}, pin its links in {}",
+                pin_dir.display()
+            ),
             Action::LoadMember {
                 slot,
                 feature,

@@ -40,6 +40,9 @@ pub struct HookpointRecord {
     /// Identifies every member's config.
     pub config_digest: String,
     pub members: Vec<RecordMember>,
+    /// struct_ops registrations the members need (by name).
+    #[serde(default)]
+    pub struct_ops: Vec<String>,
 }
 
 #[derive(Debug, Error)]

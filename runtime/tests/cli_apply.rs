@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn accord(args: &[&str], tag: &str) -> (i32, String, String, PathBuf) {
@@ -30,16 +33,38 @@ fn accord(args: &[&str], tag: &str) -> (i32, String, String, PathBuf) {
 fn an_unsafe_composition_is_refused_before_anything_loads() {
     let comp = repo().join("examples/same-field/composition.yaml");
     let cgroup = std::env::temp_dir();
-    let check = Command::new(env!("CARGO_BIN_EXE_accord")).arg("check").arg(&comp).output().unwrap();
-    let (code, stdout, _, scratch) =
-        accord(&["apply", comp.to_str().unwrap(), "--cgroup", cgroup.to_str().unwrap()], "unsafe");
+    let check = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("check")
+        .arg(&comp)
+        .output()
+        .unwrap();
+    let (code, stdout, _, scratch) = accord(
+        &[
+            "apply",
+            comp.to_str().unwrap(),
+            "--cgroup",
+            cgroup.to_str().unwrap(),
+        ],
+        "unsafe",
+    );
     assert_eq!(code, 1, "{stdout}");
     let report = String::from_utf8_lossy(&check.stdout);
-    assert!(stdout.starts_with(report.as_ref()), "apply prints the check report first:\n{stdout}");
+    assert!(
+        stdout.starts_with(report.as_ref()),
+        "apply prints the check report first:\n{stdout}"
+    );
     assert!(stdout.contains("nothing was loaded"), "{stdout}");
     assert!(!scratch.exists(), "no pin, record or lock was created");
 
-    let (code, _, _, scratch) = accord(&["plan", comp.to_str().unwrap(), "--cgroup", cgroup.to_str().unwrap()], "unsafe-plan");
+    let (code, _, _, scratch) = accord(
+        &[
+            "plan",
+            comp.to_str().unwrap(),
+            "--cgroup",
+            cgroup.to_str().unwrap(),
+        ],
+        "unsafe-plan",
+    );
     assert_eq!(code, 1);
     assert!(!scratch.exists());
 }
@@ -47,10 +72,21 @@ fn an_unsafe_composition_is_refused_before_anything_loads() {
 #[test]
 fn bad_input_exits_2() {
     let comp = repo().join("examples/storage-hosts/composition.yaml");
-    let (code, _, stderr, _) = accord(&["apply", comp.to_str().unwrap(), "--cgroup", "/no/such/cgroup"], "nocg");
+    let (code, _, stderr, _) = accord(
+        &[
+            "apply",
+            comp.to_str().unwrap(),
+            "--cgroup",
+            "/no/such/cgroup",
+        ],
+        "nocg",
+    );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("/no/such/cgroup"), "{stderr}");
-    let (code, _, _, _) = accord(&["apply", "/no/such/composition.yaml", "--cgroup", "/tmp"], "nocomp");
+    let (code, _, _, _) = accord(
+        &["apply", "/no/such/composition.yaml", "--cgroup", "/tmp"],
+        "nocomp",
+    );
     assert_eq!(code, 2);
     let (code, _, stderr, _) = accord(&["detach"], "noargs");
     assert_eq!(code, 2, "detach needs --cgroup or --all: {stderr}");

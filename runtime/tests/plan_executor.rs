@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use runtime::adapter::fake::FakeAdapter;
 use runtime::adapter::BpfAdapter;
 use runtime::config::{ConfigImage, SetImage};
-use runtime::desired::{DesiredChain, DesiredMember, ObjectImage, Target};
+use runtime::desired::{DesiredChain, DesiredMember, ObjectImage, StructOpsImage, Target};
 use runtime::layout::Layout;
 use runtime::lifecycle;
 use runtime::plan::PlanKind;
@@ -36,6 +36,7 @@ fn member(name: &str, iw: Option<u64>) -> DesiredMember {
                 keys: vec![vec![1; 20]],
             }],
         },
+        struct_ops: None,
     }
 }
 
@@ -167,6 +168,42 @@ fn member_change_swaps_generations() {
         "old generation unpinned"
     );
     assert_eq!(store.load(&second.key).unwrap().unwrap().generation, 2);
+}
+
+#[test]
+fn struct_ops_are_registered_once_and_collected_when_unused() {
+    let (mut a, mut store) = (
+        fake().with_object("bpf_dctcp.bpf.o", &[]),
+        MemStateStore::default(),
+    );
+    let mut dctcp = member("bpf_dctcp", None);
+    dctcp.config.sets.clear();
+    dctcp.struct_ops = Some(StructOpsImage {
+        name: "bpf_dctcp".into(),
+        bytes: b"ELF".to_vec().into(),
+    });
+    let desired = chain(vec![dctcp, member("init_cwnd", Some(40))]);
+    let plan = lifecycle::plan_for(&layout(), &a, &store, &desired).unwrap();
+    insta::assert_snapshot!(plan.to_string());
+    lifecycle::apply(&layout(), &mut a, &mut store, &desired).unwrap();
+    let reg = layout().struct_ops_dir("bpf_dctcp");
+    assert!(a.exists(&reg.join("bpf_dctcp")));
+    // Already registered: the next build does not register again.
+    let again = chain(vec![desired.members[1].clone(), desired.members[0].clone()]);
+    let plan = lifecycle::plan_for(&layout(), &a, &store, &again).unwrap();
+    assert!(!plan.to_string().contains("register struct_ops"), "{plan}");
+    assert!(
+        lifecycle::gc(&layout(), &mut a, &store, true)
+            .unwrap()
+            .is_empty(),
+        "in use"
+    );
+    lifecycle::detach(&layout(), &mut a, &mut store, &desired.key).unwrap();
+    assert_eq!(
+        lifecycle::gc(&layout(), &mut a, &store, false).unwrap(),
+        vec![reg.clone()]
+    );
+    assert!(!a.exists(&reg));
 }
 
 fn snapshot(a: &FakeAdapter) -> Vec<PathBuf> {

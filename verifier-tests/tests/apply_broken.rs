@@ -39,7 +39,9 @@ fn new_programs(before: &[u32], names: &[&str]) -> Vec<(u32, String)> {
         .filter_map(|id| {
             let fd = prog_fd_by_id(id).ok()?;
             let info = prog_info(fd.as_fd()).ok()?;
-            names.contains(&info.name.as_str()).then_some((id, info.name))
+            names
+                .contains(&info.name.as_str())
+                .then_some((id, info.name))
         })
         .collect()
 }
@@ -52,34 +54,63 @@ fn a_verifier_rejection_leaves_the_live_generation_intact() {
     let roots = Roots::new("broken");
     let cg = TestCgroup::create("broken").unwrap();
     let (mut adapter, mut store) = (roots.adapter(), roots.store());
-    let good = chain(cg.path(), vec![member("init_cwnd", Some(40), &[(PEER, 32)])]);
+    let good = chain(
+        cg.path(),
+        vec![member("init_cwnd", Some(40), &[(PEER, 32)])],
+    );
     lifecycle::apply(&roots.layout, &mut adapter, &mut store, &good).unwrap();
-    let link_before = adapter.link_prog_id(&roots.layout.link_pin(&good.key)).unwrap();
+    let link_before = adapter
+        .link_prog_id(&roots.layout.link_pin(&good.key))
+        .unwrap();
     let pins_before = tree(&roots.layout.bpffs_root);
     let record_before = std::fs::read_to_string(roots.layout.record_path(&good.key)).unwrap();
     let (progs_before, _, _) = kernel_ids();
 
-    let mut broken_members = vec![member("sndbuf", Some(1 << 20), &[(PEER, 32)]), member("init_cwnd", Some(25), &[(PEER, 32)])];
+    let mut broken_members = vec![
+        member("sndbuf", Some(1 << 20), &[(PEER, 32)]),
+        member("init_cwnd", Some(25), &[(PEER, 32)]),
+    ];
     let mut broken = member("broken_ctx_access", None, &[]);
     broken.config.sets.clear();
     broken_members.insert(1, broken);
     let bad = chain(cg.path(), broken_members);
     let err = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &bad).unwrap_err();
-    let LifecycleError::Exec(exec) = &err else { panic!("not an executor error: {err}") };
+    let LifecycleError::Exec(exec) = &err else {
+        panic!("not an executor error: {err}")
+    };
     match &exec.source {
         StepError::Adapter(AdapterError::Verifier { what, log, .. }) => {
             assert!(what.contains("broken_ctx_access"), "{what}");
-            assert!(!log.trim().is_empty(), "the verifier log travels with the error");
+            assert!(
+                !log.trim().is_empty(),
+                "the verifier log travels with the error"
+            );
         }
         other => panic!("expected a verifier rejection, got {other}"),
     }
     assert!(exec.undo_failures.is_empty(), "{:?}", exec.undo_failures);
 
-    assert_eq!(tree(&roots.layout.bpffs_root), pins_before, "nothing new pinned, nothing removed");
-    assert_eq!(adapter.link_prog_id(&roots.layout.link_pin(&good.key)).unwrap(), link_before);
-    assert_eq!(std::fs::read_to_string(roots.layout.record_path(&good.key)).unwrap(), record_before);
+    assert_eq!(
+        tree(&roots.layout.bpffs_root),
+        pins_before,
+        "nothing new pinned, nothing removed"
+    );
+    assert_eq!(
+        adapter
+            .link_prog_id(&roots.layout.link_pin(&good.key))
+            .unwrap(),
+        link_before
+    );
+    assert_eq!(
+        std::fs::read_to_string(roots.layout.record_path(&good.key)).unwrap(),
+        record_before
+    );
     let conn = TcpConn::connect_from(&cg, PEER).unwrap();
-    assert_eq!(tcp_info(&conn.client).unwrap().tcpi_snd_cwnd, 40, "the live generation still works");
+    assert_eq!(
+        tcp_info(&conn.client).unwrap().tcpi_snd_cwnd,
+        40,
+        "the live generation still works"
+    );
 
     // Programs of the failed generation are freed (RCU may take a moment).
     let mut leftover = Vec::new();

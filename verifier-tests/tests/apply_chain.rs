@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use apply_common::*;
 use runtime::lifecycle;
 use runtime::plan::PlanKind;
-use verifier_tests::{require_root_or_skip, tcp_info, tcp_maxseg, so_sndbuf, TcpConn, TestCgroup};
+use verifier_tests::{require_root_or_skip, so_sndbuf, tcp_info, tcp_maxseg, TcpConn, TestCgroup};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const OTHER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
@@ -29,7 +29,10 @@ fn four_features_on_a_cgroup_and_none_on_its_sibling() {
         return;
     }
     let roots = Roots::new("apply4");
-    let (cg, sibling) = (TestCgroup::create("apply4").unwrap(), TestCgroup::create("apply4-sib").unwrap());
+    let (cg, sibling) = (
+        TestCgroup::create("apply4").unwrap(),
+        TestCgroup::create("apply4-sib").unwrap(),
+    );
     let (mut adapter, mut store) = (roots.adapter(), roots.store());
     let desired = chain(cg.path(), four());
     let (plan, done) = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired).unwrap();
@@ -39,10 +42,19 @@ fn four_features_on_a_cgroup_and_none_on_its_sibling() {
     let mut conn = TcpConn::connect_from(&cg, PEER).unwrap();
     conn.exchange(64 * 1024).unwrap();
     let info = tcp_info(&conn.client).unwrap();
-    assert_eq!(info.tcpi_snd_cwnd.max(40), info.tcpi_snd_cwnd, "init_cwnd: cwnd {}", info.tcpi_snd_cwnd);
+    assert_eq!(
+        info.tcpi_snd_cwnd.max(40),
+        info.tcpi_snd_cwnd,
+        "init_cwnd: cwnd {}",
+        info.tcpi_snd_cwnd
+    );
     // TCP_MAXSEG reports the MSS less TCP options (12 bytes of timestamps).
     assert!(tcp_maxseg(&conn.client).unwrap() <= 1400, "jumbo_mss");
-    assert_eq!(so_sndbuf(&conn.client).unwrap(), 2 << 20, "sndbuf (the kernel doubles it)");
+    assert_eq!(
+        so_sndbuf(&conn.client).unwrap(),
+        2 << 20,
+        "sndbuf (the kernel doubles it)"
+    );
     assert!(info.tcpi_rto < 200_000, "rto_min: rto {}us", info.tcpi_rto);
 
     // Not in the prefixes: untouched, from the same cgroup.
@@ -62,13 +74,21 @@ fn four_features_on_a_cgroup_and_none_on_its_sibling() {
     let names: Vec<&str> = st[0].members.iter().map(|m| m.member.as_str()).collect();
     assert_eq!(names, ["init_cwnd", "jumbo_mss", "sndbuf", "rto_min"]);
     assert!(st[0].drift.is_empty(), "{:?}", st[0].drift);
-    let ids: Vec<u32> = st[0].members.iter().map(|m| m.stats.as_ref().unwrap().id).collect();
+    let ids: Vec<u32> = st[0]
+        .members
+        .iter()
+        .map(|m| m.stats.as_ref().unwrap().id)
+        .collect();
 
     // Second apply: no-op, same program ids.
     let (plan, _) = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired).unwrap();
     assert_eq!(plan.kind, PlanKind::NoChange { generation: 1 });
     let st = lifecycle::status(&roots.layout, &adapter, &store).unwrap();
-    let again: Vec<u32> = st[0].members.iter().map(|m| m.stats.as_ref().unwrap().id).collect();
+    let again: Vec<u32> = st[0]
+        .members
+        .iter()
+        .map(|m| m.stats.as_ref().unwrap().id)
+        .collect();
     assert_eq!(ids, again);
 
     // Config-only change: in place, same ids, new effect.
@@ -80,10 +100,69 @@ fn four_features_on_a_cgroup_and_none_on_its_sibling() {
     let conn = TcpConn::connect_from(&cg, PEER).unwrap();
     assert_eq!(tcp_info(&conn.client).unwrap().tcpi_snd_cwnd, 25);
     let st = lifecycle::status(&roots.layout, &adapter, &store).unwrap();
-    let after: Vec<u32> = st[0].members.iter().map(|m| m.stats.as_ref().unwrap().id).collect();
+    let after: Vec<u32> = st[0]
+        .members
+        .iter()
+        .map(|m| m.stats.as_ref().unwrap().id)
+        .collect();
     assert_eq!(ids, after, "no reload");
 
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &desired.key).unwrap();
     let conn = TcpConn::connect_from(&cg, PEER).unwrap();
-    assert_eq!(tcp_info(&conn.client).unwrap().tcpi_snd_cwnd, 10, "detached");
+    assert_eq!(
+        tcp_info(&conn.client).unwrap().tcpi_snd_cwnd,
+        10,
+        "detached"
+    );
+}
+
+#[test]
+fn bpf_dctcp_is_registered_with_its_member_and_collected_after_detach() {
+    if !require_root_or_skip("apply bpf_dctcp") {
+        return;
+    }
+    let _name = verifier_tests::dctcp_lock().unwrap();
+    let roots = Roots::new("dctcp");
+    let cg = TestCgroup::create("dctcp").unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    let desired = chain(
+        cg.path(),
+        vec![
+            member("bpf_dctcp", None, &[(PEER, 32)]),
+            member("init_cwnd", Some(40), &[(PEER, 32)]),
+        ],
+    );
+    let (plan, _) = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired).unwrap();
+    assert!(
+        plan.to_string().contains("register struct_ops bpf_dctcp"),
+        "{plan}"
+    );
+    let conn = TcpConn::connect_from(&cg, PEER).unwrap();
+    assert_eq!(
+        verifier_tests::tcp_congestion(&conn.client).unwrap(),
+        "bpf_dctcp"
+    );
+    assert_eq!(tcp_info(&conn.client).unwrap().tcpi_snd_cwnd, 40);
+    let other = TcpConn::connect_from(&cg, OTHER).unwrap();
+    assert_ne!(
+        verifier_tests::tcp_congestion(&other.client).unwrap(),
+        "bpf_dctcp"
+    );
+    drop((conn, other));
+
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &desired.key).unwrap();
+    let found = lifecycle::gc(&roots.layout, &mut adapter, &store, false).unwrap();
+    assert_eq!(found, vec![roots.layout.struct_ops_dir("bpf_dctcp")]);
+    let mut available = true;
+    for _ in 0..60 {
+        available = runtime::struct_ops::congestion_control_available("bpf_dctcp").unwrap();
+        if !available {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !available,
+        "bpf_dctcp is unregistered once gc removed its pins"
+    );
 }

@@ -43,11 +43,17 @@ fn every_connection_sees_exactly_one_generation() {
     let (mut adapter, mut store) = (roots.adapter(), roots.store());
     let old = chain(
         cg.path(),
-        vec![member("init_cwnd", Some(40), &[(PEER, 32)]), member("sndbuf", Some(1 << 20), &[(PEER, 32)])],
+        vec![
+            member("init_cwnd", Some(40), &[(PEER, 32)]),
+            member("sndbuf", Some(1 << 20), &[(PEER, 32)]),
+        ],
     );
     let new = chain(
         cg.path(),
-        vec![member("jumbo_mss", Some(1400), &[(PEER, 32)]), member("init_cwnd", Some(25), &[(PEER, 32)])],
+        vec![
+            member("jumbo_mss", Some(1400), &[(PEER, 32)]),
+            member("init_cwnd", Some(25), &[(PEER, 32)]),
+        ],
     );
     lifecycle::apply(&roots.layout, &mut adapter, &mut store, &old).unwrap();
 
@@ -57,7 +63,8 @@ fn every_connection_sees_exactly_one_generation() {
         std::thread::spawn(move || {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let conn = TcpConn::connect_from(&cg, PEER).expect("no connection may fail during a swap");
+                let conn =
+                    TcpConn::connect_from(&cg, PEER).expect("no connection may fail during a swap");
                 seen.push(classify(&conn));
             }
             seen
@@ -73,12 +80,31 @@ fn every_connection_sees_exactly_one_generation() {
     stop.store(true, Ordering::Relaxed);
     let seen = client.join().unwrap();
 
-    let mixed: Vec<&Seen> = seen.iter().filter(|s| matches!(s, Seen::Mixed(..))).collect();
-    assert!(mixed.is_empty(), "connections with a mix of effects: {mixed:?}");
-    let first_new = seen.iter().position(|s| *s == Seen::New).expect("some connection saw the new chain");
+    let mixed: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| matches!(s, Seen::Mixed(..)))
+        .collect();
+    assert!(
+        mixed.is_empty(),
+        "connections with a mix of effects: {mixed:?}"
+    );
+    let first_new = seen
+        .iter()
+        .position(|s| *s == Seen::New)
+        .expect("some connection saw the new chain");
     assert!(first_new > 0, "some connection saw the old chain");
-    assert!(seen[first_new..].iter().all(|s| *s == Seen::New), "after the swap, only the new chain");
-    eprintln!("{} connections, {} before the swap; swap apply took {took:?}", seen.len(), first_new);
-    assert!(!roots.layout.generation_dir(&old.key, 1).exists(), "the old generation is unpinned");
+    assert!(
+        seen[first_new..].iter().all(|s| *s == Seen::New),
+        "after the swap, only the new chain"
+    );
+    eprintln!(
+        "{} connections, {} before the swap; swap apply took {took:?}",
+        seen.len(),
+        first_new
+    );
+    assert!(
+        !roots.layout.generation_dir(&old.key, 1).exists(),
+        "the old generation is unpinned"
+    );
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &old.key).unwrap();
 }

@@ -394,6 +394,28 @@ impl BpfAdapter for FakeAdapter {
         }
     }
 
+    fn register_struct_ops(
+        &mut self,
+        name: &str,
+        _object: &[u8],
+        pin_dir: &Path,
+    ) -> AdapterResult<()> {
+        self.call(format!(
+            "register_struct_ops {name} -> {}",
+            pin_dir.display()
+        ))?;
+        self.make_dir(pin_dir)?;
+        let id = self.id();
+        self.pin(
+            &pin_dir.join(name),
+            FakePin::Link {
+                id,
+                prog_id: 0,
+                cgroup: PathBuf::new(),
+            },
+        )
+    }
+
     fn member_counters(&self, stats_pin: &Path) -> AdapterResult<Option<MemberCounters>> {
         // The fake counts runs on the program next to the stats map.
         let prog = stats_pin.with_file_name("prog");

@@ -196,6 +196,14 @@ pub trait BpfAdapter {
 
     /// Id and run statistics of a pinned program.
     fn prog_stats(&self, prog_pin: &Path) -> AdapterResult<ProgStats>;
+    /// Registers the kernel struct_ops in `object` (e.g. a BPF congestion
+    /// control) and pins their links in `pin_dir`; registered while pinned.
+    fn register_struct_ops(
+        &mut self,
+        name: &str,
+        object: &[u8],
+        pin_dir: &Path,
+    ) -> AdapterResult<()>;
     /// A member's `accord_stats` map, summed over CPUs; `None` without the pin.
     fn member_counters(&self, stats_pin: &Path) -> AdapterResult<Option<MemberCounters>>;
     /// Turns run-time statistics on until the session is dropped.

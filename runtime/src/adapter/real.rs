@@ -28,6 +28,8 @@ const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 pub struct RealAdapter {
     /// Where bpffs is expected (for probing); `/sys/fs/bpf` by default.
     pub bpffs: Option<PathBuf>,
+    /// The kernel's BTF, parsed once (aya would parse it for every object).
+    btf: std::cell::OnceCell<Option<aya::Btf>>,
 }
 
 fn is_bpffs(path: &Path) -> bool {
@@ -130,7 +132,9 @@ impl BpfAdapter for RealAdapter {
             object: req.object_name.to_owned(),
             message,
         };
+        let btf = self.btf.get_or_init(|| aya::Btf::from_sys_fs().ok());
         let mut loader = EbpfLoader::new();
+        loader.btf(btf.as_ref());
         loader.verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS);
         for (name, value) in req.globals {
             // ACCORD_SLOT is required by the ABI; the others are optional.
@@ -344,6 +348,25 @@ impl BpfAdapter for RealAdapter {
             run_cnt: info.run_cnt,
             run_time_ns: info.run_time_ns,
         })
+    }
+
+    fn register_struct_ops(
+        &mut self,
+        name: &str,
+        object: &[u8],
+        pin_dir: &Path,
+    ) -> AdapterResult<()> {
+        fs::create_dir_all(pin_dir).map_err(|e| AdapterError::io(pin_dir, e))?;
+        match crate::struct_ops::register(name, object, pin_dir) {
+            Ok(_) => Ok(()),
+            // Registered by someone else: the name is available, which is
+            // all the chain needs.
+            Err(e) if e.is_already_registered() => Ok(()),
+            Err(e) => Err(AdapterError::Object {
+                object: format!("{name} (struct_ops)"),
+                message: e.to_string(),
+            }),
+        }
     }
 
     fn member_counters(&self, stats_pin: &Path) -> AdapterResult<Option<MemberCounters>> {

@@ -122,6 +122,7 @@ pub fn desired_chain(
     let order = outcome.order.as_deref().unwrap_or_default();
     let objects = FilesThenEmbedded {
         embedded: runtime::objects::feature_object,
+        struct_ops: runtime::objects::struct_ops_object,
     };
     let mut chain = desired::from_composition(comp, order, target, args.debug_sample, &objects)
         .map_err(|e| {

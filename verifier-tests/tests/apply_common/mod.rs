@@ -5,10 +5,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use composer::ir::Cidr4;
-use runtime::dispatcher::Hook;
 use runtime::adapter::real::RealAdapter;
 use runtime::config::{lpm_key, ConfigImage, SetImage};
-use runtime::desired::{DesiredChain, DesiredMember, ObjectImage, Target};
+use runtime::desired::{DesiredChain, DesiredMember, ObjectImage, StructOpsImage, Target};
+use runtime::dispatcher::Hook;
 use runtime::layout::{hookpoint_key, Layout};
 use runtime::state::FsStateStore;
 
@@ -28,7 +28,9 @@ impl Roots {
     }
 
     pub fn store(&self) -> FsStateStore {
-        FsStateStore { layout: self.layout.clone() }
+        FsStateStore {
+            layout: self.layout.clone(),
+        }
     }
 
     pub fn adapter(&self) -> RealAdapter {
@@ -51,17 +53,33 @@ pub fn member(feature: &str, scalar: Option<u64>, prefixes: &[(Ipv4Addr, u8)]) -
         .unwrap_or_else(|| panic!("no embedded object {feature}"));
     let mut keys: Vec<Vec<u8>> = prefixes
         .iter()
-        .map(|(ip, len)| lpm_key(&Cidr4 { addr: u32::from(*ip), len: *len }))
+        .map(|(ip, len)| {
+            lpm_key(&Cidr4 {
+                addr: u32::from(*ip),
+                len: *len,
+            })
+        })
         .collect();
     keys.sort();
     DesiredMember {
         feature: feature.into(),
         program: feature.into(),
-        object: ObjectImage::new(&format!("{feature}.bpf.o"), "embedded".into(), bytes.to_vec()),
+        object: ObjectImage::new(
+            &format!("{feature}.bpf.o"),
+            "embedded".into(),
+            bytes.to_vec(),
+        ),
         config: ConfigImage {
             scalar: scalar.map(|v| v.to_ne_bytes().to_vec()),
-            sets: vec![SetImage { param: "prefixes".into(), keys }],
+            sets: vec![SetImage {
+                param: "prefixes".into(),
+                keys,
+            }],
         },
+        struct_ops: runtime::objects::struct_ops_object(feature).map(|bytes| StructOpsImage {
+            name: feature.into(),
+            bytes: bytes.into(),
+        }),
     }
 }
 
