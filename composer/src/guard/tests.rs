@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{compile, pretty, Scope};
-use crate::ir::{Cidr4, ConfigValue, HookCatalog, Literal, Param, ParamType, ValueType};
+use crate::ir::{Cidr4, ConfigValue, HookCatalog, Param, ParamType, ValueType};
 
 fn catalog() -> HookCatalog {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/hooks/sock_ops.yaml");
