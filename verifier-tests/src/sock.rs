@@ -252,6 +252,37 @@ impl TcpConn {
         Ok(Self { client: TcpStream::from(fd), server })
     }
 
+    /// Connects a client created in `cgroup` to `target`, which must reach
+    /// `listener`: an AF_INET6 socket when `target` is IPv6 (including
+    /// v4-mapped `::ffff:a.b.c.d` to an IPv4 listener), AF_INET otherwise.
+    pub fn connect_to(cgroup: &TestCgroup, listener: &TcpListener, target: SocketAddr) -> io::Result<Self> {
+        let fd = match target {
+            SocketAddr::V4(a) => {
+                let fd = socket_in(cgroup, None, libc::AF_INET)?;
+                connect_v4(&fd, a)?;
+                fd
+            }
+            SocketAddr::V6(a) => {
+                let fd = socket_in(cgroup, None, libc::AF_INET6)?;
+                // SAFETY: sockaddr_in6 is plain data.
+                let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_port = a.port().to_be();
+                sa.sin6_addr.s6_addr = a.ip().octets();
+                // SAFETY: sa is a valid sockaddr_in6 of the given length.
+                let ret = unsafe {
+                    libc::connect(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in6).cast(), size_of::<libc::sockaddr_in6>() as u32)
+                };
+                if ret != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                fd
+            }
+        };
+        let (server, _) = listener.accept()?;
+        Ok(Self { client: TcpStream::from(fd), server })
+    }
+
     /// Connects a client created in `cgroup` (in this process's network
     /// namespace) to `listener`, e.g. one made with [`listener_in`] inside a
     /// [`crate::NetNs`] and reached across a [`crate::VethPair`]. Returns

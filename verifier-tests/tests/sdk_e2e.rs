@@ -76,6 +76,55 @@ fn parser_gives_host_order_addresses_and_ports() {
     assert_eq!(r.local_port, port(local));
 }
 
+/// (v4-mapped connection record, native IPv6 connection record) from a
+/// conn_probe build, for clients in a cgroup.
+fn probe_v6_connections(object: &str) -> (ProbeRecord, ProbeRecord, u16, u16) {
+    let cg = TestCgroup::create(object).unwrap();
+    let mut chain = TestChain::new(object).unwrap();
+    chain.add_member(testing_object(object).unwrap()).unwrap();
+    chain.attach(&cg).unwrap();
+    let v4_listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let mapped: SocketAddr = format!("[::ffff:127.0.0.2]:{}", v4_listener.local_addr().unwrap().port()).parse().unwrap();
+    let conn = TcpConn::connect_to(&cg, &v4_listener, mapped).unwrap();
+    let mapped_rec = probe(&mut chain, ACTIVE_ESTABLISHED_CB);
+    let mapped_port = conn.client.local_addr().unwrap().port();
+    let v6_listener = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let conn6 = TcpConn::connect_to(&cg, &v6_listener, v6_listener.local_addr().unwrap()).unwrap();
+    let native_rec = probe(&mut chain, ACTIVE_ESTABLISHED_CB);
+    let native_port = conn6.client.local_addr().unwrap().port();
+    (mapped_rec, native_rec, mapped_port, native_port)
+}
+
+#[test]
+fn parser_ipv6_branch_recognises_v4_mapped_peers() {
+    if !require_root_or_skip("parser IPv6 branch") {
+        return;
+    }
+    let (mapped, native, mapped_port, native_port) = probe_v6_connections("conn_probe_v6");
+    eprintln!("ACCORD_IPV6: mapped {mapped:?}\nnative {native:?}");
+    assert_eq!(mapped.family, libc::AF_INET6 as u32);
+    assert_eq!((mapped.is_v4, mapped.remote4), (1, u32::from(Ipv4Addr::new(127, 0, 0, 2))));
+    assert_eq!(mapped.local_port, u32::from(mapped_port));
+    assert_eq!(native.family, libc::AF_INET6 as u32);
+    assert_eq!((native.is_v4, native.remote4), (0, 0), "::1 is not an IPv4 peer");
+    assert_eq!(native.local_port, u32::from(native_port));
+}
+
+#[test]
+fn parser_without_ipv6_leaves_ipv6_sockets_unparsed() {
+    if !require_root_or_skip("parser without ACCORD_IPV6") {
+        return;
+    }
+    // The default build reads only the catalog's IPv4 fields: an AF_INET6
+    // socket, even a v4-mapped one, has no address, so no prefix matches.
+    let (mapped, native, _, _) = probe_v6_connections("conn_probe");
+    for r in [mapped, native] {
+        assert_eq!(r.family, libc::AF_INET6 as u32);
+        assert_eq!((r.is_v4, r.remote4), (0, 0), "{r:?}");
+        assert_ne!(r.remote_port, 0, "ports are parsed for every family");
+    }
+}
+
 #[test]
 fn tcp_maxseg_is_not_honoured_at_the_established_callbacks() {
     if !require_root_or_skip("TCP_MAXSEG at established") {
