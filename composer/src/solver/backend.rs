@@ -7,7 +7,7 @@
 //! call runs under `catch_unwind`: a panic inside the bindings becomes
 //! [`Answer::Unknown`], never a crash of the caller.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use z3::ast::{Bool, BV};
@@ -42,9 +42,11 @@ pub struct Probes {
 
 pub struct Session {
     solver: Solver,
-    vars: HashMap<VarId, BV>,
+    /// Each constant and its lowered domain (`None` when unconstrained).
+    vars: HashMap<VarId, (BV, Option<Bool>)>,
     funcs: HashMap<FuncId, FuncDecl>,
-    prepared: Vec<Bool>,
+    /// Prepared formulas and the constants they mention.
+    prepared: Vec<(Bool, Vec<VarId>)>,
     /// Set after a panic inside z3: the solver may be in any state.
     broken: Option<String>,
 }
@@ -96,13 +98,16 @@ impl Session {
         .map_err(panic_text)
     }
 
-    /// Lowers `f` (asserting the domain of any new variable at the base
-    /// level) and keeps it for later queries.
+    /// Lowers `f` and keeps it for later queries.
     pub fn prepare(&mut self, symbols: &Symbols, f: &Formula) -> Result<Prepared, String> {
         if let Some(b) = &self.broken {
             return Err(b.clone());
         }
-        let r = catch_unwind(AssertUnwindSafe(|| self.lower(symbols, f)));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let mut used = BTreeSet::new();
+            let b = self.lower(symbols, f, &mut used);
+            (b, used.into_iter().collect())
+        }));
         match r {
             Ok(b) => {
                 self.prepared.push(b);
@@ -148,21 +153,39 @@ impl Session {
         probes: &Probes,
         symbols: &Symbols,
     ) -> Answer {
-        // Lower everything first: lowering may assert domains at base level.
-        let extra: Vec<Bool> = extra.iter().map(|f| self.lower(symbols, f)).collect();
-        let terms: Vec<BV> = probes.terms.iter().map(|t| self.term(symbols, t)).collect();
+        // Domains are asserted inside the query's scope, and only for the
+        // constants it mentions: base-level assertions would make every later
+        // query pay for every constant ever declared.
+        let mut used = BTreeSet::new();
+        let extra: Vec<Bool> = extra
+            .iter()
+            .map(|f| self.lower(symbols, f, &mut used))
+            .collect();
+        let terms: Vec<BV> = probes
+            .terms
+            .iter()
+            .map(|t| self.term(symbols, t, &mut used))
+            .collect();
         let formulas: Vec<Bool> = probes
             .formulas
             .iter()
-            .map(|f| self.lower(symbols, f))
+            .map(|f| self.lower(symbols, f, &mut used))
             .collect();
-        self.solver.push();
+        let mut asserted = Vec::with_capacity(parts.len() + extra.len());
         for p in parts {
-            if let Some(b) = self.prepared.get(p.0) {
-                self.solver.assert(b);
+            if let Some((b, vars)) = self.prepared.get(p.0) {
+                asserted.push(b.clone());
+                used.extend(vars.iter().copied());
             }
         }
-        for b in &extra {
+        asserted.extend(extra);
+        self.solver.push();
+        for v in &used {
+            if let Some((_, Some(dom))) = self.vars.get(v) {
+                self.solver.assert(dom);
+            }
+        }
+        for b in &asserted {
             self.solver.assert(b);
         }
         let answer = match self.solver.check() {
@@ -205,18 +228,17 @@ impl Session {
         answer
     }
 
-    fn var(&mut self, symbols: &Symbols, id: VarId) -> BV {
-        if let Some(v) = self.vars.get(&id) {
+    fn var(&mut self, symbols: &Symbols, id: VarId, used: &mut BTreeSet<VarId>) -> BV {
+        used.insert(id);
+        if let Some((v, _)) = self.vars.get(&id) {
             return v.clone();
         }
         let d = symbols.var_decl(id);
         let v = BV::new_const(d.name.as_str(), d.width);
-        self.vars.insert(id, v.clone());
+        self.vars.insert(id, (v.clone(), None));
         if !d.domain.is_true() {
-            // Variables are lowered outside push/pop (prepare, or before
-            // push in check), so the domain stays for every later query.
-            let dom = self.lower(symbols, &d.domain);
-            self.solver.assert(&dom);
+            let dom = self.lower(symbols, &d.domain, &mut BTreeSet::new());
+            self.vars.insert(id, (v.clone(), Some(dom)));
         }
         v
     }
@@ -235,42 +257,42 @@ impl Session {
             .unwrap_or_else(|| Bool::from_bool(false))
     }
 
-    fn term(&mut self, symbols: &Symbols, t: &Term) -> BV {
+    fn term(&mut self, symbols: &Symbols, t: &Term, used: &mut BTreeSet<VarId>) -> BV {
         match t {
-            Term::Var { id, .. } => self.var(symbols, *id),
+            Term::Var { id, .. } => self.var(symbols, *id, used),
             Term::Num { value, width } => BV::from_u64(*value, *width),
-            Term::ZeroExt { extra, term } => self.term(symbols, term).zero_ext(*extra),
-            Term::Extract { hi, lo, term } => self.term(symbols, term).extract(*hi, *lo),
+            Term::ZeroExt { extra, term } => self.term(symbols, term, used).zero_ext(*extra),
+            Term::Extract { hi, lo, term } => self.term(symbols, term, used).extract(*hi, *lo),
         }
     }
 
-    fn lower(&mut self, symbols: &Symbols, f: &Formula) -> Bool {
+    fn lower(&mut self, symbols: &Symbols, f: &Formula, used: &mut BTreeSet<VarId>) -> Bool {
         match f {
             Formula::True => Bool::from_bool(true),
             Formula::False => Bool::from_bool(false),
-            Formula::Not(inner) => self.lower(symbols, inner).not(),
+            Formula::Not(inner) => self.lower(symbols, inner, used).not(),
             Formula::And(fs) => {
-                let parts: Vec<Bool> = fs.iter().map(|f| self.lower(symbols, f)).collect();
+                let parts: Vec<Bool> = fs.iter().map(|f| self.lower(symbols, f, used)).collect();
                 Bool::and(&parts)
             }
             Formula::Or(fs) => {
-                let parts: Vec<Bool> = fs.iter().map(|f| self.lower(symbols, f)).collect();
+                let parts: Vec<Bool> = fs.iter().map(|f| self.lower(symbols, f, used)).collect();
                 Bool::or(&parts)
             }
             Formula::Eq(a, b) => {
-                let (a, b) = (self.term(symbols, a), self.term(symbols, b));
+                let (a, b) = (self.term(symbols, a, used), self.term(symbols, b, used));
                 a.eq(&b)
             }
             Formula::Ult(a, b) => {
-                let (a, b) = (self.term(symbols, a), self.term(symbols, b));
+                let (a, b) = (self.term(symbols, a, used), self.term(symbols, b, used));
                 a.bvult(&b)
             }
             Formula::Ule(a, b) => {
-                let (a, b) = (self.term(symbols, a), self.term(symbols, b));
+                let (a, b) = (self.term(symbols, a, used), self.term(symbols, b, used));
                 a.bvule(&b)
             }
             Formula::Member { func, arg } => {
-                let a = self.term(symbols, arg);
+                let a = self.term(symbols, arg, used);
                 self.apply(symbols, *func, &a)
             }
         }
