@@ -27,7 +27,10 @@ fn main() {
         any_config,
         ..CheckOptions::default()
     };
-    println!("z3 {}, any_config: {any_config}", composer::solver::z3_version());
+    println!(
+        "z3 {}, any_config: {any_config}",
+        composer::solver::z3_version()
+    );
     println!();
     println!(
         "| features | members | writes | same-field candidate pairs | overlapping pairs | \
@@ -48,7 +51,10 @@ fn main() {
         let Some((out, trace)) = last else { continue };
         let s = &trace.stats;
         let per_query = if s.solver.queries > 0 {
-            format!("{:.0} µs", best.as_secs_f64() * 1e6 / s.solver.queries as f64)
+            format!(
+                "{:.0} µs",
+                best.as_secs_f64() * 1e6 / s.solver.queries as f64
+            )
         } else {
             "-".to_string()
         };

@@ -68,7 +68,9 @@ pub fn sock_ops_catalog() -> HookCatalog {
         (
             "state",
             ValueType::Enum {
-                variants: (1..=13).map(|v| (format!("BPF_TCP_STATE_{v}"), v)).collect(),
+                variants: (1..=13)
+                    .map(|v| (format!("BPF_TCP_STATE_{v}"), v))
+                    .collect(),
             },
         ),
     ];
@@ -129,7 +131,12 @@ pub fn sock_ops_catalog() -> HookCatalog {
         ("SO_MARK", "SOL_SOCKET", 1, 36),
         ("SO_PRIORITY", "SOL_SOCKET", 1, 12),
     ] {
-        add(name, ValueType::U32, sockopt(level, lv, name, ov), MergeRule::Conflict);
+        add(
+            name,
+            ValueType::U32,
+            sockopt(level, lv, name, ov),
+            MergeRule::Conflict,
+        );
     }
     add(
         "cb_flags",
@@ -163,7 +170,11 @@ fn field(f: &str) -> Operand {
 
 /// `op == NAME` (short or full name).
 pub fn op(name: &str) -> Guard {
-    cmp(field("op"), CmpOp::Eq, Operand::Lit(Literal::Int(op_value(name))))
+    cmp(
+        field("op"),
+        CmpOp::Eq,
+        Operand::Lit(Literal::Int(op_value(name))),
+    )
 }
 
 pub fn cmp(lhs: Operand, op: CmpOp, rhs: Operand) -> Guard {
@@ -383,7 +394,11 @@ impl FeatureBuilder {
     }
 
     pub fn param_str(self, name: &str, deployed: &str) -> Self {
-        self.param_scalar(name, ValueType::Str { max_len: 15 }, Literal::Str(deployed.into()))
+        self.param_scalar(
+            name,
+            ValueType::Str { max_len: 15 },
+            Literal::Str(deployed.into()),
+        )
     }
 
     pub fn param_cidrs(self, name: &str, deployed: &[&str]) -> Self {
@@ -392,7 +407,11 @@ impl FeatureBuilder {
     }
 
     pub fn param_ports(self, name: &str, deployed: &[u16]) -> Self {
-        self.param(name, ParamType::PortSet, Some(ConfigValue::PortSet(deployed.to_vec())))
+        self.param(
+            name,
+            ParamType::PortSet,
+            Some(ConfigValue::PortSet(deployed.to_vec())),
+        )
     }
 
     pub fn build(mut self) -> Feature {

@@ -29,16 +29,16 @@ fn witness(out: &CheckOutcome) -> &Witness {
 #[test]
 fn equal_deployed_params_are_safe_but_not_for_every_config() {
     let c = CompositionBuilder::new("iw-params")
-        .feature(
-            FeatureBuilder::new("a")
-                .param_u32("iw", 1, 1024, 40)
-                .write("TCP_BPF_IW", param("iw"), op("ACTIVE_ESTABLISHED_CB")),
-        )
-        .feature(
-            FeatureBuilder::new("b")
-                .param_u32("iw", 1, 1024, 40)
-                .write("TCP_BPF_IW", param("iw"), ip_in("remote_ip4", "10.0.0.0/8")),
-        )
+        .feature(FeatureBuilder::new("a").param_u32("iw", 1, 1024, 40).write(
+            "TCP_BPF_IW",
+            param("iw"),
+            op("ACTIVE_ESTABLISHED_CB"),
+        ))
+        .feature(FeatureBuilder::new("b").param_u32("iw", 1, 1024, 40).write(
+            "TCP_BPF_IW",
+            param("iw"),
+            ip_in("remote_ip4", "10.0.0.0/8"),
+        ))
         .build();
     assert!(run(&c, &CheckOptions::default()).is_safe());
     let out = run(&c, &ANY);
@@ -59,7 +59,11 @@ fn free_set_params_can_overlap() {
         .feature(
             FeatureBuilder::new("a")
                 .param_cidrs("prefixes", &["10.0.0.0/8"])
-                .write("TCP_BPF_IW", lit(40), in_param("remote_ip4", "prefixes", false)),
+                .write(
+                    "TCP_BPF_IW",
+                    lit(40),
+                    in_param("remote_ip4", "prefixes", false),
+                ),
         )
         .feature(
             FeatureBuilder::new("b")
@@ -84,7 +88,10 @@ fn free_set_params_can_overlap() {
     };
     for key in ["a.prefixes", "b.nets"] {
         let set = parse_cidr_set(&w.config[key].display).unwrap_or_default();
-        assert!(set.iter().any(|c| c.contains(ip)), "{key} must hold the witness address: {w:?}");
+        assert!(
+            set.iter().any(|c| c.contains(ip)),
+            "{key} must hold the witness address: {w:?}"
+        );
     }
     // The port must be outside b's free port set.
     assert!(w.config.contains_key("b.ports"), "{w:?}");
@@ -95,11 +102,11 @@ fn free_set_params_can_overlap() {
 #[test]
 fn free_string_params_and_enum_params() {
     let c = CompositionBuilder::new("cc-any")
-        .feature(
-            FeatureBuilder::new("a")
-                .param_str("cc", "bbr")
-                .write("TCP_CONGESTION", param("cc"), Guard::True),
-        )
+        .feature(FeatureBuilder::new("a").param_str("cc", "bbr").write(
+            "TCP_CONGESTION",
+            param("cc"),
+            Guard::True,
+        ))
         .feature(FeatureBuilder::new("b").write("TCP_CONGESTION", lit_str("bbr"), Guard::True))
         .build();
     assert!(run(&c, &CheckOptions::default()).is_safe());
@@ -117,9 +124,17 @@ fn a_guard_on_a_param_is_checked_for_every_value_of_it() {
         .feature(
             FeatureBuilder::new("a")
                 .param_scalar("port", composer::ir::ValueType::U16, Literal::Int(443))
-                .write("SO_MARK", lit(1), field_cmp_param("remote_port", CmpOp::Eq, "port")),
+                .write(
+                    "SO_MARK",
+                    lit(1),
+                    field_cmp_param("remote_port", CmpOp::Eq, "port"),
+                ),
         )
-        .feature(FeatureBuilder::new("b").write("SO_MARK", lit(2), field_cmp("remote_port", CmpOp::Eq, 80)))
+        .feature(FeatureBuilder::new("b").write(
+            "SO_MARK",
+            lit(2),
+            field_cmp("remote_port", CmpOp::Eq, 80),
+        ))
         .build();
     assert!(run(&c, &CheckOptions::default()).is_safe());
     let out = run(&c, &ANY);
@@ -153,9 +168,17 @@ fn a_timeout_is_unknown_not_a_panic() {
     let (out, trace) = check_traced(&pigeonhole(), &opts, false);
     assert!(out.conflicts.is_empty(), "{out:#?}");
     assert_eq!(out.unknown.len(), 1, "{out:#?}");
-    assert!(out.unknown[0].what.contains("SO_MARK"), "{:?}", out.unknown[0]);
+    assert!(
+        out.unknown[0].what.contains("SO_MARK"),
+        "{:?}",
+        out.unknown[0]
+    );
     // z3 reports a timeout as "canceled".
-    assert!(out.unknown[0].reason.contains("cancel"), "{:?}", out.unknown[0]);
+    assert!(
+        out.unknown[0].reason.contains("cancel"),
+        "{:?}",
+        out.unknown[0]
+    );
     assert_eq!(trace.stats.solver.unknown, 1);
     assert!(!out.is_safe());
 }
@@ -166,9 +189,17 @@ fn every_query_can_be_dumped_as_smt_lib() {
         .feature(
             FeatureBuilder::new("a")
                 .param_cidrs("prefixes", &["10.0.0.0/8"])
-                .write("TCP_BPF_IW", lit(40), in_param("remote_ip4", "prefixes", false)),
+                .write(
+                    "TCP_BPF_IW",
+                    lit(40),
+                    in_param("remote_ip4", "prefixes", false),
+                ),
         )
-        .feature(FeatureBuilder::new("b").write("TCP_BPF_IW", range(10, 20), op("ACTIVE_ESTABLISHED_CB")))
+        .feature(FeatureBuilder::new("b").write(
+            "TCP_BPF_IW",
+            range(10, 20),
+            op("ACTIVE_ESTABLISHED_CB"),
+        ))
         .build();
     for opts in [CheckOptions::default(), ANY] {
         let (out, trace) = check_traced(&c, &opts, true);
@@ -177,10 +208,20 @@ fn every_query_can_be_dumped_as_smt_lib() {
         let q = &trace.queries[0];
         assert_eq!(q.answer, "sat");
         assert!(q.smt2.starts_with("; TCP_BPF_IW: a vs b\n"), "{}", q.smt2);
-        assert!(q.smt2.contains("(declare-const |remote_ip4| (_ BitVec 32))"), "{}", q.smt2);
+        assert!(
+            q.smt2
+                .contains("(declare-const |remote_ip4| (_ BitVec 32))"),
+            "{}",
+            q.smt2
+        );
         assert!(q.smt2.contains("(check-sat)"), "{}", q.smt2);
         if opts.any_config {
-            assert!(q.smt2.contains("(declare-fun |set.a.prefixes| ((_ BitVec 32)) Bool)"), "{}", q.smt2);
+            assert!(
+                q.smt2
+                    .contains("(declare-fun |set.a.prefixes| ((_ BitVec 32)) Bool)"),
+                "{}",
+                q.smt2
+            );
         }
         // Replays in a fresh z3 solver with the same answer.
         let solver = z3::Solver::new();
@@ -200,7 +241,10 @@ fn synthetic_witnesses_all_hold() {
             let n = confirm_outcome(&c, &out);
             assert!(n.is_ok(), "seed {seed}: {n:?}");
             assert!(out.unknown.is_empty(), "seed {seed}: {:?}", out.unknown);
-            assert!(!out.conflicts.is_empty(), "seed {seed}: expected some conflicts");
+            assert!(
+                !out.conflicts.is_empty(),
+                "seed {seed}: expected some conflicts"
+            );
             assert!(trace.stats.solver.sat as usize >= out.conflicts.len() + out.overrides.len());
             assert!(trace.stats.same_field_disjoint > trace.stats.same_field_overlapping);
             // 80 members is over the chain limit.

@@ -45,7 +45,11 @@ fn active() -> composer::ir::Guard {
 fn disjoint_ops_are_safe_without_a_query() {
     let c = CompositionBuilder::new("disjoint")
         .feature(FeatureBuilder::new("a").write("TCP_BPF_IW", lit(40), active()))
-        .feature(FeatureBuilder::new("b").write("TCP_BPF_IW", lit(10), op("PASSIVE_ESTABLISHED_CB")))
+        .feature(FeatureBuilder::new("b").write(
+            "TCP_BPF_IW",
+            lit(10),
+            op("PASSIVE_ESTABLISHED_CB"),
+        ))
         .build();
     let (out, trace) = check_traced(&c, &CheckOptions::default(), false);
     assert!(out.is_safe(), "{out:#?}");
@@ -72,11 +76,25 @@ fn overlapping_cidrs_with_different_values_conflict() {
     let conflicts = same_field(&out);
     assert_eq!(conflicts.len(), 1, "{out:#?}");
     let (field, a, b, w) = conflicts[0].clone();
-    assert_eq!((field, a.as_str(), b.as_str()), ("TCP_BPF_IW", "wide", "narrow"));
+    assert_eq!(
+        (field, a.as_str(), b.as_str()),
+        ("TCP_BPF_IW", "wide", "narrow")
+    );
     let addr = ip(w, "remote_ip4");
-    assert!(Cidr4 { addr: 0x0a01_0000, len: 16 }.contains(addr));
-    assert!(Cidr4 { addr: 0x0a00_0000, len: 8 }.contains(addr));
-    assert_eq!(w.connection["op"].display, "BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB");
+    assert!(Cidr4 {
+        addr: 0x0a01_0000,
+        len: 16
+    }
+    .contains(addr));
+    assert!(Cidr4 {
+        addr: 0x0a00_0000,
+        len: 8
+    }
+    .contains(addr));
+    assert_eq!(
+        w.connection["op"].display,
+        "BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB"
+    );
     assert_eq!(parse_ipv4(&w.connection["remote_ip4"].display), Some(addr));
     assert_eq!(w.written["wide"].display, "40");
     assert_eq!(w.written["narrow"].display, "10");
@@ -94,14 +112,23 @@ fn a_box_overlap_that_the_solver_refutes_is_safe() {
         .feature(FeatureBuilder::new("a").write(
             "TCP_BPF_IW",
             lit(40),
-            and([ip_in("remote_ip4", "10.0.0.0/8"), field_cmp("remote_port", CmpOp::Eq, 443)]),
+            and([
+                ip_in("remote_ip4", "10.0.0.0/8"),
+                field_cmp("remote_port", CmpOp::Eq, 443),
+            ]),
         ))
         .feature(FeatureBuilder::new("b").write(
             "TCP_BPF_IW",
             lit(10),
             or([
-                and([ip_in("remote_ip4", "10.1.0.0/16"), field_cmp("remote_port", CmpOp::Eq, 80)]),
-                and([ip_in("remote_ip4", "192.168.0.0/16"), field_cmp("remote_port", CmpOp::Eq, 443)]),
+                and([
+                    ip_in("remote_ip4", "10.1.0.0/16"),
+                    field_cmp("remote_port", CmpOp::Eq, 80),
+                ]),
+                and([
+                    ip_in("remote_ip4", "192.168.0.0/16"),
+                    field_cmp("remote_port", CmpOp::Eq, 443),
+                ]),
             ]),
         ))
         .build();
@@ -116,17 +143,17 @@ fn equal_values_never_conflict() {
     let c = CompositionBuilder::new("equal")
         .feature(FeatureBuilder::new("a").write("TCP_BPF_IW", lit(40), active()))
         .feature(FeatureBuilder::new("b").write("TCP_BPF_IW", lit(40), Guard::True))
-        .feature(
-            FeatureBuilder::new("c")
-                .param_u32("iw", 1, 1024, 40)
-                .write("TCP_BPF_IW", param("iw"), active()),
-        )
+        .feature(FeatureBuilder::new("c").param_u32("iw", 1, 1024, 40).write(
+            "TCP_BPF_IW",
+            param("iw"),
+            active(),
+        ))
         .feature(FeatureBuilder::new("d").write("TCP_CONGESTION", lit_str("bbr"), active()))
-        .feature(
-            FeatureBuilder::new("e")
-                .param_str("cc", "bbr")
-                .write("TCP_CONGESTION", param("cc"), Guard::True),
-        )
+        .feature(FeatureBuilder::new("e").param_str("cc", "bbr").write(
+            "TCP_CONGESTION",
+            param("cc"),
+            Guard::True,
+        ))
         .build();
     let (out, trace) = check_traced(&c, &CheckOptions::default(), false);
     assert!(out.is_safe(), "{out:#?}");
@@ -140,11 +167,11 @@ use composer::ir::Guard;
 fn strings_conflict_by_name() {
     let c = CompositionBuilder::new("cc")
         .feature(FeatureBuilder::new("a").write("TCP_CONGESTION", lit_str("bbr"), active()))
-        .feature(
-            FeatureBuilder::new("b")
-                .param_str("cc", "cubic")
-                .write("TCP_CONGESTION", param("cc"), in_values("remote_port", &[443])),
-        )
+        .feature(FeatureBuilder::new("b").param_str("cc", "cubic").write(
+            "TCP_CONGESTION",
+            param("cc"),
+            in_values("remote_port", &[443]),
+        ))
         .build();
     let out = run(&c);
     let conflicts = same_field(&out);
@@ -170,7 +197,9 @@ fn ranges_conflict_when_the_solver_can_pick_different_values() {
     let conflicts = same_field(&out);
     assert_eq!(conflicts.len(), 1, "{out:#?}");
     let written = &conflicts[0].3.written;
-    let Literal::Int(x) = written["a"].raw else { panic!("{written:?}") };
+    let Literal::Int(x) = written["a"].raw else {
+        panic!("{written:?}")
+    };
     assert!((10..=20).contains(&x) && x != 15, "{written:?}");
     // A one-value range is that value.
     assert!(run(&build(range(15, 15), lit(15))).is_safe());
@@ -194,8 +223,14 @@ fn reply_conflicts_only_on_the_same_op() {
     let out = run(&c);
     let conflicts = same_field(&out);
     assert_eq!(conflicts.len(), 1, "{out:#?}");
-    assert_eq!((conflicts[0].1.as_str(), conflicts[0].2.as_str()), ("syn_rto", "fast_rto"));
-    assert_eq!(conflicts[0].3.connection["op"].display, "BPF_SOCK_OPS_TIMEOUT_INIT");
+    assert_eq!(
+        (conflicts[0].1.as_str(), conflicts[0].2.as_str()),
+        ("syn_rto", "fast_rto")
+    );
+    assert_eq!(
+        conflicts[0].3.connection["op"].display,
+        "BPF_SOCK_OPS_TIMEOUT_INIT"
+    );
 }
 
 #[test]
@@ -232,7 +267,10 @@ fn resolve_turns_a_conflict_into_an_ordered_override() {
     assert!(out.conflicts.is_empty(), "{out:#?}");
     assert_eq!(out.overrides.len(), 1);
     let o = &out.overrides[0];
-    assert_eq!((o.winner.to_string(), o.loser.to_string()), ("alpha".into(), "beta".into()));
+    assert_eq!(
+        (o.winner.to_string(), o.loser.to_string()),
+        ("alpha".into(), "beta".into())
+    );
     assert_eq!(out.edges.len(), 1);
     assert_eq!(out.edges[0].first.feature, "beta");
     assert_eq!(out.edges[0].then.feature, "alpha");
@@ -243,7 +281,12 @@ fn resolve_turns_a_conflict_into_an_ordered_override() {
         }
     );
     // The preferred feature runs last although its name sorts first.
-    let order: Vec<String> = out.order.iter().flatten().map(ToString::to_string).collect();
+    let order: Vec<String> = out
+        .order
+        .iter()
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(order, ["beta", "alpha"]);
     assert!(out.is_safe());
     // A resolve for another field changes nothing.
@@ -276,13 +319,19 @@ fn invariant_iw_above_clamp_is_a_conflict() {
         panic!("{out:#?}")
     };
     assert_eq!(invariant, "iw_within_cwnd_clamp");
-    assert_eq!((lhs_writer.to_string(), rhs_writer.to_string()), ("iw".into(), "clamp".into()));
+    assert_eq!(
+        (lhs_writer.to_string(), rhs_writer.to_string()),
+        ("iw".into(), "clamp".into())
+    );
     assert_eq!(witness.written["iw:TCP_BPF_IW"].display, "100");
     assert_eq!(witness.written["clamp:TCP_BPF_SNDCWND_CLAMP"].display, "50");
     let (out, trace) = check_traced(&build(10), &CheckOptions::default(), false);
     assert!(out.is_safe(), "{out:#?}");
     assert_eq!(trace.stats.invariant_candidates, 1);
-    assert_eq!(trace.stats.invariant_queries, 0, "decided from the values alone");
+    assert_eq!(
+        trace.stats.invariant_queries, 0,
+        "decided from the values alone"
+    );
 }
 
 #[test]
@@ -308,13 +357,23 @@ fn invariant_within_one_member_and_with_ranges() {
 #[test]
 fn an_unknown_field_is_an_unknown_check_not_a_panic() {
     let c = CompositionBuilder::new("bad")
-        .feature(FeatureBuilder::new("a").write("TCP_BPF_IW", lit(1), field_cmp("nope", CmpOp::Eq, 1)))
+        .feature(FeatureBuilder::new("a").write(
+            "TCP_BPF_IW",
+            lit(1),
+            field_cmp("nope", CmpOp::Eq, 1),
+        ))
         .feature(FeatureBuilder::new("b").write("TCP_BPF_IW", lit(2), Guard::True))
         .feature(FeatureBuilder::new("c").write("NOT_A_FIELD", lit(2), Guard::True))
         .build();
     let out = check(&c, &CheckOptions::default());
     assert_eq!(out.unknown.len(), 2, "{out:#?}");
-    assert!(out.unknown.iter().any(|u| u.reason.contains("nope")), "{out:#?}");
-    assert!(out.unknown.iter().any(|u| u.reason.contains("NOT_A_FIELD")), "{out:#?}");
+    assert!(
+        out.unknown.iter().any(|u| u.reason.contains("nope")),
+        "{out:#?}"
+    );
+    assert!(
+        out.unknown.iter().any(|u| u.reason.contains("NOT_A_FIELD")),
+        "{out:#?}"
+    );
     assert!(!out.is_safe());
 }

@@ -58,7 +58,11 @@ fn a_reader_runs_after_the_writer_of_what_it_reads() {
         edges(&out),
         vec![
             ("zz_cc".into(), "aa_iw".into(), reads("TCP_CONGESTION")),
-            ("zz_cc".into(), "cc_observer".into(), reads("TCP_CONGESTION")),
+            (
+                "zz_cc".into(),
+                "cc_observer".into(),
+                reads("TCP_CONGESTION")
+            ),
         ]
     );
     assert_eq!(order(&out), ["bb_passive", "zz_cc", "aa_iw", "cc_observer"]);
@@ -114,16 +118,16 @@ fn a_declared_cycle_is_reported_with_its_members() {
 #[test]
 fn mutual_reads_make_a_cycle() {
     let c = CompositionBuilder::new("reads-cycle")
-        .feature(
-            FeatureBuilder::new("mss")
-                .reads(&["SO_RCVBUF"])
-                .write("TCP_MAXSEG", lit(1400), Guard::True),
-        )
-        .feature(
-            FeatureBuilder::new("rcvbuf")
-                .reads(&["TCP_MAXSEG"])
-                .write("SO_RCVBUF", lit(1 << 20), Guard::True),
-        )
+        .feature(FeatureBuilder::new("mss").reads(&["SO_RCVBUF"]).write(
+            "TCP_MAXSEG",
+            lit(1400),
+            Guard::True,
+        ))
+        .feature(FeatureBuilder::new("rcvbuf").reads(&["TCP_MAXSEG"]).write(
+            "SO_RCVBUF",
+            lit(1 << 20),
+            Guard::True,
+        ))
         .build();
     let out = run(&c);
     let cycle = out.cycle.clone().unwrap_or_default();
@@ -146,7 +150,11 @@ fn the_order_is_by_name_and_repeatable() {
     let mut reversed = names;
     reversed.reverse();
     assert_eq!(order(&run(&build(&reversed))), order(&out));
-    assert_eq!(run(&build(&names)), out, "the same input gives the same outcome");
+    assert_eq!(
+        run(&build(&names)),
+        out,
+        "the same input gives the same outcome"
+    );
 }
 
 #[test]
@@ -154,7 +162,11 @@ fn more_than_32_members_is_a_limit() {
     let build = |n: usize| {
         (0..n)
             .fold(CompositionBuilder::new("many"), |b, i| {
-                b.feature(FeatureBuilder::new(&format!("f{i:02}")).write("SO_MARK", lit(1), Guard::True))
+                b.feature(FeatureBuilder::new(&format!("f{i:02}")).write(
+                    "SO_MARK",
+                    lit(1),
+                    Guard::True,
+                ))
             })
             .build()
     };
