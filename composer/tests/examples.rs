@@ -245,7 +245,25 @@ fn storage_hosts_is_safe_for_any_config() {
     for any_config in [false, true] {
         let o = run("storage-hosts", any_config);
         assert!(o.is_safe(), "{o:?}");
-        assert_eq!(o.members.len(), 6);
-        assert_eq!(o.order.map(|v| v.len()), Some(6));
+        assert_eq!(o.members.len(), 7);
+        assert_eq!(o.order.map(|v| v.len()), Some(7));
     }
+}
+
+#[test]
+fn every_shared_feature_spec_loads_against_the_catalog() {
+    let root = repo_root();
+    let catalog = composer::load::load_catalog(&root.join("specs/hooks/sock_ops.yaml"))
+        .expect("catalog loads");
+    let mut n = 0;
+    for entry in std::fs::read_dir(root.join("specs/features")).expect("specs/features exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            if let Err(e) = composer::load::load_feature_spec(&path, &catalog) {
+                panic!("{}", report::load_errors_human(&e));
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "only {n} feature specs found");
 }

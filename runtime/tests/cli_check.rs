@@ -122,7 +122,7 @@ fn json_output_is_machine_readable() {
     assert_exit(&o, 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
     assert_eq!(v["verdict"], "safe");
-    assert_eq!(v["outcome"]["order"].as_array().map(Vec::len), Some(6));
+    assert_eq!(v["outcome"]["order"].as_array().map(Vec::len), Some(7));
 }
 
 #[test]
