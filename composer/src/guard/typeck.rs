@@ -50,15 +50,16 @@ pub fn enum_prefix(variants: &[(String, u64)]) -> String {
     if variants.len() < 2 {
         return String::new();
     }
+    // Common prefix in whole characters, so slicing never splits one.
     let mut len = first.len();
     for (v, _) in variants {
-        len = len.min(
-            first
-                .bytes()
-                .zip(v.bytes())
-                .take_while(|(a, b)| a == b)
-                .count(),
-        );
+        let common: usize = first
+            .chars()
+            .zip(v.chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.len_utf8())
+            .sum();
+        len = len.min(common);
     }
     match first[..len].rfind('_') {
         Some(i) => first[..=i].to_string(),

@@ -125,6 +125,18 @@ fn field_type(cx: &mut Cx<'_>, m: &MarkedMappingNode, what: &str) -> Option<Valu
         let mut variants = Vec::new();
         for (k, v) in vm.iter() {
             let value = cx.uint(v, &format!("the value of {}", k.as_str()))?;
+            if value > u64::from(u32::MAX) {
+                cx.err(
+                    v.span(),
+                    LoadErrorKind::OutOfRange {
+                        what: format!("enum value {}", k.as_str()),
+                        value: value.to_string(),
+                        min: "0".into(),
+                        max: u32::MAX.to_string(),
+                    },
+                );
+                return None;
+            }
             variants.push((k.as_str().to_string(), value));
         }
         if variants.is_empty() {

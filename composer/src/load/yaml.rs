@@ -340,10 +340,16 @@ pub(crate) fn position_in_scalar(
     let (Some(line), Some(col)) = (base.line, base.column) else {
         return base;
     };
-    let Some(src_line) = text.lines().nth(line as usize - 1) else {
+    let Some(src_line) = (line as usize)
+        .checked_sub(1)
+        .and_then(|l| text.lines().nth(l))
+    else {
         return base;
     };
-    let from: Vec<char> = src_line.chars().skip(col as usize - 1).collect();
+    let from: Vec<char> = src_line
+        .chars()
+        .skip((col as usize).saturating_sub(1))
+        .collect();
     let value: Vec<char> = node.as_str().chars().collect();
     let prefix_len = (offset + 1).min(value.len());
     // Plain scalar: the value starts at the node; quoted: one later.
