@@ -17,7 +17,12 @@ pub const BPFFS: &str = "/sys/fs/bpf";
 
 pub(crate) fn bpffs_mounted() -> bool {
     std::fs::read_to_string("/proc/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(BPFFS) && l.split_whitespace().nth(2) == Some("bpf")))
+        .map(|m| {
+            m.lines().any(|l| {
+                l.split_whitespace().nth(1) == Some(BPFFS)
+                    && l.split_whitespace().nth(2) == Some("bpf")
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -81,7 +86,12 @@ pub fn load_object(object: &[u8], pin_dir: &Path, slot: u32) -> Result<Ebpf, Str
             Program::SockOps(p) => p.load(),
             Program::Xdp(p) => p.load(),
             Program::SchedClassifier(p) => p.load(),
-            other => return Err(format!("program {name}: unexpected program type {:?}", other.prog_type())),
+            other => {
+                return Err(format!(
+                    "program {name}: unexpected program type {:?}",
+                    other.prog_type()
+                ))
+            }
         };
         loaded.map_err(|e| format!("program {name} rejected by the verifier: {e}"))?;
     }
@@ -102,21 +112,26 @@ impl TestChain {
     /// fresh pin directory.
     pub fn new(tag: &str) -> Result<Self, String> {
         let pins = PinDir::create(tag).map_err(|e| format!("pin dir: {e}"))?;
-        let object = runtime::objects::testing_object("mini_dispatcher").ok_or("no mini_dispatcher object")?;
+        let object = runtime::objects::testing_object("mini_dispatcher")
+            .ok_or("no mini_dispatcher object")?;
         let dispatcher = load_object(object, pins.path(), 0)?;
-        Ok(Self { members: Vec::new(), dispatcher, pins })
+        Ok(Self {
+            members: Vec::new(),
+            dispatcher,
+            pins,
+        })
     }
 
     pub fn pin_dir(&self) -> &Path {
         self.pins.path()
     }
 
-    /// Loads a member into the next slot and puts its sock_ops program in the
-    /// chain. Returns the slot.
-    pub fn add_member(&mut self, object: &[u8]) -> Result<u32, String> {
+    /// Loads a member into the next slot (slot = number of members so far)
+    /// and puts its sock_ops program in the chain. Returns the member's index,
+    /// which is also its slot when only this method adds members.
+    pub fn add_member(&mut self, object: &[u8]) -> Result<usize, String> {
         let slot = self.members.len() as u32;
-        self.add_member_at(object, slot)?;
-        Ok(slot)
+        self.add_member_at(object, slot)
     }
 
     /// Loads a member with `ACCORD_SLOT` = `slot` and sets chain slot `slot`
@@ -128,12 +143,22 @@ impl TestChain {
     /// Loads a member with `ACCORD_SLOT` = `accord_slot` and puts it in chain
     /// slot `chain_slot` (they differ only in tests of the chain's ends).
     /// Returns the member's index.
-    pub fn add_member_with_slot(&mut self, object: &[u8], accord_slot: u32, chain_slot: u32) -> Result<usize, String> {
+    pub fn add_member_with_slot(
+        &mut self,
+        object: &[u8],
+        accord_slot: u32,
+        chain_slot: u32,
+    ) -> Result<usize, String> {
         let ebpf = load_object(object, self.pins.path(), accord_slot)?;
         let fd = {
             let (_, prog) = ebpf.programs().next().ok_or("member has no program")?;
-            let prog: &SockOps = prog.try_into().map_err(|e| format!("member is not sock_ops: {e}"))?;
-            prog.fd().map_err(|e| format!("member fd: {e}"))?.try_clone().map_err(|e| format!("dup fd: {e}"))?
+            let prog: &SockOps = prog
+                .try_into()
+                .map_err(|e| format!("member is not sock_ops: {e}"))?;
+            prog.fd()
+                .map_err(|e| format!("member fd: {e}"))?
+                .try_clone()
+                .map_err(|e| format!("dup fd: {e}"))?
         };
         let mut chain: ProgramArray<_> = self
             .dispatcher
@@ -141,7 +166,9 @@ impl TestChain {
             .ok_or("dispatcher has no accord_chain")?
             .try_into()
             .map_err(|e| format!("accord_chain: {e}"))?;
-        chain.set(chain_slot, &fd, 0).map_err(|e| format!("set slot {chain_slot}: {e}"))?;
+        chain
+            .set(chain_slot, &fd, 0)
+            .map_err(|e| format!("set slot {chain_slot}: {e}"))?;
         self.members.push(ebpf);
         Ok(self.members.len() - 1)
     }
@@ -154,7 +181,9 @@ impl TestChain {
     /// Writes `accord_config` key 0 of member `idx`: one u64 per scalar
     /// param in spec order (the layout rule).
     pub fn set_config(&mut self, idx: usize, values: &[u64]) -> Result<(), String> {
-        let map = self.members[idx].map_mut("accord_config").ok_or("member has no accord_config")?;
+        let map = self.members[idx]
+            .map_mut("accord_config")
+            .ok_or("member has no accord_config")?;
         macro_rules! write_n {
             ($($n:literal)*) => {
                 match values.len() {
@@ -172,27 +201,42 @@ impl TestChain {
 
     /// Adds `a.b.c.d/len` to member `idx`'s `accord_set_<param>` LPM trie,
     /// IPv4-mapped (`::ffff:a.b.c.d`, prefixlen 96 + len) per the ABI.
-    pub fn add_prefix(&mut self, idx: usize, param: &str, addr: [u8; 4], len: u32) -> Result<(), String> {
+    pub fn add_prefix(
+        &mut self,
+        idx: usize,
+        param: &str,
+        addr: [u8; 4],
+        len: u32,
+    ) -> Result<(), String> {
         let name = format!("accord_set_{param}");
-        let map = self.members[idx].map_mut(&name).ok_or_else(|| format!("member has no {name}"))?;
-        let mut trie: LpmTrie<_, [u8; 16], u8> = map.try_into().map_err(|e| format!("{name}: {e}"))?;
+        let map = self.members[idx]
+            .map_mut(&name)
+            .ok_or_else(|| format!("member has no {name}"))?;
+        let mut trie: LpmTrie<_, [u8; 16], u8> =
+            map.try_into().map_err(|e| format!("{name}: {e}"))?;
         let mut key = [0u8; 16];
         key[10] = 0xff;
         key[11] = 0xff;
         key[12..].copy_from_slice(&addr);
-        trie.insert(&Key::new(96 + len, key), 1, 0).map_err(|e| format!("{name}: {e}"))
+        trie.insert(&Key::new(96 + len, key), 1, 0)
+            .map_err(|e| format!("{name}: {e}"))
     }
 
     /// Member `idx`'s `accord_stats`, summed over CPUs.
     pub fn stats(&mut self, idx: usize) -> Result<AccordStats, String> {
-        let map = self.members[idx].map_mut("accord_stats").ok_or("member has no accord_stats")?;
-        let arr: PerCpuArray<_, AccordStats> = map.try_into().map_err(|e| format!("accord_stats: {e}"))?;
+        let map = self.members[idx]
+            .map_mut("accord_stats")
+            .ok_or("member has no accord_stats")?;
+        let arr: PerCpuArray<_, AccordStats> =
+            map.try_into().map_err(|e| format!("accord_stats: {e}"))?;
         let per_cpu = arr.get(&0, 0).map_err(|e| format!("accord_stats: {e}"))?;
-        Ok(per_cpu.iter().fold(AccordStats::default(), |acc, s| AccordStats {
-            events: acc.events + s.events,
-            writes: acc.writes + s.writes,
-            errors: acc.errors + s.errors,
-        }))
+        Ok(per_cpu
+            .iter()
+            .fold(AccordStats::default(), |acc, s| AccordStats {
+                events: acc.events + s.events,
+                writes: acc.writes + s.writes,
+                errors: acc.errors + s.errors,
+            }))
     }
 
     /// Attaches the dispatcher to `cgroup` as its sock_ops program (a BPF
@@ -205,7 +249,8 @@ impl TestChain {
             .ok_or("no mini_dispatcher program")?
             .try_into()
             .map_err(|e| format!("{e}"))?;
-        prog.attach(file, CgroupAttachMode::Single).map_err(|e| format!("attach: {e}"))?;
+        prog.attach(file, CgroupAttachMode::Single)
+            .map_err(|e| format!("attach: {e}"))?;
         Ok(())
     }
 }

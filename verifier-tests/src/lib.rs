@@ -18,9 +18,9 @@
 //! if !require_root_or_skip("init_cwnd end to end") { return; }
 //! let cg = TestCgroup::create("init_cwnd").unwrap();
 //! let mut chain = TestChain::new("init_cwnd").unwrap();
-//! let slot = chain.add_member(runtime::objects::feature_object("init_cwnd").unwrap()).unwrap();
-//! chain.set_config(slot, &[40]).unwrap();
-//! chain.add_prefix(slot, "prefixes", [127, 0, 0, 2], 32).unwrap();
+//! let idx = chain.add_member(runtime::objects::feature_object("init_cwnd").unwrap()).unwrap();
+//! chain.set_config(idx, &[40]).unwrap();
+//! chain.add_prefix(idx, "prefixes", [127, 0, 0, 2], 32).unwrap();
 //! chain.attach(&cg).unwrap();
 //! let conn = TcpConn::connect_from(&cg, "127.0.0.2".parse().unwrap()).unwrap();
 //! assert_eq!(tcp_info(&conn.client).unwrap().tcpi_snd_cwnd, 40);
@@ -39,8 +39,8 @@ pub use cgroup::{cgroup2_mount, TestCgroup};
 pub use chain::{load_object, AccordStats, PinDir, TestChain, BPFFS};
 pub use netns::{NetNs, VethPair};
 pub use sock::{
-    getsockopt_u32, listener_in, setsockopt_u32, socket_in, so_rcvbuf, so_sndbuf, tcp_congestion, tcp_info, tcp_maxseg,
-    TcpConn, TcpInfo,
+    getsockopt_u32, listener_in, setsockopt_u32, so_rcvbuf, so_sndbuf, socket_in, tcp_congestion,
+    tcp_info, tcp_maxseg, TcpConn, TcpInfo,
 };
 
 use std::fs::File;
@@ -100,7 +100,11 @@ pub struct DctcpLock(File);
 /// Takes the `bpf_dctcp` lock (an `flock` on `/run/lock/accord-bpf-dctcp.lock`),
 /// waiting for other holders.
 pub fn dctcp_lock() -> std::io::Result<DctcpLock> {
-    let dir = if std::path::Path::new("/run/lock").is_dir() { "/run/lock" } else { "/tmp" };
+    let dir = if std::path::Path::new("/run/lock").is_dir() {
+        "/run/lock"
+    } else {
+        "/tmp"
+    };
     let file = File::create(format!("{dir}/accord-bpf-dctcp.lock"))?;
     // SAFETY: the fd is valid for the lifetime of `file`.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {

@@ -70,10 +70,21 @@ impl VethPair {
     /// `host_if` (in this namespace, with `host_cidr` such as
     /// `10.231.0.1/24`) and `ns_if` (in `ns`, with `ns_cidr`), MTU `mtu`.
     /// Interface names must fit in 15 bytes.
-    pub fn create(ns: &NetNs, host_if: &str, ns_if: &str, host_cidr: &str, ns_cidr: &str, mtu: u32) -> io::Result<Self> {
+    pub fn create(
+        ns: &NetNs,
+        host_if: &str,
+        ns_if: &str,
+        host_cidr: &str,
+        ns_cidr: &str,
+        mtu: u32,
+    ) -> io::Result<Self> {
         let mtu = mtu.to_string();
-        ip(&["link", "add", host_if, "mtu", &mtu, "type", "veth", "peer", "name", ns_if, "mtu", &mtu])?;
-        let pair = Self { host_if: host_if.to_string() };
+        ip(&[
+            "link", "add", host_if, "mtu", &mtu, "type", "veth", "peer", "name", ns_if, "mtu", &mtu,
+        ])?;
+        let pair = Self {
+            host_if: host_if.to_string(),
+        };
         ip(&["link", "set", ns_if, "netns", ns.name()])?;
         ip(&["addr", "add", host_cidr, "dev", host_if])?;
         ip(&["link", "set", host_if, "up"])?;

@@ -27,11 +27,20 @@ pub fn socket_in(cgroup: &TestCgroup, netns: Option<&NetNs>, domain: i32) -> io:
     };
     let mut pair = [0; 2];
     // SAFETY: pair has room for two fds.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    } != 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both fds were just created and are owned here.
-    let (parent_end, child_end) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    let (parent_end, child_end) =
+        unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     // SAFETY: the child only calls async-signal-safe functions and _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -47,7 +56,11 @@ pub fn socket_in(cgroup: &TestCgroup, netns: Option<&NetNs>, domain: i32) -> io:
     // SAFETY: pid is our child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
         let step = match code {
             10 => "open cgroup.procs",
             11 => "write cgroup.procs",
@@ -56,13 +69,20 @@ pub fn socket_in(cgroup: &TestCgroup, netns: Option<&NetNs>, domain: i32) -> io:
             14 => "send the fd",
             _ => "unknown step",
         };
-        return Err(io::Error::other(format!("socket helper child failed at {step} (exit {code})")));
+        return Err(io::Error::other(format!(
+            "socket helper child failed at {step} (exit {code})"
+        )));
     }
     received
 }
 
 /// Runs in the forked child: no allocation, no locks, only raw syscalls.
-unsafe fn child_make_socket(procs: &std::ffi::CStr, ns: Option<&std::ffi::CStr>, domain: i32, chan: RawFd) -> ! {
+unsafe fn child_make_socket(
+    procs: &std::ffi::CStr,
+    ns: Option<&std::ffi::CStr>,
+    domain: i32,
+    chan: RawFd,
+) -> ! {
     let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
     if fd < 0 {
         libc::_exit(10);
@@ -95,7 +115,10 @@ unsafe fn child_make_socket(procs: &std::ffi::CStr, ns: Option<&std::ffi::CStr>,
     }
     let mut cmsg_buf = [0u64; 4];
     let mut iov_byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: iov_byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: iov_byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
     let mut msg: libc::msghdr = zeroed();
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
@@ -115,7 +138,10 @@ unsafe fn child_make_socket(procs: &std::ffi::CStr, ns: Option<&std::ffi::CStr>,
 fn recv_fd(chan: RawFd) -> io::Result<OwnedFd> {
     let mut cmsg_buf = [0u64; 4];
     let mut iov_byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: iov_byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: iov_byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
     // SAFETY: msghdr is plain data; every pointer set below outlives recvmsg.
     unsafe {
         let mut msg: libc::msghdr = zeroed();
@@ -148,7 +174,11 @@ fn bind_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
     let sa = sockaddr_in(addr);
     // SAFETY: sa is a valid sockaddr_in of the given length.
     let ret = unsafe {
-        libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as u32,
+        )
     };
     if ret != 0 {
         return Err(io::Error::last_os_error());
@@ -160,7 +190,11 @@ fn connect_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
     let sa = sockaddr_in(addr);
     // SAFETY: sa is a valid sockaddr_in of the given length.
     let ret = unsafe {
-        libc::connect(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
+        libc::connect(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as u32,
+        )
     };
     if ret != 0 {
         return Err(io::Error::last_os_error());
@@ -171,14 +205,28 @@ fn connect_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
 /// A listening IPv4 socket created inside `cgroup` (and `netns`), bound to
 /// `addr` (port 0 picks one): its accepted sockets are charged to the cgroup,
 /// so the passive-side callbacks run there.
-pub fn listener_in(cgroup: &TestCgroup, netns: Option<&NetNs>, addr: SocketAddrV4) -> io::Result<TcpListener> {
+pub fn listener_in(
+    cgroup: &TestCgroup,
+    netns: Option<&NetNs>,
+    addr: SocketAddrV4,
+) -> io::Result<TcpListener> {
     let fd = socket_in(cgroup, netns, libc::AF_INET)?;
     let one: libc::c_int = 1;
     let sa = sockaddr_in(addr);
     // SAFETY: valid fd, option and sockaddr pointers of the right sizes.
     unsafe {
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4);
-        if libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32) != 0
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            4,
+        );
+        if libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as u32,
+        ) != 0
             || libc::listen(fd.as_raw_fd(), 16) != 0
         {
             return Err(io::Error::last_os_error());
@@ -207,7 +255,11 @@ impl TcpConn {
     /// [`TcpConn::connect_from`], with `TCP_MAXSEG` = `client_maxseg` set
     /// from user space on the client before it connects (to get a small MSS
     /// over loopback without the feature under test).
-    pub fn connect_from_with(cgroup: &TestCgroup, ip: Ipv4Addr, client_maxseg: Option<u32>) -> io::Result<Self> {
+    pub fn connect_from_with(
+        cgroup: &TestCgroup,
+        ip: Ipv4Addr,
+        client_maxseg: Option<u32>,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind((ip, 0))?;
         let addr = v4(listener.local_addr()?)?;
         let fd = socket_in(cgroup, None, libc::AF_INET)?;
@@ -216,7 +268,10 @@ impl TcpConn {
         }
         connect_v4(&fd, addr)?;
         let (server, _) = listener.accept()?;
-        Ok(Self { client: TcpStream::from(fd), server })
+        Ok(Self {
+            client: TcpStream::from(fd),
+            server,
+        })
     }
 
     /// Connects from this process (outside any test cgroup) to a listener
@@ -236,7 +291,10 @@ impl TcpConn {
         bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
         connect_v4(&fd, addr)?;
         let (server, _) = listener.accept()?;
-        Ok(Self { client: TcpStream::from(fd), server })
+        Ok(Self {
+            client: TcpStream::from(fd),
+            server,
+        })
     }
 
     /// Both ends inside `cgroup`: a listener created there on `ip` and a
@@ -249,13 +307,20 @@ impl TcpConn {
         bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
         connect_v4(&fd, addr)?;
         let (server, _) = listener.accept()?;
-        Ok(Self { client: TcpStream::from(fd), server })
+        Ok(Self {
+            client: TcpStream::from(fd),
+            server,
+        })
     }
 
     /// Connects a client created in `cgroup` to `target`, which must reach
     /// `listener`: an AF_INET6 socket when `target` is IPv6 (including
     /// v4-mapped `::ffff:a.b.c.d` to an IPv4 listener), AF_INET otherwise.
-    pub fn connect_to(cgroup: &TestCgroup, listener: &TcpListener, target: SocketAddr) -> io::Result<Self> {
+    pub fn connect_to(
+        cgroup: &TestCgroup,
+        listener: &TcpListener,
+        target: SocketAddr,
+    ) -> io::Result<Self> {
         let fd = match target {
             SocketAddr::V4(a) => {
                 let fd = socket_in(cgroup, None, libc::AF_INET)?;
@@ -271,7 +336,11 @@ impl TcpConn {
                 sa.sin6_addr.s6_addr = a.ip().octets();
                 // SAFETY: sa is a valid sockaddr_in6 of the given length.
                 let ret = unsafe {
-                    libc::connect(fd.as_raw_fd(), (&sa as *const libc::sockaddr_in6).cast(), size_of::<libc::sockaddr_in6>() as u32)
+                    libc::connect(
+                        fd.as_raw_fd(),
+                        (&sa as *const libc::sockaddr_in6).cast(),
+                        size_of::<libc::sockaddr_in6>() as u32,
+                    )
                 };
                 if ret != 0 {
                     return Err(io::Error::last_os_error());
@@ -280,14 +349,20 @@ impl TcpConn {
             }
         };
         let (server, _) = listener.accept()?;
-        Ok(Self { client: TcpStream::from(fd), server })
+        Ok(Self {
+            client: TcpStream::from(fd),
+            server,
+        })
     }
 
     /// Connects a client created in `cgroup` (in this process's network
     /// namespace) to `listener`, e.g. one made with [`listener_in`] inside a
     /// [`crate::NetNs`] and reached across a [`crate::VethPair`]. Returns
     /// (client, accepted end).
-    pub fn connect_in_netns_from_host(cgroup: &TestCgroup, listener: &TcpListener) -> io::Result<(TcpStream, TcpStream)> {
+    pub fn connect_in_netns_from_host(
+        cgroup: &TestCgroup,
+        listener: &TcpListener,
+    ) -> io::Result<(TcpStream, TcpStream)> {
         let addr = v4(listener.local_addr()?)?;
         let fd = socket_in(cgroup, None, libc::AF_INET)?;
         connect_v4(&fd, addr)?;
@@ -320,7 +395,9 @@ impl TcpConn {
             std::thread::spawn(move || client.write_all(&data))
         };
         self.server.read_exact(&mut buf)?;
-        writer.join().map_err(|_| io::Error::other("writer panicked"))??;
+        writer
+            .join()
+            .map_err(|_| io::Error::other("writer panicked"))??;
         // And back, so the client receives data too.
         self.server.write_all(&buf[..bytes.min(4096)])?;
         self.client.read_exact(&mut buf[..bytes.min(4096)])?;
@@ -339,7 +416,15 @@ fn v4(addr: SocketAddr) -> io::Result<SocketAddrV4> {
 pub fn setsockopt_u32(fd: &impl AsRawFd, level: i32, opt: i32, val: u32) -> io::Result<()> {
     let val = val as libc::c_int;
     // SAFETY: val is a valid int option value.
-    let ret = unsafe { libc::setsockopt(fd.as_raw_fd(), level, opt, (&val as *const libc::c_int).cast(), size_of::<libc::c_int>() as libc::socklen_t) };
+    let ret = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            (&val as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -351,7 +436,15 @@ pub fn getsockopt_u32(fd: &impl AsRawFd, level: i32, opt: i32) -> io::Result<u32
     let mut val: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: val/len are valid for an int option.
-    let ret = unsafe { libc::getsockopt(fd.as_raw_fd(), level, opt, (&mut val as *mut libc::c_int).cast(), &mut len) };
+    let ret = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            (&mut val as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -363,7 +456,15 @@ pub fn tcp_congestion(fd: &impl AsRawFd) -> io::Result<String> {
     let mut buf = [0u8; 16];
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: buf/len describe a 16-byte buffer.
-    let ret = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_CONGESTION, buf.as_mut_ptr().cast(), &mut len) };
+    let ret = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -457,7 +558,15 @@ pub fn tcp_info(fd: &impl AsRawFd) -> io::Result<TcpInfo> {
     let mut len = size_of::<TcpInfo>() as libc::socklen_t;
     // SAFETY: info is a repr(C) prefix of struct tcp_info; the kernel copies
     // at most len bytes.
-    let ret = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, (&mut info as *mut TcpInfo).cast(), &mut len) };
+    let ret = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut TcpInfo).cast(),
+            &mut len,
+        )
+    };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -31,7 +31,10 @@ impl Drop for Registration {
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting until {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting until {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("{what}: after {:?}", start.elapsed());
@@ -48,20 +51,35 @@ fn bpf_dctcp_registers_and_is_selected_for_configured_prefixes() {
         !struct_ops::congestion_control_available("bpf_dctcp").unwrap(),
         "bpf_dctcp is registered before the test (a leftover registration?)"
     );
-    let registered = struct_ops::register("bpf_dctcp", struct_ops_object("bpf_dctcp").unwrap(), pins.path())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let registered = struct_ops::register(
+        "bpf_dctcp",
+        struct_ops_object("bpf_dctcp").unwrap(),
+        pins.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let registration = Registration(registered.clone());
     assert_eq!(registered.len(), 1);
-    assert!(registered[0].pin.exists(), "link pinned at {}", registered[0].pin.display());
+    assert!(
+        registered[0].pin.exists(),
+        "link pinned at {}",
+        registered[0].pin.display()
+    );
     assert!(struct_ops::congestion_control_available("bpf_dctcp").unwrap());
 
     // A second registration of the same name is refused, typed.
-    let again = struct_ops::register("bpf_dctcp", struct_ops_object("bpf_dctcp").unwrap(), pins.path()).unwrap_err();
+    let again = struct_ops::register(
+        "bpf_dctcp",
+        struct_ops_object("bpf_dctcp").unwrap(),
+        pins.path(),
+    )
+    .unwrap_err();
     assert!(again.is_already_registered(), "{again}");
 
     let cg = TestCgroup::create("dctcp").unwrap();
     let mut chain = TestChain::new("dctcp").unwrap();
-    chain.add_member(feature_object("bpf_dctcp").unwrap()).unwrap();
+    chain
+        .add_member(feature_object("bpf_dctcp").unwrap())
+        .unwrap();
     chain.add_prefix(0, "prefixes", [127, 0, 0, 2], 32).unwrap();
     chain.attach(&cg).unwrap();
 
@@ -69,21 +87,45 @@ fn bpf_dctcp_registers_and_is_selected_for_configured_prefixes() {
     let mut inside = TcpConn::connect_from(&cg, IN).unwrap();
     let outside = TcpConn::connect_from(&cg, OUT).unwrap();
     let passive = TcpConn::accept_in(&cg, IN).unwrap();
-    assert_eq!(tcp_congestion(&inside.client).unwrap(), "bpf_dctcp", "active side, in prefix");
-    assert_eq!(tcp_congestion(&passive.server).unwrap(), "bpf_dctcp", "passive side, in prefix");
-    assert_eq!(tcp_congestion(&outside.client).unwrap(), default_cc.trim(), "outside: the default");
+    assert_eq!(
+        tcp_congestion(&inside.client).unwrap(),
+        "bpf_dctcp",
+        "active side, in prefix"
+    );
+    assert_eq!(
+        tcp_congestion(&passive.server).unwrap(),
+        "bpf_dctcp",
+        "passive side, in prefix"
+    );
+    assert_eq!(
+        tcp_congestion(&outside.client).unwrap(),
+        default_cc.trim(),
+        "outside: the default"
+    );
     // The client's DCTCP marks its SYN ECT; a listener outside the cgroup
     // (bbr, no NEEDS_ECN answer) refuses ECN for it.
-    assert_eq!(tcp_info(&inside.client).unwrap().tcpi_options & TCPI_OPT_ECN, 0);
+    assert_eq!(
+        tcp_info(&inside.client).unwrap().tcpi_options & TCPI_OPT_ECN,
+        0
+    );
     // Both ends in the cgroup: DCTCP chosen before the SYN and the member's
     // reply at NEEDS_ECN on the passive side negotiate ECN (DCTCP needs it).
     let both = TcpConn::within(&cg, IN).unwrap();
     for (end, sock) in [("client", &both.client), ("server", &both.server)] {
         assert_eq!(tcp_congestion(sock).unwrap(), "bpf_dctcp", "{end}");
         let info = tcp_info(sock).unwrap();
-        assert_ne!(info.tcpi_options & TCPI_OPT_ECN, 0, "{end}: ECN negotiated, options {:#x}", info.tcpi_options);
+        assert_ne!(
+            info.tcpi_options & TCPI_OPT_ECN,
+            0,
+            "{end}: ECN negotiated, options {:#x}",
+            info.tcpi_options
+        );
     }
-    assert_eq!(tcp_info(&outside.client).unwrap().tcpi_options & TCPI_OPT_ECN, 0, "outside: no ECN");
+    assert_eq!(
+        tcp_info(&outside.client).unwrap().tcpi_options & TCPI_OPT_ECN,
+        0,
+        "outside: no ECN"
+    );
     // Data flows under the BPF congestion control.
     inside.exchange(1 << 20).unwrap();
     assert_eq!(tcp_congestion(&inside.client).unwrap(), "bpf_dctcp");
@@ -96,7 +138,9 @@ fn bpf_dctcp_registers_and_is_selected_for_configured_prefixes() {
     // Unregistering: the name goes once the last socket using it is gone.
     drop((inside, outside, passive, both));
     drop(registration);
-    wait_until("bpf_dctcp is unregistered", || !struct_ops::congestion_control_available("bpf_dctcp").unwrap());
+    wait_until("bpf_dctcp is unregistered", || {
+        !struct_ops::congestion_control_available("bpf_dctcp").unwrap()
+    });
 }
 
 #[test]
@@ -107,12 +151,18 @@ fn bpf_dctcp_member_counts_an_error_when_the_congestion_control_is_missing() {
     let _lock = dctcp_lock().unwrap();
     let cg = TestCgroup::create("dctcp_missing").unwrap();
     let mut chain = TestChain::new("dctcp_missing").unwrap();
-    chain.add_member(feature_object("bpf_dctcp").unwrap()).unwrap();
+    chain
+        .add_member(feature_object("bpf_dctcp").unwrap())
+        .unwrap();
     chain.add_prefix(0, "prefixes", [127, 0, 0, 2], 32).unwrap();
     chain.attach(&cg).unwrap();
     let conn = TcpConn::connect_from(&cg, IN).unwrap();
     let default_cc = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").unwrap();
-    assert_eq!(tcp_congestion(&conn.client).unwrap(), default_cc.trim(), "the connection still works");
+    assert_eq!(
+        tcp_congestion(&conn.client).unwrap(),
+        default_cc.trim(),
+        "the connection still works"
+    );
     // TCP_CONGESTION refused (ENOENT) at TCP_CONNECT_CB; the NEEDS_ECN
     // reply before the SYN still counts as a write.
     let s = chain.stats(0).unwrap();

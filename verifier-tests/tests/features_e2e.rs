@@ -36,11 +36,21 @@ fn init_cwnd_sets_the_initial_window_for_configured_prefixes() {
     let inside = TcpConn::connect_from(&cg, IN).unwrap();
     let outside = TcpConn::connect_from(&cg, OUT).unwrap();
     let passive = TcpConn::accept_in(&cg, IN).unwrap();
-    let (i, o, p) = (tcp_info(&inside.client).unwrap(), tcp_info(&outside.client).unwrap(), tcp_info(&passive.server).unwrap());
-    eprintln!("init_cwnd: in={} out={} passive={}", i.tcpi_snd_cwnd, o.tcpi_snd_cwnd, p.tcpi_snd_cwnd);
+    let (i, o, p) = (
+        tcp_info(&inside.client).unwrap(),
+        tcp_info(&outside.client).unwrap(),
+        tcp_info(&passive.server).unwrap(),
+    );
+    eprintln!(
+        "init_cwnd: in={} out={} passive={}",
+        i.tcpi_snd_cwnd, o.tcpi_snd_cwnd, p.tcpi_snd_cwnd
+    );
     assert_eq!(i.tcpi_snd_cwnd, 40, "active side, in prefix");
     assert_eq!(p.tcpi_snd_cwnd, 40, "passive side, in prefix");
-    assert_eq!(o.tcpi_snd_cwnd, 10, "outside the prefix: the kernel's default");
+    assert_eq!(
+        o.tcpi_snd_cwnd, 10,
+        "outside the prefix: the kernel's default"
+    );
     let s = chain.stats(0).unwrap();
     assert_eq!((s.writes, s.errors), (2, 0), "{s:?}");
 }
@@ -53,21 +63,51 @@ fn rwnd_init_lowers_the_initial_receive_window() {
     let (cg, mut chain) = setup("rwnd_init", &[4]);
     let inside = TcpConn::connect_from_with(&cg, IN, Some(1400)).unwrap();
     let outside = TcpConn::connect_from_with(&cg, OUT, Some(1400)).unwrap();
-    let (i, o) = (tcp_info(&inside.client).unwrap(), tcp_info(&outside.client).unwrap());
-    let (si, so) = (tcp_info(&inside.server).unwrap(), tcp_info(&outside.server).unwrap());
+    let (i, o) = (
+        tcp_info(&inside.client).unwrap(),
+        tcp_info(&outside.client).unwrap(),
+    );
+    let (si, so) = (
+        tcp_info(&inside.server).unwrap(),
+        tcp_info(&outside.server).unwrap(),
+    );
     eprintln!(
         "rwnd_init: in rcv_wnd={} rcv_space={} ssthresh={} advmss={} peer snd_wnd={} | out rcv_wnd={} rcv_space={} ssthresh={} peer snd_wnd={}",
         i.tcpi_rcv_wnd, i.tcpi_rcv_space, i.tcpi_rcv_ssthresh, i.tcpi_advmss, si.tcpi_snd_wnd, o.tcpi_rcv_wnd, o.tcpi_rcv_space, o.tcpi_rcv_ssthresh, so.tcpi_snd_wnd
     );
     // The client connects with MSS 1400: the kernel's own initial window is
     // 10 segments (~14000 bytes); the feature's reply is 4 segments.
-    assert_eq!(i.tcpi_rcv_space, 4 * 1400, "in prefix: 4 segments of the 1400-byte MSS");
-    assert!(i.tcpi_rcv_ssthresh <= 4 * 1400, "in prefix: window ceiling {}", i.tcpi_rcv_ssthresh);
-    assert!(si.tcpi_snd_wnd < 8192, "the peer sees the small window: {}", si.tcpi_snd_wnd);
-    assert!(o.tcpi_rcv_space > 10_000, "outside: the kernel's default: {}", o.tcpi_rcv_space);
-    assert!(so.tcpi_snd_wnd > 32_768, "outside: the peer sees the default window: {}", so.tcpi_snd_wnd);
+    assert_eq!(
+        i.tcpi_rcv_space,
+        4 * 1400,
+        "in prefix: 4 segments of the 1400-byte MSS"
+    );
+    assert!(
+        i.tcpi_rcv_ssthresh <= 4 * 1400,
+        "in prefix: window ceiling {}",
+        i.tcpi_rcv_ssthresh
+    );
+    assert!(
+        si.tcpi_snd_wnd < 8192,
+        "the peer sees the small window: {}",
+        si.tcpi_snd_wnd
+    );
+    assert!(
+        o.tcpi_rcv_space > 10_000,
+        "outside: the kernel's default: {}",
+        o.tcpi_rcv_space
+    );
+    assert!(
+        so.tcpi_snd_wnd > 32_768,
+        "outside: the peer sees the default window: {}",
+        so.tcpi_snd_wnd
+    );
     let s = chain.stats(0).unwrap();
-    assert_eq!((s.writes, s.errors), (1, 0), "one reply at RWND_INIT for the in-prefix connection: {s:?}");
+    assert_eq!(
+        (s.writes, s.errors),
+        (1, 0),
+        "one reply at RWND_INIT for the in-prefix connection: {s:?}"
+    );
 }
 
 #[test]
@@ -78,14 +118,29 @@ fn jumbo_mss_clamps_the_mss_at_connect() {
     let (cg, mut chain) = setup("jumbo_mss", &[1400]);
     let inside = TcpConn::connect_from(&cg, IN).unwrap();
     let outside = TcpConn::connect_from(&cg, OUT).unwrap();
-    let (in_client, in_server) = (tcp_maxseg(&inside.client).unwrap(), tcp_info(&inside.server).unwrap().tcpi_snd_mss);
-    let (out_client, out_server) = (tcp_maxseg(&outside.client).unwrap(), tcp_info(&outside.server).unwrap().tcpi_snd_mss);
+    let (in_client, in_server) = (
+        tcp_maxseg(&inside.client).unwrap(),
+        tcp_info(&inside.server).unwrap().tcpi_snd_mss,
+    );
+    let (out_client, out_server) = (
+        tcp_maxseg(&outside.client).unwrap(),
+        tcp_info(&outside.server).unwrap().tcpi_snd_mss,
+    );
     eprintln!("jumbo_mss: in client={in_client} server snd_mss={in_server} | out client={out_client} server snd_mss={out_server}");
     // 1400 minus the 12-byte timestamp option; the SYN advertised it, so the
     // peer sends with it too.
-    assert!((1300..=1400).contains(&in_client), "in prefix, client MSS {in_client}");
-    assert!((1300..=1400).contains(&in_server), "in prefix, the peer's sending MSS {in_server}");
-    assert!(out_client > 16_000 && out_server > 16_000, "outside: loopback's large MSS ({out_client}, {out_server})");
+    assert!(
+        (1300..=1400).contains(&in_client),
+        "in prefix, client MSS {in_client}"
+    );
+    assert!(
+        (1300..=1400).contains(&in_server),
+        "in prefix, the peer's sending MSS {in_server}"
+    );
+    assert!(
+        out_client > 16_000 && out_server > 16_000,
+        "outside: loopback's large MSS ({out_client}, {out_server})"
+    );
     let s = chain.stats(0).unwrap();
     assert_eq!((s.writes, s.errors), (1, 0), "{s:?}");
 }
@@ -100,13 +155,22 @@ fn rto_min_lowers_the_retransmission_timeout() {
     let mut outside = TcpConn::connect_from(&cg, OUT).unwrap();
     inside.ping_pong(40).unwrap();
     outside.ping_pong(40).unwrap();
-    let (in_rto, out_rto) = (tcp_info(&inside.client).unwrap().tcpi_rto, tcp_info(&outside.client).unwrap().tcpi_rto);
+    let (in_rto, out_rto) = (
+        tcp_info(&inside.client).unwrap().tcpi_rto,
+        tcp_info(&outside.client).unwrap().tcpi_rto,
+    );
     eprintln!("rto_min: in rto={in_rto}us | out rto={out_rto}us");
     // Loopback RTTs are microseconds, so the RTO sits at its minimum: the
     // kernel's 200 ms outside, the configured 5 ms (plus a few jiffies of
     // variance still decaying) inside.
-    assert!(in_rto < 50_000, "in prefix: rto {in_rto}us should be near 5 ms");
-    assert!(out_rto >= 200_000, "outside: rto {out_rto}us should be at the 200 ms default");
+    assert!(
+        in_rto < 50_000,
+        "in prefix: rto {in_rto}us should be near 5 ms"
+    );
+    assert!(
+        out_rto >= 200_000,
+        "outside: rto {out_rto}us should be at the 200 ms default"
+    );
     let s = chain.stats(0).unwrap();
     assert_eq!((s.writes, s.errors), (1, 0), "{s:?}");
 }
@@ -119,9 +183,15 @@ fn sndbuf_fixes_the_send_buffer() {
     let (cg, mut chain) = setup("sndbuf", &[100_000]);
     let inside = TcpConn::connect_from(&cg, IN).unwrap();
     let outside = TcpConn::connect_from(&cg, OUT).unwrap();
-    let (i, o) = (so_sndbuf(&inside.client).unwrap(), so_sndbuf(&outside.client).unwrap());
+    let (i, o) = (
+        so_sndbuf(&inside.client).unwrap(),
+        so_sndbuf(&outside.client).unwrap(),
+    );
     eprintln!("sndbuf: in={i} out={o}");
-    assert_eq!(i, 200_000, "in prefix: the kernel doubles the 100000 bytes set");
+    assert_eq!(
+        i, 200_000,
+        "in prefix: the kernel doubles the 100000 bytes set"
+    );
     assert_ne!(o, 200_000, "outside: autotuned");
     let s = chain.stats(0).unwrap();
     assert_eq!((s.writes, s.errors), (1, 0), "{s:?}");
@@ -141,7 +211,14 @@ fn delack_max_is_written_for_configured_prefixes() {
     assert_eq!((s.writes, s.errors), (1, 0), "{s:?}");
     let outside = TcpConn::connect_from(&cg, OUT).unwrap();
     let t = chain.stats(0).unwrap();
-    assert_eq!((t.writes, t.errors), (1, 0), "outside the prefix: no write: {t:?}");
-    assert!(t.events > s.events, "the member ran for the outside connection too");
+    assert_eq!(
+        (t.writes, t.errors),
+        (1, 0),
+        "outside the prefix: no write: {t:?}"
+    );
+    assert!(
+        t.events > s.events,
+        "the member ran for the outside connection too"
+    );
     drop((inside, outside));
 }

@@ -32,19 +32,32 @@ fn jumbo_mss_over_a_veth_pair_in_a_netns() {
     // Before the feature: the path's own MSS.
     let (client, server) = TcpConn::connect_in_netns_from_host(&cg, &listener).unwrap();
     let default_mss = tcp_maxseg(&client).unwrap();
-    assert!((8900..=8960).contains(&default_mss), "jumbo path MSS {default_mss}");
+    assert!(
+        (8900..=8960).contains(&default_mss),
+        "jumbo path MSS {default_mss}"
+    );
     drop((client, server));
 
     let mut chain = TestChain::new("veth").unwrap();
-    chain.add_member(feature_object("jumbo_mss").unwrap()).unwrap();
+    chain
+        .add_member(feature_object("jumbo_mss").unwrap())
+        .unwrap();
     chain.set_config(0, &[4000]).unwrap();
-    chain.add_prefix(0, "prefixes", [10, 231, n, 0], 24).unwrap();
+    chain
+        .add_prefix(0, "prefixes", [10, 231, n, 0], 24)
+        .unwrap();
     chain.attach(&cg).unwrap();
     let (client, server) = TcpConn::connect_in_netns_from_host(&cg, &listener).unwrap();
     let mss = tcp_maxseg(&client).unwrap();
     let peer_mss = tcp_info(&server).unwrap().tcpi_snd_mss;
     eprintln!("veth: default {default_mss}, with jumbo_mss {mss}, peer sends {peer_mss}");
-    assert!((3900..=4000).contains(&mss), "clamped to 4000 minus options: {mss}");
-    assert!((3900..=4000).contains(&peer_mss), "the peer in the namespace sends with it: {peer_mss}");
+    assert!(
+        (3900..=4000).contains(&mss),
+        "clamped to 4000 minus options: {mss}"
+    );
+    assert!(
+        (3900..=4000).contains(&peer_mss),
+        "the peer in the namespace sends with it: {peer_mss}"
+    );
     assert_eq!(chain.stats(0).unwrap().writes, 1);
 }

@@ -45,19 +45,28 @@ fn parser_gives_host_order_addresses_and_ports() {
     }
     let cg = TestCgroup::create("conn_probe").unwrap();
     let mut chain = TestChain::new("conn_probe").unwrap();
-    chain.add_member(testing_object("conn_probe").unwrap()).unwrap();
+    chain
+        .add_member(testing_object("conn_probe").unwrap())
+        .unwrap();
     chain.attach(&cg).unwrap();
 
     let ip = Ipv4Addr::new(127, 0, 0, 2);
     let active = TcpConn::connect_from(&cg, ip).unwrap();
     let r = probe(&mut chain, ACTIVE_ESTABLISHED_CB);
-    let (local, peer) = (active.client.local_addr().unwrap(), active.client.peer_addr().unwrap());
+    let (local, peer) = (
+        active.client.local_addr().unwrap(),
+        active.client.peer_addr().unwrap(),
+    );
     eprintln!("active: {r:?} local={local} peer={peer}");
     assert_eq!(r.seen, 1);
     assert_eq!(r.family, libc::AF_INET as u32);
     assert_eq!(r.is_v4, 1);
     assert_eq!(r.remote4, u32::from(ip), "remote address, host order");
-    assert_eq!(r.local4, u32::from(Ipv4Addr::new(127, 0, 0, 1)), "source address picked by the kernel");
+    assert_eq!(
+        r.local4,
+        u32::from(Ipv4Addr::new(127, 0, 0, 1)),
+        "source address picked by the kernel"
+    );
     assert_eq!(r.remote_port, port(peer), "remote port, host order");
     assert_eq!(r.local_port, port(local), "local port, host order");
     // The kernel's own encodings, which the parser undoes: remote_port is
@@ -68,7 +77,10 @@ fn parser_gives_host_order_addresses_and_ports() {
 
     let passive = TcpConn::accept_in(&cg, ip).unwrap();
     let r = probe(&mut chain, PASSIVE_ESTABLISHED_CB);
-    let (local, peer) = (passive.server.local_addr().unwrap(), passive.server.peer_addr().unwrap());
+    let (local, peer) = (
+        passive.server.local_addr().unwrap(),
+        passive.server.peer_addr().unwrap(),
+    );
     eprintln!("passive: {r:?} local={local} peer={peer}");
     assert_eq!(r.seen, 1);
     assert_eq!(r.remote4, u32::from(ip));
@@ -84,7 +96,12 @@ fn probe_v6_connections(object: &str) -> (ProbeRecord, ProbeRecord, u16, u16) {
     chain.add_member(testing_object(object).unwrap()).unwrap();
     chain.attach(&cg).unwrap();
     let v4_listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
-    let mapped: SocketAddr = format!("[::ffff:127.0.0.2]:{}", v4_listener.local_addr().unwrap().port()).parse().unwrap();
+    let mapped: SocketAddr = format!(
+        "[::ffff:127.0.0.2]:{}",
+        v4_listener.local_addr().unwrap().port()
+    )
+    .parse()
+    .unwrap();
     let conn = TcpConn::connect_to(&cg, &v4_listener, mapped).unwrap();
     let mapped_rec = probe(&mut chain, ACTIVE_ESTABLISHED_CB);
     let mapped_port = conn.client.local_addr().unwrap().port();
@@ -103,10 +120,17 @@ fn parser_ipv6_branch_recognises_v4_mapped_peers() {
     let (mapped, native, mapped_port, native_port) = probe_v6_connections("conn_probe_v6");
     eprintln!("ACCORD_IPV6: mapped {mapped:?}\nnative {native:?}");
     assert_eq!(mapped.family, libc::AF_INET6 as u32);
-    assert_eq!((mapped.is_v4, mapped.remote4), (1, u32::from(Ipv4Addr::new(127, 0, 0, 2))));
+    assert_eq!(
+        (mapped.is_v4, mapped.remote4),
+        (1, u32::from(Ipv4Addr::new(127, 0, 0, 2)))
+    );
     assert_eq!(mapped.local_port, u32::from(mapped_port));
     assert_eq!(native.family, libc::AF_INET6 as u32);
-    assert_eq!((native.is_v4, native.remote4), (0, 0), "::1 is not an IPv4 peer");
+    assert_eq!(
+        (native.is_v4, native.remote4),
+        (0, 0),
+        "::1 is not an IPv4 peer"
+    );
     assert_eq!(native.local_port, u32::from(native_port));
 }
 
@@ -132,15 +156,27 @@ fn tcp_maxseg_is_not_honoured_at_the_established_callbacks() {
     }
     let cg = TestCgroup::create("maxseg_est").unwrap();
     let mut chain = TestChain::new("maxseg_est").unwrap();
-    chain.add_member(testing_object("maxseg_established").unwrap()).unwrap();
+    chain
+        .add_member(testing_object("maxseg_established").unwrap())
+        .unwrap();
     chain.set_config(0, &[1400]).unwrap();
     chain.add_prefix(0, "prefixes", [127, 0, 0, 2], 32).unwrap();
     chain.attach(&cg).unwrap();
     let conn = TcpConn::connect_from(&cg, Ipv4Addr::new(127, 0, 0, 2)).unwrap();
     let s = chain.stats(0).unwrap();
-    assert_eq!((s.writes, s.errors), (1, 0), "the kernel accepts the write: {s:?}");
-    let (client, server) = (tcp_maxseg(&conn.client).unwrap(), tcp_info(&conn.server).unwrap().tcpi_snd_mss);
-    assert!(client > 16_000 && server > 16_000, "but the MSS stays loopback's ({client}, {server})");
+    assert_eq!(
+        (s.writes, s.errors),
+        (1, 0),
+        "the kernel accepts the write: {s:?}"
+    );
+    let (client, server) = (
+        tcp_maxseg(&conn.client).unwrap(),
+        tcp_info(&conn.server).unwrap().tcpi_snd_mss,
+    );
+    assert!(
+        client > 16_000 && server > 16_000,
+        "but the MSS stays loopback's ({client}, {server})"
+    );
 }
 
 #[test]
@@ -151,22 +187,34 @@ fn debug_events_are_emitted_when_sampling_is_on() {
     let cg = TestCgroup::create("debug_events").unwrap();
     let pins = PinDir::create("debug_events").unwrap();
     // Load init_cwnd by hand with ACCORD_DEBUG_SAMPLE = 1 (every run).
-    let mut dispatcher = load_object(testing_object("mini_dispatcher").unwrap(), pins.path(), 0).unwrap();
+    let mut dispatcher =
+        load_object(testing_object("mini_dispatcher").unwrap(), pins.path(), 0).unwrap();
     let mut member = aya::EbpfLoader::new()
         .default_map_pin_directory(pins.path())
         .override_global("ACCORD_SLOT", &0u32, true)
         .override_global("ACCORD_DEBUG_SAMPLE", &1u32, true)
         .load(runtime::objects::feature_object("init_cwnd").unwrap())
         .unwrap();
-    let prog: &mut aya::programs::SockOps = member.program_mut("init_cwnd").unwrap().try_into().unwrap();
+    let prog: &mut aya::programs::SockOps =
+        member.program_mut("init_cwnd").unwrap().try_into().unwrap();
     prog.load().unwrap();
     let fd = prog.fd().unwrap().try_clone().unwrap();
-    let mut chain_map: aya::maps::ProgramArray<_> = dispatcher.map_mut("accord_chain").unwrap().try_into().unwrap();
+    let mut chain_map: aya::maps::ProgramArray<_> = dispatcher
+        .map_mut("accord_chain")
+        .unwrap()
+        .try_into()
+        .unwrap();
     chain_map.set(0, &fd, 0).unwrap();
     let mut cfg: Array<_, u64> = member.map_mut("accord_config").unwrap().try_into().unwrap();
     cfg.set(0, 40, 0).unwrap();
-    let attach: &mut aya::programs::SockOps = dispatcher.program_mut("mini_dispatcher").unwrap().try_into().unwrap();
-    attach.attach(cg.open().unwrap(), aya::programs::CgroupAttachMode::Single).unwrap();
+    let attach: &mut aya::programs::SockOps = dispatcher
+        .program_mut("mini_dispatcher")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    attach
+        .attach(cg.open().unwrap(), aya::programs::CgroupAttachMode::Single)
+        .unwrap();
 
     let conn = TcpConn::connect_from(&cg, Ipv4Addr::new(127, 0, 0, 1)).unwrap();
     let peer_port = conn.client.peer_addr().unwrap().port();
@@ -187,6 +235,9 @@ fn debug_events_are_emitted_when_sampling_is_on() {
     }
     eprintln!("debug events for ops {ops:?}");
     assert!(ops.contains(&3), "TCP_CONNECT_CB event");
-    assert!(ops.contains(&ACTIVE_ESTABLISHED_CB), "ACTIVE_ESTABLISHED_CB event");
+    assert!(
+        ops.contains(&ACTIVE_ESTABLISHED_CB),
+        "ACTIVE_ESTABLISHED_CB event"
+    );
     drop(conn);
 }

@@ -31,35 +31,72 @@ fn every_spec_matches_its_object() {
             .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
         let name = &feature.name;
         for program in &feature.programs {
-            let object = program.object.as_ref().unwrap_or_else(|| panic!("{name}: spec names no object"));
+            let object = program
+                .object
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: spec names no object"));
             let file = object.file_name().unwrap().to_str().unwrap();
-            let bytes = feature_object(file).unwrap_or_else(|| panic!("{name}: no embedded object {file}"));
+            let bytes =
+                feature_object(file).unwrap_or_else(|| panic!("{name}: no embedded object {file}"));
             let obj = aya_obj::Object::parse(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(obj.programs.contains_key(&program.name), "{name}: object lacks program {}", program.name);
+            assert!(
+                obj.programs.contains_key(&program.name),
+                "{name}: object lacks program {}",
+                program.name
+            );
             // Every program reads at least the SDK parser's fields.
-            for field in ["op", "family", "remote_ip4", "local_ip4", "remote_port", "local_port"] {
-                assert!(program.reads.iter().any(|r| r == field), "{name}: reads lacks {field}");
+            for field in [
+                "op",
+                "family",
+                "remote_ip4",
+                "local_ip4",
+                "remote_port",
+                "local_port",
+            ] {
+                assert!(
+                    program.reads.iter().any(|r| r == field),
+                    "{name}: reads lacks {field}"
+                );
             }
 
             let chain = &obj.maps["accord_chain"];
-            assert_eq!(chain.map_type(), map_type::BPF_MAP_TYPE_PROG_ARRAY as u32, "{name}: accord_chain type");
+            assert_eq!(
+                chain.map_type(),
+                map_type::BPF_MAP_TYPE_PROG_ARRAY as u32,
+                "{name}: accord_chain type"
+            );
             assert_eq!(chain.max_entries(), 32, "{name}: accord_chain entries");
-            assert_eq!(chain.pinning(), PinningType::ByName, "{name}: accord_chain pinned by name");
+            assert_eq!(
+                chain.pinning(),
+                PinningType::ByName,
+                "{name}: accord_chain pinned by name"
+            );
             let stats = &obj.maps["accord_stats"];
             assert_eq!(stats.map_type(), map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32);
             assert_eq!(stats.value_size(), 24, "{name}: accord_stats is three u64");
-            assert_eq!(obj.maps["accord_events"].map_type(), map_type::BPF_MAP_TYPE_RINGBUF as u32);
+            assert_eq!(
+                obj.maps["accord_events"].map_type(),
+                map_type::BPF_MAP_TYPE_RINGBUF as u32
+            );
 
             let mut scalar_bytes = 0;
             for param in &feature.params {
                 match &param.ty {
-                    ParamType::Scalar { ty: ValueType::Str { .. }, .. } => scalar_bytes += 16,
+                    ParamType::Scalar {
+                        ty: ValueType::Str { .. },
+                        ..
+                    } => scalar_bytes += 16,
                     ParamType::Scalar { .. } => scalar_bytes += 8,
                     ParamType::Cidr4Set => {
                         let map = obj.maps.get(&format!("accord_set_{}", param.name));
-                        let map = map.unwrap_or_else(|| panic!("{name}: no accord_set_{}", param.name));
+                        let map =
+                            map.unwrap_or_else(|| panic!("{name}: no accord_set_{}", param.name));
                         assert_eq!(map.map_type(), map_type::BPF_MAP_TYPE_LPM_TRIE as u32);
-                        assert_eq!(map.key_size(), 20, "{name}: LPM key is prefixlen + 16 bytes");
+                        assert_eq!(
+                            map.key_size(),
+                            20,
+                            "{name}: LPM key is prefixlen + 16 bytes"
+                        );
                         assert_eq!(map.value_size(), 1);
                         assert_eq!(map.max_entries(), 1024);
                         assert_eq!(map.map_flags(), aya_obj::generated::BPF_F_NO_PREALLOC);
@@ -75,9 +112,16 @@ fn every_spec_matches_its_object() {
                 Some(cfg) => {
                     assert_eq!(cfg.map_type(), map_type::BPF_MAP_TYPE_ARRAY as u32);
                     assert_eq!(cfg.max_entries(), 1);
-                    assert_eq!(cfg.value_size(), scalar_bytes, "{name}: accord_config breaks the layout rule");
+                    assert_eq!(
+                        cfg.value_size(),
+                        scalar_bytes,
+                        "{name}: accord_config breaks the layout rule"
+                    );
                 }
-                None => assert_eq!(scalar_bytes, 0, "{name}: scalar params but no accord_config"),
+                None => assert_eq!(
+                    scalar_bytes, 0,
+                    "{name}: scalar params but no accord_config"
+                ),
             }
         }
     }
@@ -85,6 +129,12 @@ fn every_spec_matches_its_object() {
 
 #[test]
 fn the_bad_config_layout_test_object_breaks_the_rule() {
-    let obj = aya_obj::Object::parse(runtime::objects::testing_object("bad_config_layout").unwrap()).unwrap();
-    assert_eq!(obj.maps["accord_config"].value_size(), 4, "one __u32 instead of a __u64");
+    let obj =
+        aya_obj::Object::parse(runtime::objects::testing_object("bad_config_layout").unwrap())
+            .unwrap();
+    assert_eq!(
+        obj.maps["accord_config"].value_size(),
+        4,
+        "one __u32 instead of a __u64"
+    );
 }

@@ -1,0 +1,156 @@
+//! The SDK's XDP member form (ACCORD_XDP) through BPF_PROG_TEST_RUN: a
+//! 16-member chain behind xdp_mini_dispatcher runs every member once per
+//! packet and passes it; the monolithic equivalent does the same work in one
+//! program. Root only. (Timing is the runtime's benchmark, not a test.)
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use aya::maps::{PerCpuArray, ProgramArray};
+use aya::programs::Xdp;
+use runtime::objects::testing_object;
+use verifier_tests::*;
+
+const XDP_PASS: u32 = 2;
+const MEMBERS: u32 = 16;
+const REPEAT: u32 = 1000;
+
+/// The BPF_PROG_TEST_RUN part of `union bpf_attr` (include/uapi/linux/bpf.h).
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// Runs `prog` `REPEAT` times on a 64-byte packet; returns its verdict.
+fn test_run(prog: BorrowedFd<'_>) -> u32 {
+    let packet = [0u8; 64];
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: packet.len() as u32,
+        data_in: packet.as_ptr() as u64,
+        repeat: REPEAT,
+        ..Default::default()
+    };
+    // SAFETY: attr is a zero-padded BPF_PROG_TEST_RUN attribute whose data
+    // pointer outlives the call; the kernel zero-extends the short struct.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            10, /* BPF_PROG_TEST_RUN */
+            &mut attr as *mut TestRunAttr,
+            std::mem::size_of::<TestRunAttr>(),
+        )
+    };
+    assert_eq!(
+        ret,
+        0,
+        "BPF_PROG_TEST_RUN: {}",
+        std::io::Error::last_os_error()
+    );
+    attr.retval
+}
+
+fn count(ebpf: &mut aya::Ebpf, key: u32) -> u64 {
+    let arr: PerCpuArray<_, u64> = ebpf.map_mut("bench_counts").unwrap().try_into().unwrap();
+    arr.get(&key, 0).unwrap().iter().sum()
+}
+
+#[test]
+fn xdp_chain_runs_every_member_per_packet() {
+    if !require_root_or_skip("XDP chain test run") {
+        return;
+    }
+    let pins = PinDir::create("xdpchain").unwrap();
+    let mut dispatcher = load_object(
+        testing_object("xdp_mini_dispatcher").unwrap(),
+        pins.path(),
+        0,
+    )
+    .unwrap();
+    let mut members = Vec::new();
+    for slot in 0..MEMBERS {
+        let member = load_object(
+            testing_object("xdp_bench_member").unwrap(),
+            pins.path(),
+            slot,
+        )
+        .unwrap();
+        let prog: &Xdp = member
+            .program("xdp_bench_member")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let fd = prog.fd().unwrap().try_clone().unwrap();
+        let mut chain: ProgramArray<_> = dispatcher
+            .map_mut("accord_chain")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        chain.set(slot, &fd, 0).unwrap();
+        members.push(member);
+    }
+    let prog: &Xdp = dispatcher
+        .program("xdp_mini_dispatcher")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        test_run(prog.fd().unwrap().as_fd()),
+        XDP_PASS,
+        "the chain passes the packet"
+    );
+    for (slot, member) in members.iter_mut().enumerate() {
+        assert_eq!(
+            count(member, slot as u32),
+            u64::from(REPEAT),
+            "member {slot} ran once per packet"
+        );
+        let stats: PerCpuArray<_, AccordStats> =
+            member.map_mut("accord_stats").unwrap().try_into().unwrap();
+        let events: u64 = stats.get(&0, 0).unwrap().iter().map(|s| s.events).sum();
+        assert_eq!(
+            events,
+            u64::from(REPEAT),
+            "member {slot} counted its events"
+        );
+    }
+}
+
+#[test]
+fn xdp_monolithic_equivalent_does_the_same_updates() {
+    if !require_root_or_skip("XDP monolithic test run") {
+        return;
+    }
+    let pins = PinDir::create("xdpmono").unwrap();
+    let mut mono = aya::EbpfLoader::new()
+        .default_map_pin_directory(pins.path())
+        .override_global("BENCH_UPDATES", &MEMBERS, true)
+        .load(testing_object("xdp_bench_monolithic").unwrap())
+        .unwrap();
+    let prog: &mut Xdp = mono
+        .program_mut("xdp_bench_monolithic")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    prog.load().unwrap();
+    assert_eq!(test_run(prog.fd().unwrap().as_fd()), XDP_PASS);
+    for key in 0..32 {
+        let expected = if key < MEMBERS { u64::from(REPEAT) } else { 0 };
+        assert_eq!(count(&mut mono, key), expected, "counter {key}");
+    }
+}
