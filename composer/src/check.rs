@@ -42,9 +42,10 @@ use serde::Serialize;
 use crate::eval::written_key;
 use crate::ir::{Composition, Feature, MemberId, MergeRule, Program, WritableField, Write};
 use crate::outcome::{
-    CheckOutcome, Conflict, EdgeReason, OrderEdge, Override, UnknownCheck, Verdict,
+    CheckOutcome, Conflict, EdgeReason, OrderEdge, Override, UnknownCheck, Verdict, Witness,
 };
 use crate::solver::approx::{Approximator, GuardBox, ValueApprox};
+use crate::solver::witness::from_box;
 use crate::solver::{Overlap, Prover, QueryRecord, Side, SolverStats};
 
 /// The kernel allows 33 tail calls: the dispatcher plus 32 members.
@@ -86,6 +87,9 @@ pub struct CheckStats {
     pub invariant_queries: u64,
     pub order_candidates: u64,
     pub order_queries: u64,
+    /// Questions decided from exact guard boxes without z3 (counted in the
+    /// overlapping pairs and order candidates, not in the queries).
+    pub decided_exactly: u64,
     pub solver: SolverStats,
 }
 
@@ -95,6 +99,25 @@ pub struct CheckTrace {
     pub stats: CheckStats,
     /// Every solver query as SMT-LIB, when asked for (`--dump-smt`).
     pub queries: Vec<QueryRecord>,
+}
+
+/// How a check run works, beyond what it checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Keep every solver query's SMT-LIB text in the trace (`--dump-smt`).
+    pub dump_smt: bool,
+    /// Decide pairs whose guard boxes are exact and whose values are single
+    /// values without z3 (see the module docs). Off only to test it.
+    pub exact_fast_path: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            dump_smt: false,
+            exact_fast_path: true,
+        }
+    }
 }
 
 /// Checks a composition.
@@ -109,7 +132,20 @@ pub fn check_traced(
     opts: &CheckOptions,
     dump_smt: bool,
 ) -> (CheckOutcome, CheckTrace) {
-    let mut run = Run::new(c, opts, dump_smt);
+    let tuning = Tuning {
+        dump_smt,
+        ..Tuning::default()
+    };
+    check_with(c, opts, &tuning)
+}
+
+/// [`check_traced`] with every knob.
+pub fn check_with(
+    c: &Composition,
+    opts: &CheckOptions,
+    tuning: &Tuning,
+) -> (CheckOutcome, CheckTrace) {
+    let mut run = Run::new(c, opts, *tuning);
     run.same_field();
     run.invariants();
     run.reads_edges();
@@ -124,6 +160,8 @@ struct Site<'c> {
     write: &'c Write,
     field: &'c WritableField,
     gbox: GuardBox,
+    /// Every point of `gbox` satisfies the guard.
+    exact: bool,
     value: ValueApprox,
 }
 
@@ -145,6 +183,8 @@ struct Run<'c> {
     sites: Vec<Site<'c>>,
     by_field: BTreeMap<&'c str, Vec<usize>>,
     prover: Prover<'c>,
+    approx: Approximator<'c>,
+    fast: bool,
     conflicts: Vec<Conflict>,
     overrides: Vec<Override>,
     unknown: Vec<UnknownCheck>,
@@ -154,7 +194,7 @@ struct Run<'c> {
 }
 
 impl<'c> Run<'c> {
-    fn new(c: &'c Composition, opts: &CheckOptions, dump: bool) -> Self {
+    fn new(c: &'c Composition, opts: &CheckOptions, tuning: Tuning) -> Self {
         let approx = Approximator::new(c, opts.any_config);
         let mut members = Vec::new();
         let mut sites = Vec::new();
@@ -168,13 +208,15 @@ impl<'c> Run<'c> {
                     });
                     continue;
                 };
+                let (gbox, exact) = approx.approx(feature, &write.guard, true);
                 sites.push(Site {
                     member: mi,
                     feature,
                     program,
                     write,
                     field,
-                    gbox: approx.guard_box(feature, &write.guard, true),
+                    gbox,
+                    exact,
                     value: approx.value(feature, &write.value),
                 });
             }
@@ -196,7 +238,9 @@ impl<'c> Run<'c> {
             members,
             sites,
             by_field,
-            prover: Prover::new(c, opts.any_config, opts.timeout_ms, dump),
+            prover: Prover::new(c, opts.any_config, opts.timeout_ms, tuning.dump_smt),
+            approx,
+            fast: tuning.exact_fast_path,
             conflicts: Vec::new(),
             overrides: Vec::new(),
             unknown,
@@ -289,7 +333,10 @@ impl<'c> Run<'c> {
         let what = format!("{field}: {ma} vs {mb}");
         let (sa, sb) = (a.side(i), b.side(j));
         let labels = [written_key(&ma, None), written_key(&mb, None)];
-        let verdict = self.prover.same_field(&what, &sa, &sb, labels);
+        let verdict = match self.exact_witness(i, j, labels.clone(), false) {
+            Some(w) => Verdict::Violated(w),
+            None => self.prover.same_field(&what, &sa, &sb, labels),
+        };
         let resolved = self.resolved(field, pair.0, pair.1);
         match verdict {
             Verdict::Safe => {}
@@ -338,6 +385,42 @@ impl<'c> Run<'c> {
         }
     }
 
+    /// The fast path: both guards' boxes exact and overlapping, both values
+    /// single values (the caller has ruled out that they agree). Then the
+    /// violation is certain and the witness is read off the boxes.
+    fn exact_witness(
+        &mut self,
+        i: usize,
+        j: usize,
+        labels: [String; 2],
+        ints_only: bool,
+    ) -> Option<Witness> {
+        let (a, b) = (&self.sites[i], &self.sites[j]);
+        if !self.fast || !a.exact || !b.exact {
+            return None;
+        }
+        let int = |v: &ValueApprox| matches!(v, ValueApprox::Int { lo, hi } if lo == hi);
+        if ints_only && !(int(&a.value) && int(&b.value)) {
+            return None;
+        }
+        let meet = a.gbox.meet(&b.gbox);
+        if meet.is_bottom() {
+            return None;
+        }
+        let [la, lb] = labels;
+        let w = from_box(
+            self.c,
+            &self.approx,
+            &meet,
+            [
+                (a.feature, a.write, &a.field.ty, &a.value, la),
+                (b.feature, b.write, &b.field.ty, &b.value, lb),
+            ],
+        )?;
+        self.stats.decided_exactly += 1;
+        Some(w)
+    }
+
     fn invariants(&mut self) {
         for inv in &self.c.catalog.invariants {
             let known = |f: &str| self.c.catalog.writable.contains_key(f);
@@ -384,7 +467,11 @@ impl<'c> Run<'c> {
                     ];
                     let pair = (l.member, r.member);
                     let (sl, sr) = (l.side(i), r.side(j));
-                    match self.prover.invariant(&what, inv.op, &sl, &sr, labels) {
+                    let verdict = match self.exact_witness(i, j, labels.clone(), false) {
+                        Some(w) => Verdict::Violated(w),
+                        None => self.prover.invariant(&what, inv.op, &sl, &sr, labels),
+                    };
+                    match verdict {
                         Verdict::Safe => {}
                         Verdict::Violated(witness) => {
                             decided.insert(pair);
@@ -441,6 +528,22 @@ impl<'c> Run<'c> {
                         .map(|&x| self.sites[x].side(x))
                         .collect();
                     if !own[r].is_empty() && acting.is_empty() {
+                        continue;
+                    }
+                    if self.fast
+                        && w.exact
+                        && (own[r].is_empty() || acting.iter().any(|s| self.sites[s.site].exact))
+                    {
+                        // Exact boxes that intersect: the guards overlap.
+                        let wm = w.member;
+                        self.stats.decided_exactly += 1;
+                        self.edge(
+                            wm,
+                            r,
+                            EdgeReason::ReadsWrite {
+                                field: field.into(),
+                            },
+                        );
                         continue;
                     }
                     self.stats.order_queries += 1;

@@ -245,10 +245,78 @@ fn synthetic_witnesses_all_hold() {
                 !out.conflicts.is_empty(),
                 "seed {seed}: expected some conflicts"
             );
-            assert!(trace.stats.solver.sat as usize >= out.conflicts.len() + out.overrides.len());
+            let s = &trace.stats;
+            assert!(
+                (s.solver.sat + s.decided_exactly) as usize
+                    >= out.conflicts.len() + out.overrides.len()
+            );
             assert!(trace.stats.same_field_disjoint > trace.stats.same_field_overlapping);
             // 80 members is over the chain limit.
             assert_eq!(out.limits.len(), 1);
+        }
+    }
+}
+
+/// The conflicts, overrides and edges of an outcome, without witnesses.
+fn shape(out: &CheckOutcome) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let conflicts = out
+        .conflicts
+        .iter()
+        .map(|c| match c {
+            Conflict::SameField { field, a, b, .. } => format!("{field} {a} {b}"),
+            Conflict::Invariant {
+                invariant,
+                lhs_writer,
+                rhs_writer,
+                ..
+            } => format!("{invariant} {lhs_writer} {rhs_writer}"),
+        })
+        .collect();
+    let overrides = out
+        .overrides
+        .iter()
+        .map(|o| format!("{} {} {}", o.field, o.winner, o.loser))
+        .collect();
+    let edges = out
+        .edges
+        .iter()
+        .map(|e| format!("{} {} {:?}", e.first, e.then, e.reason))
+        .collect();
+    (conflicts, overrides, edges)
+}
+
+#[test]
+fn the_exact_fast_path_agrees_with_z3() {
+    use composer::check::{check_with, Tuning};
+    let with = Tuning::default();
+    let without = Tuning {
+        exact_fast_path: false,
+        ..Tuning::default()
+    };
+    for seed in 4..=6 {
+        let mut c = synthetic(150, seed);
+        c.resolves.push(composer::ir::Resolve {
+            field: "TCP_BPF_IW".into(),
+            prefer: "f00003".into(),
+            span: None,
+        });
+        for opts in [CheckOptions::default(), ANY] {
+            let (fast, fast_trace) = check_with(&c, &opts, &with);
+            let (slow, slow_trace) = check_with(&c, &opts, &without);
+            assert_eq!(shape(&fast), shape(&slow), "seed {seed}, {opts:?}");
+            assert_eq!(fast.order, slow.order, "seed {seed}");
+            assert!(confirm_outcome(&c, &fast).is_ok(), "seed {seed}");
+            assert!(confirm_outcome(&c, &slow).is_ok(), "seed {seed}");
+            assert_eq!(slow_trace.stats.decided_exactly, 0);
+            if !opts.any_config {
+                assert!(
+                    fast_trace.stats.decided_exactly > 0
+                        && fast_trace.stats.solver.queries < slow_trace.stats.solver.queries,
+                    "seed {seed}: {:?} vs {:?}",
+                    fast_trace.stats,
+                    slow_trace.stats
+                );
+            }
         }
     }
 }

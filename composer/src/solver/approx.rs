@@ -137,6 +137,18 @@ impl GuardBox {
         matches!(self, GuardBox::Bottom)
     }
 
+    /// The smallest value the box allows for field `idx` (`None` when the
+    /// field is unconstrained or the box is empty).
+    pub fn least(&self, idx: usize) -> Option<u64> {
+        match self {
+            GuardBox::Bottom => None,
+            GuardBox::Fields(fs) => fs
+                .iter()
+                .find(|(i, _)| *i == idx)
+                .and_then(|(_, s)| s.0.first().map(|(lo, _)| *lo)),
+        }
+    }
+
     fn single(field: usize, set: IntervalSet) -> Self {
         if set.is_empty() {
             GuardBox::Bottom
@@ -266,12 +278,20 @@ fn type_max(ty: &ValueType) -> u64 {
     }
 }
 
+#[derive(Debug, Clone)]
+struct FieldInfo {
+    idx: usize,
+    max: u64,
+    /// For enum fields, the variant values: a box never holds other values.
+    variants: Option<IntervalSet>,
+}
+
 /// Computes boxes and value approximations for one composition and mode.
 #[derive(Debug)]
 pub struct Approximator<'c> {
     any_config: bool,
-    /// readable field -> (index, max value); string fields are left out.
-    fields: HashMap<&'c str, (usize, u64)>,
+    /// Readable fields by name; string fields are left out (never exact).
+    fields: HashMap<&'c str, FieldInfo>,
 }
 
 impl<'c> Approximator<'c> {
@@ -282,9 +302,27 @@ impl<'c> Approximator<'c> {
             .iter()
             .enumerate()
             .filter(|(_, (_, f))| !matches!(f.ty, ValueType::Str { .. }))
-            .map(|(i, (name, f))| (name.as_str(), (i, type_max(&f.ty))))
+            .map(|(idx, (name, f))| {
+                let variants = match &f.ty {
+                    ValueType::Enum { variants } => Some(IntervalSet::normalize(
+                        variants.iter().map(|(_, v)| (*v, *v)).collect(),
+                    )),
+                    _ => None,
+                };
+                let info = FieldInfo {
+                    idx,
+                    max: type_max(&f.ty),
+                    variants,
+                };
+                (name.as_str(), info)
+            })
             .collect();
         Approximator { any_config, fields }
+    }
+
+    /// The box index of a readable field (its position in the catalog).
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.get(name).map(|f| f.idx)
     }
 
     fn deployed<'f>(&self, feature: &'f Feature, param: &str) -> Option<&'f ConfigValue> {
@@ -306,65 +344,97 @@ impl<'c> Approximator<'c> {
         }
     }
 
-    fn field(&self, o: &Operand) -> Option<(usize, u64)> {
+    fn field(&self, o: &Operand) -> Option<&FieldInfo> {
         match o {
-            Operand::Field(f) => self.fields.get(f.as_str()).copied(),
+            Operand::Field(f) => self.fields.get(f.as_str()),
             _ => None,
+        }
+    }
+
+    fn single(info: &FieldInfo, set: IntervalSet) -> GuardBox {
+        match &info.variants {
+            Some(v) => GuardBox::single(info.idx, set.intersect(v)),
+            None => GuardBox::single(info.idx, set),
         }
     }
 
     /// The box of `g` (of `!g` when `positive` is false).
     pub fn guard_box(&self, feature: &Feature, g: &Guard, positive: bool) -> GuardBox {
+        self.approx(feature, g, positive).0
+    }
+
+    /// The box of `g`, and whether it is exact: every point of the box
+    /// (each field independently taking any value of its set; fields not
+    /// listed any value of their type) satisfies `g`. Exact boxes come from
+    /// conjunctions of single-field atoms with constant operands, and from
+    /// disjunctions over one field.
+    pub fn approx(&self, feature: &Feature, g: &Guard, positive: bool) -> (GuardBox, bool) {
         match g {
-            Guard::True if positive => GuardBox::top(),
-            Guard::False if !positive => GuardBox::top(),
-            Guard::True | Guard::False => GuardBox::Bottom,
-            Guard::Not(inner) => self.guard_box(feature, inner, !positive),
+            Guard::True if positive => (GuardBox::top(), true),
+            Guard::False if !positive => (GuardBox::top(), true),
+            Guard::True | Guard::False => (GuardBox::Bottom, true),
+            Guard::Not(inner) => self.approx(feature, inner, !positive),
             Guard::And(gs) | Guard::Or(gs) => {
                 let conj = matches!(g, Guard::And(_)) == positive;
-                let mut acc = if conj {
-                    GuardBox::top()
-                } else {
-                    GuardBox::Bottom
-                };
-                for g in gs {
-                    let b = self.guard_box(feature, g, positive);
-                    acc = if conj { acc.meet(&b) } else { acc.join(&b) };
-                    if conj && acc.is_bottom() {
-                        break;
+                if conj {
+                    let (mut acc, mut exact) = (GuardBox::top(), true);
+                    for g in gs {
+                        let (b, e) = self.approx(feature, g, positive);
+                        acc = acc.meet(&b);
+                        exact &= e;
+                        if acc.is_bottom() {
+                            // An empty over-approximation is a proof.
+                            return (GuardBox::Bottom, true);
+                        }
                     }
+                    (acc, exact)
+                } else {
+                    let (mut acc, mut exact) = (GuardBox::Bottom, true);
+                    // Fields constrained by each non-empty arm.
+                    let mut arms: Vec<Vec<usize>> = Vec::new();
+                    for g in gs {
+                        let (b, e) = self.approx(feature, g, positive);
+                        if let GuardBox::Fields(fs) = &b {
+                            exact &= e;
+                            arms.push(fs.iter().map(|(i, _)| *i).collect());
+                        }
+                        acc = acc.join(&b);
+                    }
+                    // A union of boxes is exact when at most one arm is
+                    // non-empty, or every arm constrains the same one field.
+                    let same_field = arms.windows(2).all(|w| w[0] == w[1])
+                        && arms.first().is_some_and(|a| a.len() == 1);
+                    (acc, exact && (arms.len() <= 1 || same_field))
                 }
-                acc
             }
             Guard::Cmp { lhs, op, rhs } => {
                 let (field, op, v) = match (self.field(lhs), self.constant(feature, rhs)) {
                     (Some(f), Some(v)) => (f, *op, v),
                     _ => match (self.constant(feature, lhs), self.field(rhs)) {
                         (Some(v), Some(f)) => (f, flip(*op), v),
-                        _ => return GuardBox::top(),
+                        _ => return (GuardBox::top(), false),
                     },
                 };
                 let op = if positive { op } else { negate(op) };
-                let (idx, max) = field;
-                GuardBox::single(idx, cmp_set(op, v, max))
+                (Self::single(field, cmp_set(op, v, field.max)), true)
             }
             Guard::In {
                 operand,
                 set,
                 negated,
             } => {
-                let Some((idx, max)) = self.field(operand) else {
-                    return GuardBox::top();
+                let Some(field) = self.field(operand) else {
+                    return (GuardBox::top(), false);
                 };
-                let Some(s) = self.set(feature, set, max) else {
-                    return GuardBox::top();
+                let Some(s) = self.set(feature, set, field.max) else {
+                    return (GuardBox::top(), false);
                 };
                 let s = if positive != *negated {
                     s
                 } else {
-                    s.complement(max)
+                    s.complement(field.max)
                 };
-                GuardBox::single(idx, s)
+                (Self::single(field, s), true)
             }
         }
     }
@@ -505,5 +575,46 @@ mod tests {
             a.join(&b),
             GuardBox::Fields(vec![(0, IntervalSet::range(4, 5))])
         );
+    }
+
+    #[test]
+    fn exactness() {
+        use crate::testing::*;
+        let c = CompositionBuilder::new("x").build();
+        let f = FeatureBuilder::new("f").build();
+        let a = Approximator::new(&c, false);
+        let exact = |g: &Guard| a.approx(&f, g, true).1;
+        assert!(exact(&and([
+            op("ACTIVE_ESTABLISHED_CB"),
+            ip_in("remote_ip4", "10.0.0.0/8")
+        ])));
+        assert!(exact(&or([
+            field_cmp("remote_port", CmpOp::Eq, 1),
+            in_values("remote_port", &[7])
+        ])));
+        assert!(!exact(&or([
+            and([
+                op("ACTIVE_ESTABLISHED_CB"),
+                field_cmp("remote_port", CmpOp::Eq, 1)
+            ]),
+            and([
+                op("PASSIVE_ESTABLISHED_CB"),
+                field_cmp("remote_port", CmpOp::Eq, 2)
+            ]),
+        ])));
+        let ports = crate::ir::Guard::Cmp {
+            lhs: Operand::Field("remote_port".into()),
+            op: CmpOp::Eq,
+            rhs: Operand::Field("local_port".into()),
+        };
+        assert!(!exact(&ports));
+        // `op != X` holds only the other variants, never a non-variant value.
+        let (b, e) = a.approx(&f, &not(op("VOID")), true);
+        assert!(e);
+        let idx = a.field_index("op").unwrap_or(usize::MAX);
+        assert_eq!(b.least(idx), Some(1));
+        // A contradiction is exactly empty.
+        let (b, e) = a.approx(&f, &and([op("VOID"), op("RTT_CB")]), true);
+        assert!(b.is_bottom() && e);
     }
 }

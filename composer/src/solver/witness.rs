@@ -2,12 +2,16 @@
 //! params a guard mentions (its footprint), and how each value is shown
 //! (enum names, dotted IPv4, decimal ports, strings, sets as `[a, b]`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::eval::{render_cidr_set, render_ipv4, render_port_set};
-use crate::ir::{ConfigValue, Guard, Literal, Operand, ParamType, SetExpr, ValueType, WriteValue};
-use crate::outcome::WitnessValue;
+use crate::ir::{
+    Composition, ConfigValue, Feature, Guard, Literal, Operand, ParamType, SetExpr, ValueType,
+    Write, WriteValue,
+};
+use crate::outcome::{Witness, WitnessValue};
 
+use super::approx::{Approximator, GuardBox, ValueApprox};
 use super::encode::Interner;
 
 /// Readable fields and params (by name, without `$`) a guard mentions.
@@ -106,4 +110,53 @@ pub fn set_value(text: String) -> WitnessValue {
         raw: Literal::Str(text.clone()),
         display: text,
     }
+}
+
+/// A witness read off the intersection of two *exact* guard boxes (see
+/// [`Approximator::approx`]): every field takes the least value its set
+/// allows (an unconstrained enum its first variant, anything else 0), and
+/// the written values are the two sides' single values. `None` when a value
+/// is not a single value or a param is not deployed: then z3 decides.
+pub fn from_box(
+    comp: &Composition,
+    approx: &Approximator,
+    meet: &GuardBox,
+    sides: [(&Feature, &Write, &ValueType, &ValueApprox, String); 2],
+) -> Option<Witness> {
+    let mut w = Witness {
+        connection: BTreeMap::new(),
+        config: BTreeMap::new(),
+        written: BTreeMap::new(),
+    };
+    let none = Interner::default();
+    for (feature, write, ty, value, label) in sides {
+        let mut fp = Footprint::default();
+        fp.add_guard(&write.guard);
+        fp.add_value(&write.value);
+        for f in fp.fields {
+            let rf = comp.catalog.readable.get(&f)?;
+            let raw = match (meet.least(approx.field_index(&f)?), &rf.ty) {
+                (Some(v), _) => v,
+                (None, ValueType::Enum { variants }) => variants.first()?.1,
+                (None, _) => 0,
+            };
+            w.connection.insert(f, show(&rf.ty, raw, &none));
+        }
+        for p in fp.params {
+            let decl = feature.params.iter().find(|q| q.name == p)?;
+            let v = feature.config.get(&p)?;
+            w.config
+                .insert(format!("{}.{}", feature.name, p), show_config(&decl.ty, v));
+        }
+        let shown = match value {
+            ValueApprox::Int { lo, hi } if lo == hi => show(ty, *lo, &none),
+            ValueApprox::Str(s) => WitnessValue {
+                raw: Literal::Str(s.clone()),
+                display: s.clone(),
+            },
+            _ => return None,
+        };
+        w.written.insert(label, shown);
+    }
+    Some(w)
 }
