@@ -389,9 +389,17 @@ static __always_inline long accord_setsockopt_u32_(struct bpf_sock_ops *ctx,
 	return ret;
 }
 
-/* bpf_setsockopt with a string value (TCP_CONGESTION), counted. */
+/* bpf_setsockopt with a string value (TCP_CONGESTION), counted. `str` must
+ * be a char array (a literal, a `static const char x[]`, or a char[16]
+ * config field), not a pointer: its size is taken with sizeof. */
 #define accord_setsockopt_str(ctx, level, opt, str)                          \
-	accord_setsockopt_str_(ctx, __accord_run, level, opt, str, sizeof(str))
+	({                                                                   \
+		_Static_assert(!__builtin_types_compatible_p(__typeof__(str),\
+				__typeof__(&(str)[0])),                      \
+			       "accord_setsockopt_str needs a char array");  \
+		accord_setsockopt_str_(ctx, __accord_run, level, opt, str,   \
+				       sizeof(str));                         \
+	})
 
 static __always_inline long accord_setsockopt_str_(struct bpf_sock_ops *ctx,
 						   struct accord_run *run, int level,
@@ -512,6 +520,40 @@ static __always_inline void accord_count_event(void)
 		return XDP_PASS;                                             \
 	}                                                                    \
 	static __always_inline int name##_body(struct xdp_md *ctx,           \
+					       struct accord_run *__accord_run)
+
+/*
+ * ACCORD_TC(name) { body; return TC_ACT_OK; }
+ *
+ * Declares the tc (sched_cls, direct-action) program `name` (section
+ * "classifier", which aya and libbpf both know). The body sees
+ * `struct __sk_buff *ctx` and returns a tc verdict: TC_ACT_OK continues
+ * the chain with slot ACCORD_SLOT + 1 (TC_ACT_OK at its end); any other
+ * verdict ends the chain at once with that verdict.
+ */
+#ifndef TC_ACT_OK
+#define TC_ACT_OK 0
+#endif
+#ifndef TC_ACT_SHOT
+#define TC_ACT_SHOT 2
+#endif
+#define ACCORD_TC(name)                                                      \
+	static __always_inline int name##_body(struct __sk_buff *ctx,        \
+					       struct accord_run *run);      \
+	SEC("classifier") int name(struct __sk_buff *ctx)                    \
+	{                                                                    \
+		struct accord_run run = {};                                  \
+		int verdict;                                                 \
+									     \
+		accord_count_event();                                        \
+		verdict = name##_body(ctx, &run);                            \
+		accord_debug(NULL, &run);                                    \
+		if (verdict != TC_ACT_OK)                                    \
+			return verdict;                                      \
+		bpf_tail_call(ctx, &accord_chain, ACCORD_SLOT + 1);          \
+		return TC_ACT_OK;                                            \
+	}                                                                    \
+	static __always_inline int name##_body(struct __sk_buff *ctx,        \
 					       struct accord_run *__accord_run)
 
 #endif /* ACCORD_H */

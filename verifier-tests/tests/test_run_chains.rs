@@ -1,12 +1,13 @@
-//! The SDK's XDP member form (ACCORD_XDP) through BPF_PROG_TEST_RUN: a
-//! 16-member chain behind xdp_mini_dispatcher runs every member once per
-//! packet and passes it; the monolithic equivalent does the same work in one
-//! program. Root only. (Timing is the runtime's benchmark, not a test.)
+//! The SDK's XDP and tc member forms (ACCORD_XDP, ACCORD_TC) through
+//! BPF_PROG_TEST_RUN: a 16-member XDP chain behind xdp_mini_dispatcher runs
+//! every member once per packet and passes it; the monolithic equivalent
+//! does the same work in one program; a tc member's drop verdict ends its
+//! chain. Root only. (Timing is the runtime's benchmark, not a test.)
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use aya::maps::{PerCpuArray, ProgramArray};
-use aya::programs::Xdp;
+use aya::programs::{SchedClassifier, Xdp};
 use runtime::objects::testing_object;
 use verifier_tests::*;
 
@@ -38,7 +39,12 @@ struct TestRunAttr {
 
 /// Runs `prog` `REPEAT` times on a 64-byte packet; returns its verdict.
 fn test_run(prog: BorrowedFd<'_>) -> u32 {
-    let packet = [0u8; 64];
+    test_run_len(prog, 64)
+}
+
+/// Runs `prog` `REPEAT` times on a zeroed packet of `len` bytes.
+fn test_run_len(prog: BorrowedFd<'_>, len: usize) -> u32 {
+    let packet = vec![0u8; len];
     let mut attr = TestRunAttr {
         prog_fd: prog.as_raw_fd() as u32,
         data_size_in: packet.len() as u32,
@@ -153,4 +159,80 @@ fn xdp_monolithic_equivalent_does_the_same_updates() {
         let expected = if key < MEMBERS { u64::from(REPEAT) } else { 0 };
         assert_eq!(count(&mut mono, key), expected, "counter {key}");
     }
+}
+
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_SHOT: u32 = 2;
+
+#[test]
+fn tc_chain_continues_on_ok_and_ends_on_a_drop() {
+    if !require_root_or_skip("tc chain test run") {
+        return;
+    }
+    let pins = PinDir::create("tcchain").unwrap();
+    let mut dispatcher = load_object(
+        testing_object("tc_mini_dispatcher").unwrap(),
+        pins.path(),
+        0,
+    )
+    .unwrap();
+    // Slot 1 drops packets under 100 bytes; slots 0 and 2 never drop.
+    let mut members = Vec::new();
+    for (slot, drop_below) in [(0u32, 0u32), (1, 100), (2, 0)] {
+        let mut member = aya::EbpfLoader::new()
+            .default_map_pin_directory(pins.path())
+            .override_global("ACCORD_SLOT", &slot, true)
+            .override_global("DROP_BELOW", &drop_below, true)
+            .load(testing_object("tc_drop_member").unwrap())
+            .unwrap();
+        let prog: &mut SchedClassifier = member
+            .program_mut("tc_drop_member")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        prog.load().unwrap();
+        let fd = prog.fd().unwrap().try_clone().unwrap();
+        let mut chain: ProgramArray<_> = dispatcher
+            .map_mut("accord_chain")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        chain.set(slot, &fd, 0).unwrap();
+        members.push(member);
+    }
+    let seen = |m: &mut aya::Ebpf| -> u64 {
+        let arr: PerCpuArray<_, u64> = m.map_mut("tc_seen").unwrap().try_into().unwrap();
+        arr.get(&0, 0).unwrap().iter().sum()
+    };
+    let prog: &SchedClassifier = dispatcher
+        .program("tc_mini_dispatcher")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let fd = prog.fd().unwrap().as_fd();
+    assert_eq!(
+        test_run_len(fd, 64),
+        TC_ACT_SHOT,
+        "slot 1 drops a short packet"
+    );
+    let counts: Vec<u64> = members.iter_mut().map(seen).collect();
+    assert_eq!(
+        counts,
+        [u64::from(REPEAT), u64::from(REPEAT), 0],
+        "the drop ended the chain"
+    );
+    assert_eq!(
+        test_run_len(fd, 128),
+        TC_ACT_OK,
+        "a long packet passes every member"
+    );
+    let counts: Vec<u64> = members.iter_mut().map(seen).collect();
+    assert_eq!(
+        counts,
+        [
+            2 * u64::from(REPEAT),
+            2 * u64::from(REPEAT),
+            u64::from(REPEAT)
+        ]
+    );
 }
