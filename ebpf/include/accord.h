@@ -3,8 +3,8 @@
  * accord.h: the chaining SDK for accord chain members.
  *
  * A feature author includes this header, declares one member per program
- * with ACCORD_SOCK_OPS(name) { ... } (or ACCORD_XDP), and writes only the
- * body: what to do for one event. The SDK does the rest:
+ * with ACCORD_SOCK_OPS(name) { ... } (or ACCORD_XDP / ACCORD_TC), and
+ * writes only the body: what to do for one event. The SDK does the rest:
  *
  *   - parses the context into a `struct accord_conn` (family, IPv4-mapped
  *     addresses, ports in host order, op) before the body runs;
@@ -13,12 +13,15 @@
  *   - after the body returns, continues the chain: a tail call into slot
  *     ACCORD_SLOT + 1 of the shared `accord_chain` map. When that slot is
  *     empty or past the end, the tail call falls through and the member
- *     returns the hook's "go on" verdict (sock_ops: 1, XDP: XDP_PASS);
+ *     returns the hook's "go on" verdict (sock_ops: 1, XDP: XDP_PASS,
+ *     tc: TC_ACT_OK);
  *   - optionally emits sampled debug events into `accord_events`.
  *
  * A complete member (see ebpf/features/init_cwnd.bpf.c):
  *
  *   #include "accord.h"
+ *
+ *   char LICENSE[] SEC("license") = "Dual MIT/GPL";
  *
  *   ACCORD_CONFIG(
  *       __u64 iw;                  // spec: iw: { type: u32, ... }
@@ -31,8 +34,17 @@
  *       if (!cfg || !accord_op_established(conn) ||
  *           !accord_prefix_match(&accord_set_prefixes, conn))
  *           return;
- *       accord_setsockopt_u32(ctx, SOL_TCP, TCP_BPF_IW, (__u32)cfg->iw);
+ *       accord_setsockopt_u32(ctx, SOL_TCP, ACCORD_TCP_BPF_IW, (__u32)cfg->iw);
  *   }
+ *
+ * and its spec (specs/features/init_cwnd.yaml) declares exactly that:
+ *
+ *   reads: [op, family, remote_ip4, local_ip4, remote_port, local_port]
+ *   writes:
+ *     - field: TCP_BPF_IW
+ *       value: $iw
+ *       when: op in {ACTIVE_ESTABLISHED_CB, PASSIVE_ESTABLISHED_CB}
+ *             && remote_ip4 in $prefixes
  *
  * Inside the body, `ctx` is the hook's context (struct bpf_sock_ops *) and
  * `conn` the parsed `const struct accord_conn *`. Return early to do
