@@ -64,7 +64,7 @@ fn main() {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
-                .unwrap_or_else(|e| panic!("accord: cannot run {}: {e}", clang.display()));
+                .unwrap_or_else(|e| missing_clang(&format!("cannot run {}: {e}", clang.display())));
             jobs.push((name, src.clone(), obj, child));
         }
         let _ = writeln!(
@@ -139,9 +139,13 @@ fn find_clang() -> PathBuf {
             return path;
         }
     }
+    missing_clang("looked at $ACCORD_CLANG, $CLANG, clang-19 and clang on PATH")
+}
+
+/// The one message for a missing compiler: what was tried and what to install.
+fn missing_clang(detail: &str) -> ! {
     panic!(
-        "accord: clang is needed to build the eBPF programs and none was found \
-         (looked at $ACCORD_CLANG, $CLANG, clang-19 and clang on PATH); \
+        "accord: clang is needed to build the eBPF programs ({detail}); \
          install it with `apt-get install clang-19`, or set ACCORD_CLANG to a clang binary"
     );
 }
