@@ -20,5 +20,8 @@ pub mod eval;
 pub mod order;
 pub mod solver;
 
+// The bytecode audit: an object's instructions against its effect spec.
+pub mod audit;
+
 // Test support: build compositions in code (tests, benchmarks).
 pub mod testing;

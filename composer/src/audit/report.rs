@@ -1,0 +1,210 @@
+//! Audit reports for people and machines: one [`FeatureAudit`] per spec,
+//! one entry per program in it.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{Finding, ProgramAudit, Severity, Site};
+
+/// One program of a spec: where its object came from, and the audit or why
+/// there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditedProgram {
+    pub program: String,
+    /// Where the object was found (`file:<path>`, `embedded:<name>`).
+    pub object: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<ProgramAudit>,
+    /// Why the object could not be audited (not found, not ELF, no such program).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The audit of every program of one feature spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeatureAudit {
+    pub feature: String,
+    pub spec: PathBuf,
+    pub programs: Vec<AuditedProgram>,
+}
+
+impl FeatureAudit {
+    pub fn errors(&self) -> usize {
+        self.programs
+            .iter()
+            .map(|p| p.audit.as_ref().map_or(0, ProgramAudit::errors))
+            .sum()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.programs
+            .iter()
+            .map(|p| p.audit.as_ref().map_or(0, ProgramAudit::warnings))
+            .sum()
+    }
+
+    /// Programs whose object could not be audited at all.
+    pub fn unaudited(&self) -> usize {
+        self.programs.iter().filter(|p| p.error.is_some()).count()
+    }
+
+    /// No undeclared effect and every object audited.
+    pub fn is_clean(&self) -> bool {
+        self.errors() == 0 && self.unaudited() == 0
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// `insn 78 (init_cwnd+78) ebpf/include/accord.h:386:13`
+pub fn site_text(s: &Site) -> String {
+    let mut t = format!("insn {} ({}+{})", s.insn, s.function, s.function_insn);
+    if let Some(l) = &s.line {
+        let _ = write!(t, " {}:{}", l.file, l.line);
+        if l.column > 0 {
+            let _ = write!(t, ":{}", l.column);
+        }
+    }
+    t
+}
+
+fn finding(out: &mut String, f: &Finding) {
+    let label = match f.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let _ = writeln!(out, "    {label}: {}", f.message);
+    for s in &f.sites {
+        let _ = writeln!(out, "      at {}", site_text(s));
+        if let Some(l) = s.line.as_ref().filter(|l| !l.text.is_empty()) {
+            let _ = writeln!(out, "         | {}", l.text);
+        }
+    }
+}
+
+fn sites_brief(sites: &[Site]) -> String {
+    let mut insns: Vec<String> = sites.iter().take(4).map(|s| s.insn.to_string()).collect();
+    if sites.len() > 4 {
+        insns.push("...".into());
+    }
+    if insns.is_empty() {
+        String::new()
+    } else {
+        format!(" at insn {}", insns.join(", "))
+    }
+}
+
+/// The human report of one feature.
+pub fn human(a: &FeatureAudit) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "audit {} ({})", a.feature, a.spec.display());
+    for p in &a.programs {
+        let Some(audit) = &p.audit else {
+            let _ = writeln!(
+                out,
+                "  program {} ({}): not audited: {}",
+                p.program,
+                p.object,
+                p.error.as_deref().unwrap_or("unknown reason")
+            );
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "  program {} ({}, section {}, {} reached)",
+            p.program,
+            p.object,
+            audit.section,
+            plural(audit.reached_insns, "instruction")
+        );
+        for w in &audit.writes {
+            let tag = if w.declared { "declared" } else { "UNDECLARED" };
+            let _ = writeln!(
+                out,
+                "    writes {} ({tag}){}",
+                w.field,
+                sites_brief(&w.sites)
+            );
+        }
+        if audit.writes.is_empty() {
+            let _ = writeln!(out, "    writes nothing");
+        }
+        let reads: Vec<String> = audit
+            .reads
+            .iter()
+            .map(|r| {
+                if r.declared {
+                    r.field.clone()
+                } else {
+                    format!("{} (UNDECLARED)", r.field)
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "    reads {}",
+            if reads.is_empty() {
+                "nothing".to_string()
+            } else {
+                reads.join(", ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "    chain: {}",
+            if audit.always_continues {
+                "every path continues the chain"
+            } else {
+                "some path ends without continuing the chain"
+            }
+        );
+        for f in &audit.findings {
+            finding(&mut out, f);
+        }
+    }
+    let mut result = format!(
+        "  result: {}, {}",
+        plural(a.errors(), "error"),
+        plural(a.warnings(), "warning")
+    );
+    if a.unaudited() > 0 {
+        let _ = write!(result, ", {} not audited", plural(a.unaudited(), "program"));
+    }
+    let verdict = if a.is_clean() {
+        "the object does what the spec says"
+    } else {
+        "the object does more than the spec says"
+    };
+    let _ = writeln!(out, "{result}: {verdict}");
+    out
+}
+
+/// The JSON report of several features (`accord audit --format json`).
+pub fn json(audits: &[FeatureAudit]) -> String {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        clean: bool,
+        errors: usize,
+        warnings: usize,
+        features: &'a [FeatureAudit],
+    }
+    let out = Out {
+        clean: audits.iter().all(FeatureAudit::is_clean),
+        errors: audits.iter().map(FeatureAudit::errors).sum(),
+        warnings: audits.iter().map(FeatureAudit::warnings).sum(),
+        features: audits,
+    };
+    let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|e| {
+        format!("{{\"clean\": false, \"error\": \"cannot serialize the audit: {e}\"}}")
+    });
+    s.push('\n');
+    s
+}
