@@ -5,6 +5,7 @@
 //!     cargo bench -p composer --bench scale            # 10, 100, 1000, 5000
 //!     cargo bench -p composer --bench scale -- 1000    # chosen sizes
 //!     cargo bench -p composer --bench scale -- --any-config 1000
+//!     cargo bench -p composer --bench scale -- --timeout-ms=0 1000   # no per-query timeout
 //!
 //! A plain binary (`harness = false`): each size is checked `REPEAT` times
 //! and the fastest wall time is shown (the machine is shared and noisy).
@@ -19,13 +20,17 @@ const REPEAT: usize = 3;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let any_config = args.iter().any(|a| a == "--any-config");
+    let timeout_ms = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--timeout-ms=").and_then(|v| v.parse().ok()))
+        .unwrap_or(CheckOptions::default().timeout_ms);
     let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     if sizes.is_empty() {
         sizes = vec![10, 100, 1000, 5000];
     }
     let opts = CheckOptions {
         any_config,
-        ..CheckOptions::default()
+        timeout_ms,
     };
     println!(
         "z3 {}, any_config: {any_config}",
