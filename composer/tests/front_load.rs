@@ -375,3 +375,36 @@ fn never_panics_on_truncated_or_mangled_input() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn write_values_are_typed_against_the_field() {
+    let with_write =
+        |write: &str| SPEC.replace("      - field: TCP_BPF_IW\n        value: $iw\n", write);
+    let ok = with_write("      - field: TCP_BPF_IW\n        value: { min: 10, max: 20 }\n");
+    let dir = fixture(&[("a.yaml", &ok), ("composition.yaml", &composition("{}"))]);
+    let l = load_dir(&dir).unwrap_or_else(|e| panic!("{}", load_errors_human(&e)));
+    assert_eq!(
+        l.composition.features[0].programs[0].writes[0].value,
+        composer::ir::WriteValue::Range { min: 10, max: 20 }
+    );
+    for (write, needle) in [
+        ("      - field: TCP_BPF_IW\n        value: { min: 20, max: 10 }\n", "a.yaml:12:16: error: empty range: min 20 is above max 10"),
+        ("      - field: TCP_BPF_IW\n        value: reno\n", "a.yaml:12:16: error: expected a u32 for the value written to `TCP_BPF_IW`, found `reno`"),
+        ("      - field: TCP_CONGESTION\n        value: averyveryverylongname\n", "a.yaml:12:16: error: invalid string `averyveryverylongname`: longer than 15 bytes (for the value written to `TCP_CONGESTION`)"),
+        ("      - field: TCP_CONGESTION\n        value: $iw\n", "error: `$param` $iw is u32 in 1..=1024, which does not fit field `TCP_CONGESTION` (string (at most 15 bytes))"),
+        ("      - field: TCP_BPF_IW\n        value: $prefixes\n", "`$param` $prefixes is a cidr4_set, which does not fit field `TCP_BPF_IW` (u32)"),
+        ("      - field: TCP_BPF_IW\n        value: $i\n", "a.yaml:12:16: error: unknown param `$i`"),
+    ] {
+        let dir = fixture(&[("a.yaml", &with_write(write)), ("composition.yaml", &composition("{}"))]);
+        assert_has(&errors(&dir), &[needle]);
+    }
+}
+
+#[test]
+fn program_hooks_must_match_the_composition() {
+    let dir = fixture(&[
+        ("a.yaml", &SPEC.replace("hook: sock_ops", "hook: xdp")),
+        ("composition.yaml", &composition("{}")),
+    ]);
+    assert_has(&errors(&dir), &["a.yaml:8:11: error: program `init_cwnd` is for hook `xdp`, but the composition is for `sock_ops`"]);
+}

@@ -174,6 +174,23 @@ fn dot_and_graph_write_graphviz() {
 }
 
 #[test]
+fn dump_smt_writes_each_query() {
+    let dir = tmpdir().join("smt");
+    // Set-typed params under --any-config always need z3 (simpler pairs may
+    // be decided without it, and then there is nothing to dump).
+    let o = accord(&[
+        "check",
+        "--any-config",
+        "--dump-smt",
+        dir.to_str().expect("utf-8"),
+        "examples/config-dependent/composition.yaml",
+    ]);
+    assert_exit(&o, 1);
+    let first = std::fs::read_to_string(dir.join("0001.smt2")).expect("a query was written");
+    assert_has(&first, &["; answer: sat", "(check-sat)", "reply"]);
+}
+
+#[test]
 fn help_teaches_with_examples() {
     let o = accord(&["check", "--help"]);
     assert_exit(&o, 0);

@@ -94,9 +94,9 @@ pub(crate) fn literal(
                 cx.err(
                     s.span(),
                     LoadErrorKind::Invalid {
-                        what: what.into(),
+                        what: "string".into(),
                         text: text.into(),
-                        reason: format!("longer than {max_len} bytes"),
+                        reason: format!("longer than {max_len} bytes (for {what})"),
                     },
                 );
                 return None;

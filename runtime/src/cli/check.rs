@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use composer::check::{check, CheckOptions};
+use composer::check::{check_traced, CheckOptions};
 use composer::load::{self, LoadOptions};
 use composer::report;
 
@@ -64,6 +64,10 @@ pub struct CheckArgs {
     /// then reported as unknown, exit 1); 0 means no limit.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout_ms: u32,
+    /// Write every solver query to DIR as SMT-LIB (NNNN.smt2, with the answer
+    /// in a comment), to reproduce a verdict with z3 by hand.
+    #[arg(long, value_name = "DIR")]
+    pub dump_smt: Option<PathBuf>,
 }
 
 pub fn run(args: CheckArgs) -> ExitCode {
@@ -82,13 +86,17 @@ pub fn run(args: CheckArgs) -> ExitCode {
         }
     };
     let c = &loaded.composition;
-    let outcome = check(
-        c,
-        &CheckOptions {
-            any_config: args.any_config,
-            timeout_ms: args.timeout_ms,
-        },
-    );
+    let opts = CheckOptions {
+        any_config: args.any_config,
+        timeout_ms: args.timeout_ms,
+    };
+    let (outcome, trace) = check_traced(c, &opts, args.dump_smt.is_some());
+    if let Some(dir) = &args.dump_smt {
+        if let Err(e) = dump_smt(dir, &trace.queries) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
     match args.format {
         Format::Human => print!("{}", report::human(&outcome, c, &loaded.warnings)),
         Format::Json => print!("{}", report::json(&outcome, &loaded.warnings)),
@@ -104,6 +112,16 @@ pub fn run(args: CheckArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn dump_smt(dir: &Path, queries: &[composer::solver::QueryRecord]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (i, q) in queries.iter().enumerate() {
+        let text = format!("; answer: {}\n{}\n", q.answer, q.smt2);
+        write_file(&dir.join(format!("{:04}.smt2", i + 1)), &text)?;
+    }
+    Ok(())
 }
 
 /// Writes `text` to `path`, naming the file in the error.
