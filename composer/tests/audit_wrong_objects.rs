@@ -1,0 +1,344 @@
+//! Deliberately wrong objects (composer/tests/audit/*.bpf.c, compiled with
+//! clang-19 at test time): each must be caught, with the instruction index
+//! and the source line of the offending instruction.
+
+#[path = "audit/common.rs"]
+mod common;
+
+use std::path::PathBuf;
+
+use composer::audit::insn::{class, Insn};
+use composer::audit::{
+    audit_program, elf, report, AuditOptions, Finding, FindingKind, ProgramAudit, Severity, Site,
+};
+use composer::ir::Program;
+
+struct Compiled {
+    src: PathBuf,
+    obj: Vec<u8>,
+}
+
+fn compile(name: &str) -> Option<Compiled> {
+    let clang = common::clang()?;
+    let dir = common::TempDir::new(name);
+    let src = common::repo_root().join(format!("composer/tests/audit/{name}.bpf.c"));
+    let obj = common::compile(&clang, &src, &dir.0);
+    Some(Compiled { src, obj })
+}
+
+fn audit(c: &Compiled, p: &Program) -> ProgramAudit {
+    audit_program(&c.obj, p, &common::catalog(), &AuditOptions::default())
+        .expect("the test object can be audited")
+}
+
+fn find<'a>(a: &'a ProgramAudit, pred: impl Fn(&FindingKind) -> bool) -> &'a Finding {
+    a.findings
+        .iter()
+        .find(|f| pred(&f.kind))
+        .unwrap_or_else(|| {
+            panic!(
+                "expected finding missing; the audit found {:#?}",
+                a.findings
+            )
+        })
+}
+
+/// The instruction at a site, decoded from the object.
+fn insn_at(c: &Compiled, program: &str, s: &Site) -> Insn {
+    let img = elf::image(&c.obj, program).expect("object parses");
+    let sec = img
+        .sections
+        .iter()
+        .find(|x| x.name == s.section)
+        .expect("the site's section exists");
+    sec.insns[s.insn]
+}
+
+/// The finding points at the marked source line, and at an instruction
+/// that `is_expected` accepts.
+fn assert_at_marker(c: &Compiled, program: &str, f: &Finding, is_expected: impl Fn(&Insn) -> bool) {
+    let line = common::marker_line(&c.src, "AUDIT-HERE");
+    let file = c.src.file_name().and_then(|n| n.to_str()).expect("name");
+    let site = f
+        .sites
+        .iter()
+        .find(|s| {
+            s.line
+                .as_ref()
+                .is_some_and(|l| l.file.ends_with(file) && l.line == line)
+        })
+        .unwrap_or_else(|| panic!("no site of {f:#?} is at {file}:{line}"));
+    let insn = insn_at(c, program, site);
+    assert!(
+        is_expected(&insn),
+        "insn {} ({insn:?}) is not the expected kind of instruction",
+        site.insn
+    );
+    let text = site.line.as_ref().map(|l| l.text.as_str()).unwrap_or("");
+    assert!(
+        text.contains("AUDIT-HERE"),
+        "line text {text:?} is not the marked line"
+    );
+}
+
+fn is_call(id: i32) -> impl Fn(&Insn) -> bool {
+    move |i| i.is_call() && i.src == 0 && i.imm == id
+}
+
+fn is_ctx_store_at(off: i16) -> impl Fn(&Insn) -> bool {
+    move |i| matches!(i.class(), class::STX | class::ST) && i.off == off
+}
+
+#[test]
+fn an_undeclared_setsockopt_is_an_error() {
+    let Some(c) = compile("undeclared_setsockopt") else {
+        return;
+    };
+    let p = common::program(
+        "undeclared_setsockopt",
+        common::PARSER_READS,
+        &["SO_RCVBUF"],
+    );
+    let a = audit(&c, &p);
+    let f = find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "TCP_BPF_IW"),
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert_at_marker(&c, &p.name, f, is_call(49));
+    // The declared SO_RCVBUF is never written: a warning, not an error.
+    let w = find(
+        &a,
+        |k| matches!(k, FindingKind::UnreachableWrite { field } if field == "SO_RCVBUF"),
+    );
+    assert_eq!(w.severity, Severity::Warning);
+    assert_eq!(a.errors(), 1, "{:#?}", a.findings);
+}
+
+#[test]
+fn a_wrong_option_is_an_error() {
+    let Some(c) = compile("wrong_option") else {
+        return;
+    };
+    let p = common::program("wrong_option", common::PARSER_READS, &["TCP_BPF_IW"]);
+    let a = audit(&c, &p);
+    let f = find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "TCP_BPF_SNDCWND_CLAMP"),
+    );
+    assert_at_marker(&c, &p.name, f, is_call(49));
+    find(
+        &a,
+        |k| matches!(k, FindingKind::UnreachableWrite { field } if field == "TCP_BPF_IW"),
+    );
+}
+
+#[test]
+fn an_undeclared_store_to_reply_is_an_error() {
+    let Some(c) = compile("undeclared_reply") else {
+        return;
+    };
+    let p = common::program("undeclared_reply", common::PARSER_READS, &[]);
+    let a = audit(&c, &p);
+    let f = find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "reply"),
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert_at_marker(&c, &p.name, f, is_ctx_store_at(4));
+    // Declared, the same object is clean.
+    let ok = audit(
+        &c,
+        &common::program("undeclared_reply", common::PARSER_READS, &["reply"]),
+    );
+    assert_eq!(ok.errors(), 0, "{:#?}", ok.findings);
+    assert_eq!(ok.warnings(), 0, "{:#?}", ok.findings);
+}
+
+#[test]
+fn a_context_pointer_spilled_and_restored_is_still_the_context() {
+    let Some(c) = compile("ctx_spill") else {
+        return;
+    };
+    let p = common::program("ctx_spill", common::PARSER_READS, &[]);
+    let a = audit(&c, &p);
+    let f = find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "reply"),
+    );
+    assert_at_marker(&c, &p.name, f, is_ctx_store_at(4));
+    // The store's base register was filled from the stack: the case under test.
+    let site = &f.sites[0];
+    let img = elf::image(&c.obj, &p.name).expect("parses");
+    let insns = &img
+        .sections
+        .iter()
+        .find(|s| s.name == site.section)
+        .expect("section")
+        .insns;
+    let base = insns[site.insn].dst;
+    let def = insns[..site.insn]
+        .iter()
+        .rev()
+        .find(|i| i.dst == base && !matches!(i.class(), class::ST | class::STX | class::JMP))
+        .expect("the base register is set before the store");
+    assert!(
+        def.class() == class::LDX && def.src == 10,
+        "the base register should come from a stack slot, got {def:?}"
+    );
+}
+
+#[test]
+fn an_option_chosen_at_run_time_may_write_anything() {
+    let Some(c) = compile("runtime_option") else {
+        return;
+    };
+    let p = common::program("runtime_option", common::PARSER_READS, &["TCP_BPF_IW"]);
+    let a = audit(&c, &p);
+    let f = find(&a, |k| {
+        matches!(
+            k,
+            FindingKind::AnySocketOption {
+                level: Some(6),
+                option: None
+            }
+        )
+    });
+    assert_eq!(f.severity, Severity::Error);
+    assert_at_marker(&c, &p.name, f, is_call(49));
+    // "May write anything" covers the declared write: no unreachable warning.
+    assert!(
+        !a.findings
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::UnreachableWrite { .. })),
+        "{:#?}",
+        a.findings
+    );
+}
+
+#[test]
+fn a_branch_that_skips_the_continuation_cuts_the_chain() {
+    let Some(c) = compile("skips_continuation") else {
+        return;
+    };
+    let p = common::program("skips_continuation", &["op"], &[]);
+    let a = audit(&c, &p);
+    assert!(!a.always_continues);
+    let f = find(&a, |k| matches!(k, FindingKind::ChainCut));
+    assert_eq!(f.severity, Severity::Error);
+    assert_at_marker(&c, &p.name, f, |i| {
+        i.class() == class::JMP && !i.is_call() && !i.is_exit()
+    });
+    assert!(
+        f.sites.iter().any(|s| insn_at(&c, &p.name, s).is_exit()),
+        "{f:#?}"
+    );
+    // A member that says it ends the chain may do so.
+    let ends = audit_program(
+        &c.obj,
+        &p,
+        &common::catalog(),
+        &AuditOptions { ends_chain: true },
+    )
+    .expect("audits");
+    assert_eq!(ends.errors(), 0, "{:#?}", ends.findings);
+}
+
+#[test]
+fn a_tail_call_outside_the_chain_is_reported() {
+    let Some(c) = compile("foreign_tail_call") else {
+        return;
+    };
+    let p = common::program("foreign_tail_call", &[], &[]);
+    let a = audit(&c, &p);
+    let f = find(
+        &a,
+        |k| matches!(k, FindingKind::ForeignTailCall { map, index } if map == "side_door" && index == "2"),
+    );
+    assert_at_marker(&c, &p.name, f, is_call(12));
+    // The real continuation after it is recognised: no chain cut.
+    assert!(a.always_continues, "{:#?}", a.findings);
+    assert_eq!(a.errors(), 1, "{:#?}", a.findings);
+}
+
+#[test]
+fn a_subprogram_is_followed_in_each_calling_context() {
+    let Some(c) = compile("subprog_setsockopt") else {
+        return;
+    };
+    let p = common::program("subprog_setsockopt", common::PARSER_READS, &["TCP_BPF_IW"]);
+    let a = audit(&c, &p);
+    let f = find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "TCP_BPF_SNDCWND_CLAMP"),
+    );
+    assert_at_marker(&c, &p.name, f, is_call(49));
+    assert_eq!(f.sites[0].section, ".text");
+    assert_eq!(f.sites[0].function, "set_opt");
+    let iw = a
+        .writes
+        .iter()
+        .find(|w| w.field == "TCP_BPF_IW")
+        .expect("IW written");
+    assert!(iw.declared);
+    // Both options, and nothing vaguer: the calls were told apart.
+    assert_eq!(a.errors(), 1, "{:#?}", a.findings);
+}
+
+#[test]
+fn a_missing_program_is_an_error_naming_the_ones_there() {
+    let Some(c) = compile("undeclared_reply") else {
+        return;
+    };
+    let err = audit_program(
+        &c.obj,
+        &common::program("no_such_program", &[], &[]),
+        &common::catalog(),
+        &AuditOptions::default(),
+    )
+    .expect_err("no such program");
+    assert_eq!(
+        err.to_string(),
+        "the object has no program `no_such_program` (programs: undeclared_reply)"
+    );
+    assert!(audit_program(
+        b"not an elf",
+        &common::program("x", &[], &[]),
+        &common::catalog(),
+        &AuditOptions::default()
+    )
+    .is_err());
+}
+
+#[test]
+fn human_and_json_reports() {
+    let Some(c) = compile("undeclared_setsockopt") else {
+        return;
+    };
+    let p = common::program(
+        "undeclared_setsockopt",
+        common::PARSER_READS,
+        &["SO_RCVBUF"],
+    );
+    let fa = report::FeatureAudit {
+        feature: "undeclared_setsockopt".into(),
+        spec: "composer/tests/audit/undeclared_setsockopt.yaml".into(),
+        programs: vec![report::AuditedProgram {
+            program: p.name.clone(),
+            object: "file:undeclared_setsockopt.bpf.o".into(),
+            audit: Some(audit(&c, &p)),
+            error: None,
+        }],
+    };
+    insta::assert_snapshot!("undeclared_setsockopt_human", report::human(&fa));
+    let json: serde_json::Value =
+        serde_json::from_str(&report::json(std::slice::from_ref(&fa))).expect("valid JSON");
+    assert_eq!(json["clean"], false);
+    assert_eq!(json["errors"], 1);
+    let f = &json["features"][0]["programs"][0]["audit"]["findings"][0];
+    assert_eq!(f["kind"], "undeclared_write");
+    assert_eq!(f["field"], "TCP_BPF_IW");
+    assert_eq!(f["severity"], "error");
+    assert!(f["sites"][0]["insn"].is_u64());
+    assert!(f["sites"][0]["line"]["line"].is_u64());
+}
