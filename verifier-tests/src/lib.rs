@@ -65,7 +65,10 @@ pub fn require_root_or_skip(test: &str) -> bool {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{test}: {why} (CI=true: privileged tests must run)");
             }
-            eprintln!("skipping test - {test}: {why}");
+            // Written to the stderr handle itself, not with eprintln!, so the
+            // test harness's output capture does not hide the skip.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "skipping test - {test}: {why}");
             false
         }
     }
