@@ -6,7 +6,8 @@
 //! Not parallel with other registrations of the name `bpf_dctcp`: the test
 //! holds `dctcp_lock()`, a file lock shared by every test binary.
 
-use std::net::Ipv4Addr;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use runtime::objects::{feature_object, struct_ops_object};
@@ -178,4 +179,105 @@ fn bpf_dctcp_member_counts_an_error_when_the_congestion_control_is_missing() {
     // reply before the SYN still counts as a write.
     let s = chain.stats(0).unwrap();
     assert_eq!((s.writes, s.errors), (1, 1), "{s:?}");
+}
+
+#[test]
+fn bpf_dctcp_reacts_to_ce_marks() {
+    if !require_root_or_skip("bpf_dctcp under CE marking") {
+        return;
+    }
+    let _lock = dctcp_lock().unwrap();
+    let pins = PinDir::create("dctcp_ce").unwrap();
+    let _registration = if struct_ops::congestion_control_available("bpf_dctcp").unwrap() {
+        None
+    } else {
+        let r = struct_ops::register(
+            "bpf_dctcp",
+            struct_ops_object("bpf_dctcp").unwrap(),
+            pins.path(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Some(Registration(r))
+    };
+
+    // host (client, in the cgroup) --veth--> namespace (server, in the cgroup)
+    let n = (std::process::id() % 250) as u8 + 1;
+    let (host_ip, ns_ip) = (Ipv4Addr::new(10, 232, n, 1), Ipv4Addr::new(10, 232, n, 2));
+    let ns = NetNs::create("dctcp_ce").unwrap();
+    let host_if = format!("acdh{}", std::process::id() % 100_000);
+    let _veth = VethPair::create(
+        &ns,
+        &host_if,
+        &format!("acdn{}", std::process::id() % 100_000),
+        &format!("{host_ip}/24"),
+        &format!("{ns_ip}/24"),
+        1500,
+    )
+    .unwrap();
+    // A "switch" marking CE on one in four ECN-capable packets leaving the host.
+    let mut marker = load_object(
+        runtime::objects::testing_object("ce_marker").unwrap(),
+        pins.path(),
+        0,
+    )
+    .unwrap();
+    let prog: &mut aya::programs::SchedClassifier =
+        marker.program_mut("ce_marker").unwrap().try_into().unwrap();
+    prog.attach(&host_if, aya::programs::TcAttachType::Egress)
+        .unwrap();
+
+    let cg = TestCgroup::create("dctcp_ce").unwrap();
+    let mut chain = TestChain::new("dctcp_ce").unwrap();
+    chain
+        .add_member(feature_object("bpf_dctcp").unwrap())
+        .unwrap();
+    chain
+        .add_prefix(0, "prefixes", [10, 232, n, 0], 24)
+        .unwrap();
+    chain.attach(&cg).unwrap();
+    let listener = listener_in(&cg, Some(&ns), SocketAddrV4::new(ns_ip, 0)).unwrap();
+    let (mut client, mut server) = TcpConn::connect_in_netns_from_host(&cg, &listener).unwrap();
+    for (end, sock) in [("client", &client), ("server", &server)] {
+        assert_eq!(tcp_congestion(sock).unwrap(), "bpf_dctcp", "{end}");
+        assert_ne!(
+            tcp_info(sock).unwrap().tcpi_options & TCPI_OPT_ECN,
+            0,
+            "{end}: ECN"
+        );
+    }
+
+    let total = 16 << 20;
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0;
+        while got < total {
+            got += server.read(&mut buf).unwrap();
+        }
+        server
+    });
+    let chunk = vec![0x5au8; 1 << 16];
+    for _ in 0..total / chunk.len() {
+        client.write_all(&chunk).unwrap();
+    }
+    let _server = reader.join().unwrap();
+
+    let marks: aya::maps::Array<_, u64> = marker.map_mut("ce_marks").unwrap().try_into().unwrap();
+    let marks = marks.get(&0, 0).unwrap();
+    let info = tcp_info(&client).unwrap();
+    eprintln!(
+        "CE marks {marks}, sender delivered {} delivered_ce {} ssthresh {} cwnd {}",
+        info.tcpi_delivered, info.tcpi_delivered_ce, info.tcpi_snd_ssthresh, info.tcpi_snd_cwnd
+    );
+    assert!(marks > 0, "the marker marked ECN-capable packets");
+    // The receiver echoed the marks (its cwnd_event CE state machine), the
+    // sender counted them and cut its window through the BPF ssthresh.
+    assert!(info.tcpi_delivered_ce > 0, "CE echoed back to the sender");
+    assert!(
+        info.tcpi_snd_ssthresh > 0,
+        "the window was reduced (ssthresh set)"
+    );
+    assert_eq!(
+        info.tcpi_retrans, 0,
+        "no loss needed: ECN did the signalling"
+    );
 }
