@@ -408,3 +408,35 @@ fn program_hooks_must_match_the_composition() {
     ]);
     assert_has(&errors(&dir), &["a.yaml:8:11: error: program `init_cwnd` is for hook `xdp`, but the composition is for `sock_ops`"]);
 }
+
+#[test]
+fn missing_catalog_says_where_it_looked() {
+    let dir = fixture(&[("a.yaml", SPEC), ("composition.yaml", &composition("{}"))]);
+    let e = load(
+        &dir.join("composition.yaml"),
+        &LoadOptions {
+            specs_dir: Some(dir.join("nope")),
+            catalog: None,
+        },
+    )
+    .expect_err("no catalog");
+    let text = load_errors_human(&e).replace(&dir.display().to_string(), "$DIR");
+    assert_has(
+        &text,
+        &[
+            "$DIR/composition.yaml:2:7: error: no hook catalog for `sock_ops`",
+            "help: looked for $DIR/nope/hooks/sock_ops.yaml",
+            "help: pass --specs DIR",
+        ],
+    );
+    // Found by searching upward from the composition.
+    let nested = dir.join("deep/er");
+    std::fs::create_dir_all(dir.join("specs/hooks")).expect("mkdir");
+    std::fs::create_dir_all(&nested).expect("mkdir");
+    std::fs::copy(catalog_path(), dir.join("specs/hooks/sock_ops.yaml")).expect("copy catalog");
+    std::fs::write(nested.join("a.yaml"), SPEC).expect("write");
+    std::fs::write(nested.join("composition.yaml"), composition("{}")).expect("write");
+    let l = load(&nested.join("composition.yaml"), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", load_errors_human(&e)));
+    assert_eq!(l.composition.catalog.hook, "sock_ops");
+}
