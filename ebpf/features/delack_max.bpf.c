@@ -4,14 +4,15 @@
  * microseconds) for connections to configured prefixes, at the
  * established callbacks. The kernel's default is 200 ms; low-latency
  * peers ACK sooner. The value is not visible through TCP_INFO, so the
- * tests check it through the member's write counters.
+ * tests check it through the member's write counters. As for rto_min, the
+ * kernel refuses less than two jiffies (5 ms works with HZ >= 250).
  */
 #include "accord.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 ACCORD_CONFIG(
-	__u64 delack_max_us; /* delack_max_us: { type: u32, min: 1000, max: 200000, default: 5000 } */
+	__u64 delack_max_us; /* delack_max_us: { type: u32, min: 5000, max: 200000, default: 5000 } */
 );
 ACCORD_CIDR4_SET(prefixes);
 

@@ -4,14 +4,16 @@
  * microseconds) for low-latency peers in configured prefixes, at the
  * established callbacks. The kernel's default minimum is 200 ms; inside a
  * data centre a few milliseconds recover losses far sooner. The kernel
- * rejects values above its TCP_RTO_MIN (200 ms), so the spec caps it.
+ * refuses values above its TCP_RTO_MIN (200 ms) and below two jiffies
+ * (after rounding up to jiffies: 5 ms works with HZ >= 250, HZ=100 kernels
+ * need more than 10 ms); the spec's range is what HZ >= 250 accepts.
  */
 #include "accord.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 ACCORD_CONFIG(
-	__u64 rto_min_us; /* rto_min_us: { type: u32, min: 1000, max: 200000, default: 5000 } */
+	__u64 rto_min_us; /* rto_min_us: { type: u32, min: 5000, max: 200000, default: 5000 } */
 );
 ACCORD_CIDR4_SET(prefixes);
 
