@@ -440,3 +440,21 @@ fn missing_catalog_says_where_it_looked() {
         .unwrap_or_else(|e| panic!("{}", load_errors_human(&e)));
     assert_eq!(l.composition.catalog.hook, "sock_ops");
 }
+
+#[test]
+fn error_reports_snapshot() {
+    let spec = SPEC
+        .replace("field: TCP_BPF_IW", "field: TCP_BPF_IX")
+        .replace("&& remote_ip4", "&& (remote_ip4");
+    let dir = fixture(&[("a.yaml", &spec), ("b.yaml", "feature: b\nprograms: []\nwrtes: 1\n"), ("composition.yaml", "composition: t\nhook: sock_ops\nfeatures:\n  - spec: a.yaml\n  - spec: b.yaml\n    config: { x: 1 }\n  - spec: c.yaml\n")]);
+    let e = load_dir(&dir).expect_err("errors");
+    let d = dir.display().to_string();
+    insta::assert_snapshot!(
+        "load-errors-human",
+        load_errors_human(&e).replace(&d, "$DIR")
+    );
+    insta::assert_snapshot!(
+        "load-errors-json",
+        composer::report::load_errors_json(&e).replace(&d, "$DIR")
+    );
+}

@@ -60,16 +60,16 @@ pub(crate) fn spec(cx: &mut Cx<'_>, doc: &Doc, catalog: &HookCatalog) -> Option<
         None => Vec::new(),
     };
     let mut programs = Vec::new();
-    if let Some(items) = cx
-        .required(root, "programs", "a feature spec")
-        .and_then(|n| cx.list(n, "programs"))
+    let programs_node = cx.required(root, "programs", "a feature spec");
+    if let Some((node, items)) = programs_node.and_then(|n| cx.list(n, "programs").map(|l| (n, l)))
     {
         if items.is_empty() {
             cx.err(
-                root.span(),
-                LoadErrorKind::MissingKey {
-                    key: "programs (at least one)".into(),
-                    context: "a feature spec".into(),
+                node.span(),
+                LoadErrorKind::Invalid {
+                    what: "programs".into(),
+                    text: "[]".into(),
+                    reason: "a feature needs at least one program".into(),
                 },
             );
         }
