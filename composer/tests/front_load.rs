@@ -458,3 +458,16 @@ fn error_reports_snapshot() {
         composer::report::load_errors_json(&e).replace(&d, "$DIR")
     );
 }
+
+#[test]
+fn one_resolve_entry_per_field() {
+    let comp = format!("{}resolve:\n  - {{ field: TCP_BPF_IW, prefer: init_cwnd }}\n  - {{ field: TCP_BPF_IW, prefer: init_cwnd }}\n", composition("{}"));
+    let dir = fixture(&[("a.yaml", SPEC), ("composition.yaml", &comp)]);
+    assert_has(&errors(&dir), &["$DIR/composition.yaml:8:5: error: duplicate resolve entry for field `TCP_BPF_IW` (first at $DIR/composition.yaml:7:5)"]);
+    let comp = format!(
+        "{}resolve:\n  - {{ field: TCP_BPF_RTO_MIN, prefer: init_cwnd }}\n",
+        composition("{}")
+    );
+    let dir = fixture(&[("a.yaml", SPEC), ("composition.yaml", &comp)]);
+    assert_has(&errors(&dir), &["error: feature `init_cwnd` does not write `TCP_BPF_RTO_MIN`, so it cannot be preferred for it", "help: features that write it: (none)"]);
+}

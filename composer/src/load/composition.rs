@@ -301,6 +301,22 @@ fn resolves(
             warnings.push(LoadWarning { location: cx.at(field.span()), message: format!("`{}` merges with `or`, so its writes never conflict; this resolve entry has no effect", wf.name) });
         }
         let at = cx.at(m.span());
+        if let Some(first) = out.iter().find(|r: &&Resolve| r.field == wf.name) {
+            let first = first
+                .span
+                .as_ref()
+                .map(|s| format!("{}:{}:{}", s.file.display(), s.line, s.column))
+                .unwrap_or_default();
+            cx.err_at(
+                at,
+                LoadErrorKind::Duplicate {
+                    what: "resolve entry for field".into(),
+                    name: wf.name.clone(),
+                    first,
+                },
+            );
+            continue;
+        }
         out.push(Resolve {
             field: wf.name.clone(),
             prefer: prefer.as_str().into(),
