@@ -201,6 +201,12 @@ fn conflict_text(out: &mut String, n: usize, conflict: &Conflict, c: &Compositio
             }
             let _ = writeln!(out, "  counterexample:");
             witness_text(out, witness, "    ");
+            if !rule.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  fix: make the guards disjoint, or change the values so that {rule} holds wherever both apply"
+                );
+            }
         }
     }
     out.push('\n');
