@@ -40,12 +40,17 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use crate::eval::written_key;
-use crate::ir::{Composition, Feature, MemberId, MergeRule, Program, WritableField, Write};
+use crate::ir::{
+    CmpOp, Composition, Feature, Literal, MemberId, MergeRule, Program, ValueType, WritableField,
+    Write, WriteValue,
+};
 use crate::outcome::{
     CheckOutcome, Conflict, EdgeReason, OrderEdge, Override, UnknownCheck, Verdict, Witness,
+    WitnessValue,
 };
 use crate::solver::approx::{Approximator, GuardBox, ValueApprox};
-use crate::solver::witness::from_box;
+use crate::solver::encode::Interner;
+use crate::solver::witness::{from_box, show};
 use crate::solver::{Overlap, Prover, QueryRecord, Side, SolverStats};
 
 /// The kernel allows 33 tail calls: the dispatcher plus 32 members.
@@ -333,7 +338,7 @@ impl<'c> Run<'c> {
         let what = format!("{field}: {ma} vs {mb}");
         let (sa, sb) = (a.side(i), b.side(j));
         let labels = [written_key(&ma, None), written_key(&mb, None)];
-        let verdict = match self.exact_witness(i, j, labels.clone(), false) {
+        let verdict = match self.exact_witness(i, j, labels.clone(), None) {
             Some(w) => Verdict::Violated(w),
             None => self.prover.same_field(&what, &sa, &sb, labels),
         };
@@ -386,39 +391,58 @@ impl<'c> Run<'c> {
     }
 
     /// The fast path: both guards' boxes exact and overlapping, both values
-    /// single values (the caller has ruled out that they agree). Then the
-    /// violation is certain and the witness is read off the boxes.
+    /// literals, ranges or deployed params (not free params, which may be
+    /// shared). Then two values that differ (`op` is `None`) or that break
+    /// `lhs op rhs` are picked from the value intervals, every field takes a
+    /// value from the boxes' intersection, and the violation is certain.
+    /// `None`: let z3 decide.
     fn exact_witness(
         &mut self,
         i: usize,
         j: usize,
         labels: [String; 2],
-        ints_only: bool,
+        op: Option<CmpOp>,
     ) -> Option<Witness> {
         let (a, b) = (&self.sites[i], &self.sites[j]);
-        if !self.fast || !a.exact || !b.exact {
+        if !self.fast || !a.exact || !b.exact || self.free_value(a) || self.free_value(b) {
             return None;
         }
-        let int = |v: &ValueApprox| matches!(v, ValueApprox::Int { lo, hi } if lo == hi);
-        if ints_only && !(int(&a.value) && int(&b.value)) {
-            return None;
-        }
+        let (x, y) = match op {
+            None => pick_differ(&a.value, &b.value)?,
+            Some(op) => pick_violation(op, &a.value, &b.value)?,
+        };
         let meet = a.gbox.meet(&b.gbox);
         if meet.is_bottom() {
             return None;
         }
         let [la, lb] = labels;
+        let none = Interner::default();
+        let shown = |ty: &ValueType, v: Literal| match v {
+            Literal::Int(n) => show(ty, n, &none),
+            Literal::Str(s) => WitnessValue {
+                raw: Literal::Str(s.clone()),
+                display: s,
+            },
+        };
         let w = from_box(
             self.c,
             &self.approx,
             &meet,
             [
-                (a.feature, a.write, &a.field.ty, &a.value, la),
-                (b.feature, b.write, &b.field.ty, &b.value, lb),
+                (a.feature, a.write, la, shown(&a.field.ty, x)),
+                (b.feature, b.write, lb, shown(&b.field.ty, y)),
             ],
         )?;
         self.stats.decided_exactly += 1;
         Some(w)
+    }
+
+    /// Is this write's value a param the solver may choose?
+    fn free_value(&self, s: &Site) -> bool {
+        match &s.write.value {
+            WriteValue::Param(p) => self.opts.any_config || !s.feature.config.contains_key(p),
+            _ => false,
+        }
     }
 
     fn invariants(&mut self) {
@@ -467,7 +491,7 @@ impl<'c> Run<'c> {
                     ];
                     let pair = (l.member, r.member);
                     let (sl, sr) = (l.side(i), r.side(j));
-                    let verdict = match self.exact_witness(i, j, labels.clone(), false) {
+                    let verdict = match self.exact_witness(i, j, labels.clone(), Some(inv.op)) {
                         Some(w) => Verdict::Violated(w),
                         None => self.prover.invariant(&what, inv.op, &sl, &sr, labels),
                     };
@@ -632,5 +656,105 @@ impl<'c> Run<'c> {
             queries: std::mem::take(&mut self.prover.queries),
         };
         (outcome, trace)
+    }
+}
+
+/// Two values, one from each side, that differ.
+fn pick_differ(a: &ValueApprox, b: &ValueApprox) -> Option<(Literal, Literal)> {
+    match (a, b) {
+        (ValueApprox::Int { lo: a0, hi: a1 }, ValueApprox::Int { lo: b0, hi: b1 }) => {
+            let (x, y) = if a0 != b0 {
+                (*a0, *b0)
+            } else if b0 < b1 {
+                (*a0, b0 + 1)
+            } else if a0 < a1 {
+                (a0 + 1, *b0)
+            } else {
+                return None;
+            };
+            Some((Literal::Int(x), Literal::Int(y)))
+        }
+        (ValueApprox::Str(s), ValueApprox::Str(t)) if s != t => {
+            Some((Literal::Str(s.clone()), Literal::Str(t.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// Two integer values, one from each side, for which `lhs op rhs` fails.
+fn pick_violation(op: CmpOp, l: &ValueApprox, r: &ValueApprox) -> Option<(Literal, Literal)> {
+    let (ValueApprox::Int { lo: l0, hi: l1 }, ValueApprox::Int { lo: r0, hi: r1 }) = (l, r) else {
+        return None;
+    };
+    let (x, y) = match op {
+        CmpOp::Eq => return pick_differ(l, r),
+        CmpOp::Ne => {
+            let m = *l0.max(r0);
+            (m <= *l1.min(r1)).then_some((m, m))?
+        }
+        CmpOp::Le => (l1 > r0).then_some((*l1, *r0))?,
+        CmpOp::Lt => (l1 >= r0).then_some((*l1, *r0))?,
+        CmpOp::Ge => (l0 < r1).then_some((*l0, *r1))?,
+        CmpOp::Gt => (l0 <= r1).then_some((*l0, *r1))?,
+    };
+    Some((Literal::Int(x), Literal::Int(y)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(lo: u64, hi: u64) -> ValueApprox {
+        ValueApprox::Int { lo, hi }
+    }
+
+    fn pair(p: Option<(Literal, Literal)>) -> Option<(u64, u64)> {
+        match p? {
+            (Literal::Int(x), Literal::Int(y)) => Some((x, y)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn picks_values_that_differ() {
+        assert_eq!(pair(pick_differ(&int(5, 5), &int(5, 5))), None);
+        assert_eq!(pair(pick_differ(&int(5, 5), &int(5, 9))), Some((5, 6)));
+        assert_eq!(pair(pick_differ(&int(5, 9), &int(5, 5))), Some((6, 5)));
+        assert_eq!(pair(pick_differ(&int(1, 9), &int(4, 4))), Some((1, 4)));
+        let s = |x: &str| ValueApprox::Str(x.into());
+        assert!(pick_differ(&s("bbr"), &s("bbr")).is_none());
+        assert!(pick_differ(&s("bbr"), &s("reno")).is_some());
+    }
+
+    #[test]
+    fn picks_values_that_break_an_invariant() {
+        assert_eq!(
+            pair(pick_violation(CmpOp::Le, &int(40, 80), &int(60, 60))),
+            Some((80, 60))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Le, &int(40, 60), &int(60, 60))),
+            None
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Lt, &int(40, 60), &int(60, 60))),
+            Some((60, 60))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Ge, &int(1, 5), &int(3, 3))),
+            Some((1, 3))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Gt, &int(3, 5), &int(3, 3))),
+            Some((3, 3))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Ne, &int(1, 5), &int(5, 9))),
+            Some((5, 5))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Ne, &int(1, 4), &int(5, 9))),
+            None
+        );
     }
 }

@@ -77,6 +77,8 @@ pub struct SolverStats {
     pub sat: u64,
     pub unsat: u64,
     pub unknown: u64,
+    /// Wall time spent inside z3 (lowering, check, model), in microseconds.
+    pub solver_micros: u64,
 }
 
 /// One write taking part in a question. `site` identifies the write for the
@@ -272,10 +274,12 @@ impl<'c> Prover<'c> {
         probes: &Probes,
         whole: Option<Formula>,
     ) -> Answer {
+        let started = std::time::Instant::now();
         let answer = match self.session.as_mut() {
             Ok(s) => s.check(parts, extra, probes, &self.enc.symbols),
             Err(e) => Answer::Unknown(e.clone()),
         };
+        self.stats.solver_micros += started.elapsed().as_micros() as u64;
         self.stats.queries += 1;
         let text = match &answer {
             Answer::Sat { .. } => {

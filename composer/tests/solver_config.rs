@@ -195,10 +195,14 @@ fn every_query_can_be_dumped_as_smt_lib() {
                     in_param("remote_ip4", "prefixes", false),
                 ),
         )
+        // `||` over two fields: not exact, so z3 decides even by default.
         .feature(FeatureBuilder::new("b").write(
             "TCP_BPF_IW",
             range(10, 20),
-            op("ACTIVE_ESTABLISHED_CB"),
+            or([
+                op("ACTIVE_ESTABLISHED_CB"),
+                field_cmp("remote_port", CmpOp::Eq, 443),
+            ]),
         ))
         .build();
     for opts in [CheckOptions::default(), ANY] {

@@ -11,7 +11,7 @@ use crate::ir::{
 };
 use crate::outcome::{Witness, WitnessValue};
 
-use super::approx::{Approximator, GuardBox, ValueApprox};
+use super::approx::{Approximator, GuardBox};
 use super::encode::Interner;
 
 /// Readable fields and params (by name, without `$`) a guard mentions.
@@ -114,14 +114,14 @@ pub fn set_value(text: String) -> WitnessValue {
 
 /// A witness read off the intersection of two *exact* guard boxes (see
 /// [`Approximator::approx`]): every field takes the least value its set
-/// allows (an unconstrained enum its first variant, anything else 0), and
-/// the written values are the two sides' single values. `None` when a value
-/// is not a single value or a param is not deployed: then z3 decides.
+/// allows (an unconstrained enum its first variant, anything else 0); the
+/// written values are the caller's. `None` when a param the sides use has
+/// no deployed value: then z3 decides.
 pub fn from_box(
     comp: &Composition,
     approx: &Approximator,
     meet: &GuardBox,
-    sides: [(&Feature, &Write, &ValueType, &ValueApprox, String); 2],
+    sides: [(&Feature, &Write, String, WitnessValue); 2],
 ) -> Option<Witness> {
     let mut w = Witness {
         connection: BTreeMap::new(),
@@ -129,7 +129,7 @@ pub fn from_box(
         written: BTreeMap::new(),
     };
     let none = Interner::default();
-    for (feature, write, ty, value, label) in sides {
+    for (feature, write, label, written) in sides {
         let mut fp = Footprint::default();
         fp.add_guard(&write.guard);
         fp.add_value(&write.value);
@@ -148,15 +148,7 @@ pub fn from_box(
             w.config
                 .insert(format!("{}.{}", feature.name, p), show_config(&decl.ty, v));
         }
-        let shown = match value {
-            ValueApprox::Int { lo, hi } if lo == hi => show(ty, *lo, &none),
-            ValueApprox::Str(s) => WitnessValue {
-                raw: Literal::Str(s.clone()),
-                display: s.clone(),
-            },
-            _ => return None,
-        };
-        w.written.insert(label, shown);
+        w.written.insert(label, written);
     }
     Some(w)
 }
