@@ -3,8 +3,9 @@
  * delack_max: the maximum delayed-ACK timeout (TCP_BPF_DELACK_MAX, in
  * microseconds) for connections to configured prefixes, at the
  * established callbacks. The kernel's default is 200 ms; low-latency
- * peers ACK sooner. The value is not visible through TCP_INFO, so the
- * tests check it through the member's write counters. As for rto_min, the
+ * peers ACK sooner. The value itself is not in TCP_INFO; the tests see it
+ * as the peer's RTT to a receiver that does not answer (the delayed-ACK
+ * timer fires after 5 ms instead of 40 ms). As for rto_min, the
  * kernel refuses less than two jiffies (5 ms works with HZ >= 250).
  */
 #include "accord.h"
