@@ -178,13 +178,39 @@ pub fn human(a: &FeatureAudit) -> String {
     if a.unaudited() > 0 {
         let _ = write!(result, ", {} not audited", plural(a.unaudited(), "program"));
     }
-    let verdict = if a.is_clean() {
-        "the object does what the spec says"
-    } else {
+    let verdict = if a.errors() > 0 {
         "the object does more than the spec says"
+    } else if a.unaudited() > 0 {
+        "not every object could be audited"
+    } else {
+        "the object does what the spec says"
     };
     let _ = writeln!(out, "{result}: {verdict}");
     out
+}
+
+/// One line for a feature with nothing to report, else the full [`human`]
+/// report (for `accord check --audit`, which audits many features at once).
+pub fn brief(a: &FeatureAudit) -> String {
+    if !a.is_clean() || a.warnings() > 0 {
+        return human(a);
+    }
+    let writes: Vec<String> = a
+        .programs
+        .iter()
+        .filter_map(|p| p.audit.as_ref())
+        .flat_map(|x| x.writes.iter())
+        .map(|w| format!("{}{}", w.field, sites_brief(&w.sites)))
+        .collect();
+    format!(
+        "audit {}: clean (writes {})\n",
+        a.feature,
+        if writes.is_empty() {
+            "nothing".to_string()
+        } else {
+            writes.join("; ")
+        }
+    )
 }
 
 /// The JSON report of several features (`accord audit --format json`).

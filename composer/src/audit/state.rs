@@ -24,9 +24,10 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// A fresh frame at `depth`: `r10` points at its top, nothing else is set.
+    /// A fresh frame at `depth`: `r10` points at its top, nothing else is known.
     pub fn new(depth: u8) -> Frame {
-        let mut regs: [Value; 11] = Default::default();
+        // The verifier refuses reads of unset registers; any value is sound.
+        let mut regs: [Value; 11] = std::array::from_fn(|_| Value::scalar());
         regs[10] = Value::of(Atom::Stack {
             frame: depth,
             off: 0,

@@ -99,8 +99,12 @@ impl Value {
         }
     }
 
-    /// Every value is a known constant: the constants; otherwise `None`.
+    /// Every value is a known constant: the constants; otherwise (or for
+    /// bottom) `None`.
     pub fn constants(&self) -> Option<Vec<u64>> {
+        if self.0.is_empty() {
+            return None;
+        }
         self.0
             .iter()
             .map(|a| match a {
