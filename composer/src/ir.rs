@@ -33,10 +33,14 @@ pub enum ValueType {
     /// (`10.0.0.1` is `0x0a000001`).
     Ipv4,
     /// A string of at most `max_len` bytes (e.g. a congestion control name).
-    Str { max_len: u32 },
+    Str {
+        max_len: u32,
+    },
     /// A closed set of named integer values (e.g. `op`: the kernel's
     /// `BPF_SOCK_OPS_*` names). Names are stored in full.
-    Enum { variants: Vec<(String, u64)> },
+    Enum {
+        variants: Vec<(String, u64)>,
+    },
 }
 
 impl ValueType {
@@ -137,7 +141,10 @@ pub enum SetExpr {
     /// `{443, 8443}`
     Values(Vec<Literal>),
     /// `1024..65535`, inclusive at both ends.
-    Range { lo: u64, hi: u64 },
+    Range {
+        lo: u64,
+        hi: u64,
+    },
     /// A set-typed param of the member's own feature, without the `$`.
     Param(String),
 }
@@ -171,7 +178,10 @@ pub enum WriteValue {
     /// A scalar param of the member's own feature, without the `$`.
     Param(String),
     /// "Some value in this range", inclusive.
-    Range { min: u64, max: u64 },
+    Range {
+        min: u64,
+        max: u64,
+    },
 }
 
 /// How two writes to the same field combine.
@@ -191,7 +201,12 @@ pub enum WriteMethod {
     /// A store into the context struct at this byte offset (`reply`).
     ContextStore { offset: u32 },
     /// `bpf_setsockopt(ctx, level, optname, ...)`.
-    Setsockopt { level: String, level_value: i32, option: String, option_value: i32 },
+    Setsockopt {
+        level: String,
+        level_value: i32,
+        option: String,
+        option_value: i32,
+    },
     /// A helper call (e.g. `bpf_sock_ops_cb_flags_set`).
     Helper { name: String, id: u32 },
 }

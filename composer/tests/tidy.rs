@@ -38,7 +38,11 @@ fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn source_files_stay_under_the_size_limit() {
     let mut files = Vec::new();
     source_files(&repo_root(), &mut files);
-    assert!(!files.is_empty(), "found no source files under {:?}", repo_root());
+    assert!(
+        !files.is_empty(),
+        "found no source files under {:?}",
+        repo_root()
+    );
     let too_big: Vec<String> = files
         .iter()
         .filter_map(|f| {
