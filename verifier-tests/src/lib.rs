@@ -60,7 +60,11 @@ pub fn unique_name(tag: &str) -> String {
 /// panics with the same message instead.
 pub fn require_root_or_skip(test: &str) -> bool {
     match missing_capability() {
-        None => true,
+        None => {
+            static SWEEP: std::sync::Once = std::sync::Once::new();
+            SWEEP.call_once(remove_leftovers);
+            true
+        }
         Some(why) => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{test}: {why} (CI=true: privileged tests must run)");
@@ -70,6 +74,57 @@ pub fn require_root_or_skip(test: &str) -> bool {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "skipping test - {test}: {why}");
             false
+        }
+    }
+}
+
+/// The pid in a name made by [`unique_name`], if it is one.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("accord-test-")?;
+    let mut parts = rest.rsplitn(3, '-');
+    let (_n, pid) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    pid.parse().ok()
+}
+
+/// Removes what test processes that died without unwinding (SIGKILL, abort)
+/// left behind: cgroups, bpffs directories and network namespaces named by
+/// [`unique_name`] whose owning process is gone. Live processes' resources
+/// are never touched, so concurrent test binaries are safe. Runs once per
+/// process, from [`require_root_or_skip`].
+pub fn remove_leftovers() {
+    let dead = |name: &str| {
+        owner_pid(name).is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let entries = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    if let Some(root) = cgroup2_mount() {
+        for path in entries(&root) {
+            if path.file_name().and_then(|n| n.to_str()).is_some_and(dead) {
+                let _ = std::fs::remove_dir(&path);
+            }
+        }
+    }
+    for path in entries(std::path::Path::new(BPFFS)) {
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(dead) {
+            for pin in entries(&path) {
+                let _ = std::fs::remove_file(pin);
+            }
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+    for path in entries(std::path::Path::new("/run/netns")) {
+        if let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| dead(n))
+        {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", name])
+                .status();
         }
     }
 }
@@ -120,5 +175,19 @@ impl Drop for DctcpLock {
     fn drop(&mut self) {
         // SAFETY: the fd is valid; closing it would release the lock too.
         unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_pid_reads_unique_names() {
+        assert_eq!(owner_pid(&unique_name("chain4")), Some(std::process::id()));
+        assert_eq!(owner_pid("accord-test-load-features-123-7"), Some(123));
+        assert_eq!(owner_pid("accord-test-x-notapid-1"), None);
+        assert_eq!(owner_pid("accord-cli-test"), None);
+        assert_eq!(owner_pid("accord"), None);
     }
 }
