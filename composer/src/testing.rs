@@ -505,7 +505,8 @@ impl Rng {
 
 /// `n` features on one `sock_ops` hook, shaped like a fleet's tuning
 /// features: each targets one callback, mostly its own /24 of peers (8% a
-/// shared /16, 2% every peer), sometimes a port set or range; writes one
+/// shared /16, 2% every peer), sometimes a port set or range (10% an `||`
+/// of a remote-port set and a local-port range); writes one
 /// or two fields drawn with realistic weights (initial window, congestion
 /// control, buffers, MSS, marks, `reply` on the init callbacks, cb flags);
 /// values are literals from small menus (so many pairs agree), deployed
@@ -557,6 +558,11 @@ pub fn synthetic(n: usize, seed: u64) -> Composition {
         match rng.below(10) {
             0 | 1 => guard.push(in_values("remote_port", &[443, 8443])),
             2 => guard.push(in_range("local_port", 1024, 65535)),
+            // `||` across two fields: the pre-filter is not exact, z3 decides.
+            3 => guard.push(or([
+                in_values("remote_port", &[443, 8443]),
+                in_range("local_port", 8000, 8999),
+            ])),
             _ => {}
         }
         let guard = and(guard);
