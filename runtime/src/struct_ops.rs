@@ -114,16 +114,22 @@ pub fn register(
         object: name.to_string(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "name contains a NUL byte"),
     })?;
+    // Anything the object pins by name lands in pin_dir, never in bpffs' root.
+    let c_pin_root =
+        CString::new(pin_dir.as_os_str().as_bytes()).map_err(|_| StructOpsError::InvalidPath {
+            path: pin_dir.to_path_buf(),
+        })?;
     let mut log = vec![0u8; LOG_SIZE];
     let opts = sys::bpf_object_open_opts {
         sz: std::mem::size_of::<sys::bpf_object_open_opts>() as sys::size_t,
         object_name: c_name.as_ptr(),
+        pin_root_path: c_pin_root.as_ptr(),
         kernel_log_buf: log.as_mut_ptr().cast(),
         kernel_log_size: LOG_SIZE as sys::size_t,
         ..Default::default()
     };
     // SAFETY: object outlives the call (libbpf copies it), opts is valid and
-    // sized, and c_name/log outlive the object (both dropped after it).
+    // sized, and c_name/c_pin_root/log outlive the object (dropped after it).
     let raw = unsafe {
         sys::bpf_object__open_mem(object.as_ptr().cast(), object.len() as sys::size_t, &opts)
     };
@@ -134,6 +140,13 @@ pub fn register(
         });
     }
     let obj = Object(raw);
+    // Refuse before loading anything: loading an object without struct_ops
+    // would create (and pin, for pinned maps) what it declares for nothing.
+    if struct_ops_maps(&obj).is_empty() {
+        return Err(StructOpsError::NoStructOpsMap {
+            object: name.to_string(),
+        });
+    }
     // SAFETY: obj.0 is a valid, opened object.
     let ret = unsafe { sys::bpf_object__load(obj.0) };
     if ret < 0 {
@@ -145,17 +158,7 @@ pub fn register(
     }
 
     let mut links = Vec::new();
-    let mut map: *mut sys::bpf_map = ptr::null_mut();
-    loop {
-        // SAFETY: obj.0 is loaded; map is null or the previous map of obj.
-        map = unsafe { sys::bpf_object__next_map(obj.0, map) };
-        if map.is_null() {
-            break;
-        }
-        // SAFETY: map is a valid map of obj.
-        if unsafe { sys::bpf_map__type(map) } != sys::BPF_MAP_TYPE_STRUCT_OPS {
-            continue;
-        }
+    for map in struct_ops_maps(&obj) {
         // SAFETY: libbpf returns a NUL-terminated name owned by the map.
         let map_name = unsafe { CStr::from_ptr(sys::bpf_map__name(map)) }
             .to_string_lossy()
@@ -173,12 +176,6 @@ pub fn register(
         }
         links.push((map_name, link));
     }
-    if links.is_empty() {
-        return Err(StructOpsError::NoStructOpsMap {
-            object: name.to_string(),
-        });
-    }
-
     let mut registered = Vec::new();
     for (map_name, link) in &links {
         let pin = pin_dir.join(map_name);
@@ -247,6 +244,23 @@ pub fn congestion_control_available(name: &str) -> io::Result<bool> {
     Ok(list.split_whitespace().any(|cc| cc == name))
 }
 
+/// The object's struct_ops maps (valid while `obj` lives).
+fn struct_ops_maps(obj: &Object) -> Vec<*mut sys::bpf_map> {
+    let mut maps = Vec::new();
+    let mut map: *mut sys::bpf_map = ptr::null_mut();
+    loop {
+        // SAFETY: obj.0 is an open object; map is null or its previous map.
+        map = unsafe { sys::bpf_object__next_map(obj.0, map) };
+        if map.is_null() {
+            return maps;
+        }
+        // SAFETY: map is a valid map of obj.
+        if unsafe { sys::bpf_map__type(map) } == sys::BPF_MAP_TYPE_STRUCT_OPS {
+            maps.push(map);
+        }
+    }
+}
+
 fn destroy_links(links: &[(String, *mut sys::bpf_link)]) {
     for (_, link) in links {
         // SAFETY: each link is live and destroyed once; not yet pinned, so
@@ -264,4 +278,44 @@ fn unpin_all(registered: &[RegisteredStructOps]) {
 fn log_text(buf: &[u8]) -> String {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_without_struct_ops_is_refused_before_loading() {
+        // Opening parses the ELF only: no privileges, nothing created.
+        let object = crate::objects::feature_object("init_cwnd").expect("embedded");
+        let dir = std::env::temp_dir();
+        let err = register("init_cwnd", object, &dir).unwrap_err();
+        assert!(
+            matches!(err, StructOpsError::NoStructOpsMap { .. }),
+            "{err}"
+        );
+        assert!(!err.is_already_registered());
+    }
+
+    #[test]
+    fn the_dctcp_object_declares_one_struct_ops_map() {
+        let object = crate::objects::struct_ops_object("bpf_dctcp").expect("embedded");
+        let c_name = CString::new("bpf_dctcp").unwrap();
+        let opts = sys::bpf_object_open_opts {
+            sz: std::mem::size_of::<sys::bpf_object_open_opts>() as sys::size_t,
+            object_name: c_name.as_ptr(),
+            ..Default::default()
+        };
+        // SAFETY: as in register; the object is closed by Object's drop.
+        let raw = unsafe {
+            sys::bpf_object__open_mem(object.as_ptr().cast(), object.len() as sys::size_t, &opts)
+        };
+        assert!(!raw.is_null(), "{}", io::Error::last_os_error());
+        let obj = Object(raw);
+        let maps = struct_ops_maps(&obj);
+        assert_eq!(maps.len(), 1);
+        // SAFETY: a valid map of obj.
+        let name = unsafe { CStr::from_ptr(sys::bpf_map__name(maps[0])) };
+        assert_eq!(name.to_str().unwrap(), "accord_dctcp");
+    }
 }
