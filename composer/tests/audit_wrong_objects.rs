@@ -31,7 +31,7 @@ fn audit(c: &Compiled, p: &Program) -> ProgramAudit {
         .expect("the test object can be audited")
 }
 
-fn find<'a>(a: &'a ProgramAudit, pred: impl Fn(&FindingKind) -> bool) -> &'a Finding {
+fn find(a: &ProgramAudit, pred: impl Fn(&FindingKind) -> bool) -> &Finding {
     a.findings
         .iter()
         .find(|f| pred(&f.kind))

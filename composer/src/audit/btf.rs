@@ -51,11 +51,11 @@ fn string_at(strs: &[u8], off: u32) -> String {
     String::from_utf8_lossy(&rest[..end]).into_owned()
 }
 
+/// One code section's line records: its name and (byte offset, line) pairs.
+pub type SectionLines = (String, Vec<(u32, SourceLine)>);
+
 /// Line info per code section name: (byte offset in the section, line).
-pub fn line_info(
-    btf: &[u8],
-    ext: &[u8],
-) -> Result<Vec<(String, Vec<(u32, SourceLine)>)>, AuditError> {
+pub fn line_info(btf: &[u8], ext: &[u8]) -> Result<Vec<SectionLines>, AuditError> {
     let strs = strings(btf)?;
     if u16_at(ext, 0) != Some(BTF_MAGIC) {
         return Err(bad("`.BTF.ext` has no BTF magic"));

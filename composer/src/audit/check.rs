@@ -74,7 +74,7 @@ fn describe_index(v: &Value) -> String {
     let parts: Vec<String> = v
         .atoms()
         .map(|a| match a {
-            Atom::Slot(0) => format!("{SLOT_GLOBAL}"),
+            Atom::Slot(0) => SLOT_GLOBAL.to_string(),
             Atom::Slot(k) if *k > 0 => format!("{SLOT_GLOBAL} + {k}"),
             Atom::Slot(k) => format!("{SLOT_GLOBAL} - {}", -k),
             Atom::Const(c) => c.to_string(),
@@ -417,7 +417,7 @@ pub(super) fn check(
             .collect::<Vec<_>>()
     };
     let mut findings = found.0;
-    findings.sort_by(|x, y| y.severity.cmp(&x.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let locs: BTreeSet<Loc> = a.nodes.iter().map(|n| n.key.loc).collect();
     ProgramAudit {
         program: image.program.clone(),

@@ -1,7 +1,7 @@
 //! Shared by the audit tests: compile small C programs with clang-19 into a
 //! temporary directory, load the hook catalog, build specs in code.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary uses a different part of it")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
