@@ -10,6 +10,8 @@
 //! process id and a counter, so tests run in parallel without clashing. The
 //! one global resource, the `bpf_dctcp` congestion control name, is guarded
 //! by [`dctcp_lock`], a file lock that also serialises separate test binaries.
+//! What a killed test process leaves behind is swept by [`remove_leftovers`]
+//! the next time a privileged test starts.
 //!
 //! Typical end-to-end test:
 //!
