@@ -29,11 +29,18 @@
 //! - **Limits.** More than [`MAX_MEMBERS_PER_CHAIN`] members on one hook.
 //!
 //! # Cost
-//! Candidate pairs are enumerated per field (quadratic in its writers but
-//! each costs only an interval test): pairs whose values are the same single
-//! value, or whose guard boxes ([`crate::solver::approx`]) are disjoint,
-//! never reach z3. The rest are one z3 query each on one incremental solver
-//! (push/pop), with each guard lowered once.
+//! Candidate pairs are enumerated per field (quadratic in its writers, but
+//! each costs only an interval test). Pairs whose values are the same single
+//! value, or whose guard boxes ([`crate::solver::approx`]) are disjoint, are
+//! safe without a query. When both boxes are *exact* (conjunctions of
+//! single-field atoms with constant operands) and the values are literals,
+//! ranges or deployed params, the answer is certain without z3 too: the
+//! witness takes each field's least value in the boxes' intersection and two
+//! values picked from the value intervals (the exact fast path, checked
+//! against z3 by `tests/solver_config.rs`; [`Tuning`] turns it off). The
+//! rest (`||` across fields, field-to-field comparisons, free params under
+//! `any_config`) are one z3 query each on one incremental solver (push/pop),
+//! with each guard lowered once.
 
 use std::collections::{BTreeMap, HashSet};
 

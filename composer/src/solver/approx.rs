@@ -482,6 +482,9 @@ impl<'c> Approximator<'c> {
         match v {
             WriteValue::Lit(Literal::Int(n)) => ValueApprox::Int { lo: *n, hi: *n },
             WriteValue::Lit(Literal::Str(s)) => ValueApprox::Str(s.clone()),
+            // An empty range (the front end rejects it) is left to z3, where
+            // its value has no model and the write never happens.
+            WriteValue::Range { min, max } if min > max => ValueApprox::Unknown,
             WriteValue::Range { min, max } => ValueApprox::Int { lo: *min, hi: *max },
             WriteValue::Param(p) => match self.deployed(feature, p) {
                 Some(ConfigValue::Scalar(Literal::Int(n))) => ValueApprox::Int { lo: *n, hi: *n },
