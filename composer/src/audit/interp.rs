@@ -401,7 +401,21 @@ fn call(
 ) -> Vec<(NodeKey, State)> {
     let loc = key.loc;
     let next = at(key, rel(loc, 0).unwrap_or(loc));
+    // In an object, a kfunc call is a pseudo call relocated to an extern
+    // symbol (libbpf turns it into a kfunc call at load time).
+    let is_kfunc = i.src == insn::PSEUDO_KFUNC_CALL
+        || (i.src == insn::PSEUDO_CALL && matches!(image.reloc(loc), Some(RelocTarget::Extern(_))));
     match i.src {
+        _ if is_kfunc => {
+            let name = match image.reloc(loc) {
+                Some(RelocTarget::Extern(n)) => n.clone(),
+                _ => format!("btf#{}", i.imm),
+            };
+            emit(Effect::Kfunc { name });
+            clobber_args(&mut s);
+            clobber_call(&mut s, Value::scalar());
+            vec![(next, s)]
+        }
         insn::PSEUDO_CALL => {
             let target = match image.reloc(loc) {
                 Some(RelocTarget::Call(t)) => Some(*t),
@@ -428,16 +442,6 @@ fn call(
             let mut calls = key.calls.clone();
             calls.push(loc);
             vec![(NodeKey { calls, loc: target }, s)]
-        }
-        insn::PSEUDO_KFUNC_CALL => {
-            let name = match image.reloc(loc) {
-                Some(RelocTarget::Extern(n)) => n.clone(),
-                _ => format!("btf#{}", i.imm),
-            };
-            emit(Effect::Kfunc { name });
-            clobber_args(&mut s);
-            clobber_call(&mut s, Value::scalar());
-            vec![(next, s)]
         }
         _ => {
             let args = [s.reg(1), s.reg(2), s.reg(3), s.reg(4), s.reg(5)];
