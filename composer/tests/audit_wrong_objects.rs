@@ -11,7 +11,7 @@ use composer::audit::insn::{class, Insn};
 use composer::audit::{
     audit_program, elf, report, AuditOptions, Finding, FindingKind, ProgramAudit, Severity, Site,
 };
-use composer::ir::Program;
+use composer::ir::{Literal, Program, WriteValue};
 
 struct Compiled {
     src: PathBuf,
@@ -283,6 +283,44 @@ fn a_subprogram_is_followed_in_each_calling_context() {
     assert!(iw.declared);
     // Both options, and nothing vaguer: the calls were told apart.
     assert_eq!(a.errors(), 1, "{:#?}", a.findings);
+}
+
+#[test]
+fn a_constant_other_than_the_declared_value_is_an_error() {
+    let Some(c) = compile("wrong_value") else {
+        return;
+    };
+    let lit = |n| WriteValue::Lit(Literal::Int(n));
+    let p = common::program_with_values(
+        "wrong_value",
+        common::PARSER_READS,
+        &[("reply", lit(10)), ("TCP_BPF_IW", lit(10))],
+    );
+    let a = audit(&c, &p);
+    let reply = find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredValue { field, value: 20 } if field == "reply"),
+    );
+    assert!(reply
+        .sites
+        .iter()
+        .all(|s| insn_at(&c, &p.name, s).class() != class::JMP));
+    find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredValue { field, value: 40 } if field == "TCP_BPF_IW"),
+    );
+    assert_eq!(a.errors(), 2, "{:#?}", a.findings);
+    // The same object against the values it writes, or ranges holding them, is clean.
+    let ok = common::program_with_values(
+        "wrong_value",
+        common::PARSER_READS,
+        &[
+            ("reply", lit(20)),
+            ("TCP_BPF_IW", WriteValue::Range { min: 1, max: 64 }),
+        ],
+    );
+    let a = audit(&c, &ok);
+    assert_eq!(a.errors() + a.warnings(), 0, "{:#?}", a.findings);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::{
     AuditOptions, Finding, FindingKind, Observed, ProgramAudit, Severity, Site, CHAIN_MAP,
     SLOT_GLOBAL,
 };
-use crate::ir::{HookCatalog, Program, WritableField, WriteMethod};
+use crate::ir::{HookCatalog, Literal, Program, WritableField, WriteMethod, WriteValue};
 
 struct Findings(Vec<Finding>);
 
@@ -101,6 +101,8 @@ pub(super) fn check(
     let mut continuation: BTreeSet<usize> = BTreeSet::new();
     let mut any_option = false;
     let mut any_store = false;
+    // (field, value written, where) for writes whose value the audit sees.
+    let mut values: Vec<(String, Value, Site)> = Vec::new();
     let chain_id = a
         .names
         .iter()
@@ -161,9 +163,14 @@ pub(super) fn check(
                 "reads the context at an offset the audit cannot determine".into(),
                 here(),
             ),
-            Effect::CtxStore { off: Some(off), .. } => match ctx_store_field(*off) {
+            Effect::CtxStore {
+                off: Some(off),
+                value,
+                ..
+            } => match ctx_store_field(*off) {
                 Some(w) => {
                     writes.entry(w.name.clone()).or_default().extend(here());
+                    values.push((w.name.clone(), value.clone(), site(image, loc)));
                 }
                 None => found.add(
                     Severity::Error,
@@ -191,7 +198,7 @@ pub(super) fn check(
                     here(),
                 );
             }
-            Effect::Helper { id, args } => match *id {
+            Effect::Helper { id, args, optval } => match *id {
                 helpers::TAIL_CALL => {
                     let to_chain = chain_id.is_some()
                         && args[1].single() == chain_id.map(Atom::Map)
@@ -230,7 +237,11 @@ pub(super) fn check(
                         (Some(levels), Some(options)) => {
                             for l in &levels {
                                 for o in &options {
-                                    setsockopt(catalog, *l, *o, &mut writes, &mut found, here());
+                                    let field =
+                                        setsockopt(catalog, *l, *o, &mut writes, &mut found, here());
+                                    if let (Some(f), Some(v)) = (field, optval) {
+                                        values.push((f, v.clone(), site(image, loc)));
+                                    }
                                 }
                             }
                         }
@@ -372,6 +383,57 @@ pub(super) fn check(
             );
         }
     }
+    // Constant values against the spec's literals and ranges.
+    for (field, value, at) in &values {
+        let Some(consts) = value.constants() else {
+            continue;
+        };
+        let declared: Vec<&WriteValue> = program
+            .writes
+            .iter()
+            .filter(|w| &w.field == field)
+            .map(|w| &w.value)
+            .collect();
+        let checkable = !declared.is_empty()
+            && declared.iter().all(|v| {
+                matches!(
+                    v,
+                    WriteValue::Lit(Literal::Int(_)) | WriteValue::Range { .. }
+                )
+            });
+        if !checkable {
+            continue;
+        }
+        for c in consts {
+            let allowed = declared.iter().any(|v| match v {
+                WriteValue::Lit(Literal::Int(n)) => *n == c,
+                WriteValue::Range { min, max } => (*min..=*max).contains(&c),
+                _ => true,
+            });
+            if !allowed {
+                let spec_says: Vec<String> = declared
+                    .iter()
+                    .map(|v| match v {
+                        WriteValue::Lit(Literal::Int(n)) => n.to_string(),
+                        WriteValue::Range { min, max } => format!("{min}..={max}"),
+                        _ => "?".into(),
+                    })
+                    .collect();
+                found.add(
+                    Severity::Error,
+                    FindingKind::UndeclaredValue {
+                        field: field.clone(),
+                        value: c,
+                    },
+                    format!(
+                        "writes {field} = {c}, but the spec declares {}",
+                        spec_says.join(" or ")
+                    ),
+                    Some(at.clone()),
+                );
+            }
+        }
+    }
     // Reads against the spec.
     for (field, sites) in &reads {
         if !program.reads.iter().any(|r| r == field) {
@@ -437,7 +499,7 @@ fn setsockopt(
     writes: &mut BTreeMap<String, BTreeSet<Site>>,
     found: &mut Findings,
     here: Option<Site>,
-) {
+) -> Option<String> {
     // The helper takes `int level, int optname`: the low 32 bits count.
     let (l, o) = (level as u32 as i32, option as u32 as i32);
     let field = catalog.writable.values().find(|w| {
@@ -447,8 +509,10 @@ fn setsockopt(
     match field {
         Some(w) => {
             writes.entry(w.name.clone()).or_default().extend(here);
+            Some(w.name.clone())
         }
-        None => found.add(
+        None => {
+            found.add(
             Severity::Error,
             FindingKind::UnknownSocketOption {
                 level: u64::from(l as u32),
@@ -459,7 +523,9 @@ fn setsockopt(
                 catalog.hook
             ),
             here,
-        ),
+            );
+            None
+        }
     }
 }
 

@@ -38,8 +38,14 @@ pub enum Effect {
         size: u8,
         value: Value,
     },
-    /// A helper call with its argument registers r1..r5.
-    Helper { id: i32, args: [Value; 5] },
+    /// A helper call with its argument registers r1..r5, and the 4-byte
+    /// value its `optval` (r4, length r5 = 4) points at, when that is a
+    /// stack address (`bpf_setsockopt` only).
+    Helper {
+        id: i32,
+        args: [Value; 5],
+        optval: Option<Value>,
+    },
     /// A kfunc call (by symbol name, or BTF id).
     Kfunc { name: String },
     /// Something the analysis cannot follow (malformed or unsupported code).
@@ -445,7 +451,19 @@ fn call(
         }
         _ => {
             let args = [s.reg(1), s.reg(2), s.reg(3), s.reg(4), s.reg(5)];
-            emit(Effect::Helper { id: i.imm, args });
+            let optval = (i.imm == 49 && args[4].single() == Some(Atom::Const(4)))
+                .then(|| match args[3].single() {
+                    Some(Atom::Stack { frame, off }) => {
+                        s.frame(frame).map(|f| f.read(off, 4, false))
+                    }
+                    _ => None,
+                })
+                .flatten();
+            emit(Effect::Helper {
+                id: i.imm,
+                args,
+                optval,
+            });
             if !READS_ONLY.contains(&i.imm) {
                 clobber_args(&mut s);
             }

@@ -97,6 +97,9 @@ pub struct Site {
 pub enum FindingKind {
     /// The bytecode writes a catalog field the spec does not declare.
     UndeclaredWrite { field: String },
+    /// A declared write of a constant the spec's literal or range does not
+    /// allow (the solver reasoned about the declared value, not this one).
+    UndeclaredValue { field: String, value: u64 },
     /// `bpf_setsockopt` with a level or option the audit cannot pin to a
     /// constant: it may write any socket option.
     AnySocketOption {

@@ -137,6 +137,22 @@ pub fn program(name: &str, reads: &[&str], writes: &[&str]) -> Program {
     }
 }
 
+/// A spec's program whose writes have the given values.
+pub fn program_with_values(name: &str, reads: &[&str], writes: &[(&str, WriteValue)]) -> Program {
+    let mut p = program(name, reads, &[]);
+    p.writes = writes
+        .iter()
+        .map(|(f, v)| Write {
+            field: f.to_string(),
+            value: v.clone(),
+            guard: Guard::True,
+            guard_text: String::new(),
+            span: None,
+        })
+        .collect();
+    p
+}
+
 /// The 1-based line of the only line in `src` containing `marker`.
 pub fn marker_line(src: &Path, marker: &str) -> u32 {
     let text = std::fs::read_to_string(src).expect("read the test source");
