@@ -42,7 +42,11 @@ fn every_program_in_every_repository_object_is_followed() {
                     "{}: {name}: {unfollowed:#?}",
                     src.display()
                 );
-                assert!(a.reached_insns > 1, "{}: {name} reached nothing", src.display());
+                assert!(
+                    a.reached_insns > 1,
+                    "{}: {name} reached nothing",
+                    src.display()
+                );
                 audited += 1;
             }
         }
