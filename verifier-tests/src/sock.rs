@@ -279,7 +279,21 @@ impl TcpConn {
     /// the accepted end sees `ip` as its peer: its passive-side callbacks run
     /// in the cgroup.
     pub fn accept_in(cgroup: &TestCgroup, ip: Ipv4Addr) -> io::Result<Self> {
+        Self::accept_in_with(cgroup, ip, None)
+    }
+
+    /// [`TcpConn::accept_in`], with `TCP_MAXSEG` = `listener_maxseg` set on
+    /// the listener from user space (the accepted end inherits it; a small
+    /// MSS over loopback without the feature under test).
+    pub fn accept_in_with(
+        cgroup: &TestCgroup,
+        ip: Ipv4Addr,
+        listener_maxseg: Option<u32>,
+    ) -> io::Result<Self> {
         let listener = listener_in(cgroup, None, SocketAddrV4::new(ip, 0))?;
+        if let Some(mss) = listener_maxseg {
+            setsockopt_u32(&listener, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss)?;
+        }
         let addr = v4(listener.local_addr()?)?;
         // SAFETY: plain socket creation; the fd is owned right away.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };

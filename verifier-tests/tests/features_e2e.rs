@@ -111,6 +111,31 @@ fn rwnd_init_lowers_the_initial_receive_window() {
 }
 
 #[test]
+fn rwnd_init_applies_to_the_passive_side_too() {
+    if !require_root_or_skip("rwnd_init passive e2e") {
+        return;
+    }
+    // The kernel asks at RWND_INIT for the request socket of a listener in
+    // the cgroup; the listener's MSS is 1400.
+    let (cg, mut chain) = setup("rwnd_init", &[4]);
+    let inside = TcpConn::accept_in_with(&cg, IN, Some(1400)).unwrap();
+    let outside = TcpConn::accept_in_with(&cg, OUT, Some(1400)).unwrap();
+    let (i, o) = (
+        tcp_info(&inside.server).unwrap(),
+        tcp_info(&outside.server).unwrap(),
+    );
+    eprintln!(
+        "rwnd_init passive: in rcv_space={} | out rcv_space={}",
+        i.tcpi_rcv_space, o.tcpi_rcv_space
+    );
+    // The passive side sizes segments without the 12-byte timestamp option.
+    assert_eq!(i.tcpi_rcv_space, 4 * (1400 - 12), "in prefix: 4 segments");
+    assert!(o.tcpi_rcv_space > 10_000, "outside: {}", o.tcpi_rcv_space);
+    let s = chain.stats(0).unwrap();
+    assert_eq!((s.writes, s.errors), (1, 0), "{s:?}");
+}
+
+#[test]
 fn jumbo_mss_clamps_the_mss_at_connect() {
     if !require_root_or_skip("jumbo_mss e2e") {
         return;
