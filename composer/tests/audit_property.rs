@@ -444,6 +444,52 @@ proptest! {
     }
 }
 
+fn any_insn() -> impl Strategy<Value = Insn> {
+    // Valid and invalid opcodes alike, registers beyond r10, any offsets.
+    let code = prop_oneof![
+        prop::sample::select(vec![
+            0x07u8, 0x0f, 0x17, 0x1f, 0xb7, 0xbf, 0xb4, 0xbc, 0x04, 0x0c, 0x57, 0x5f, 0x67, 0x77,
+            0xc7, 0x87, 0x84, 0xd4, 0xdc, 0xd7, 0x37, 0x3f, 0x97, 0x9f, 0x18, 0x61, 0x69, 0x71,
+            0x79, 0x62, 0x6a, 0x72, 0x7a, 0x63, 0x6b, 0x73, 0x7b, 0xdb, 0xc3, 0x05, 0x06, 0x15,
+            0x1d, 0x55, 0x5d, 0x25, 0xa5, 0x45, 0x65, 0xd5, 0x16, 0x56, 0x85, 0x95, 0x81, 0x89,
+            0x91, 0x99, 0x20, 0x28, 0x30, 0x40,
+        ]),
+        any::<u8>(),
+    ];
+    let dst = prop_oneof![8 => 0u8..=10, 1 => 0u8..=15];
+    let src = prop_oneof![8 => 0u8..=10, 1 => 0u8..=15];
+    let off = prop_oneof![4 => -16i16..16, 1 => any::<i16>()];
+    let imm = prop_oneof![
+        2 => prop::sample::select(vec![0i32, 1, 4, 6, 7, 12, 49, 59, 181, 1001, -1, -8]),
+        1 => any::<i32>(),
+    ];
+    (code, dst, src, off, imm).prop_map(|(code, dst, src, off, imm)| Insn {
+        code,
+        dst,
+        src,
+        off,
+        imm,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Arbitrary instruction streams (what a corrupt or hostile object
+    /// holds): the audit never panics and always finishes.
+    #[test]
+    fn arbitrary_code_never_panics(insns in prop::collection::vec(any_insn(), 1..48)) {
+        let cat = common::catalog();
+        let image = Image::from_insns(insns, BTreeMap::new());
+        let a = audit_image(&image, &common::program("prog", &[], &[]), &cat, &AuditOptions::default());
+        prop_assert!(a.reached_insns >= 1);
+    }
+}
+
 #[test]
 fn the_generator_makes_programs_that_call_setsockopt() {
     // A fixed program through the same path: constant, spilled, summed.

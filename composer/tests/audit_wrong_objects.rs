@@ -324,6 +324,39 @@ fn a_constant_other_than_the_declared_value_is_an_error() {
 }
 
 #[test]
+fn helper_writes_are_mapped_through_the_catalog_and_unknown_helpers_reported() {
+    let Some(c) = compile("helper_effects") else {
+        return;
+    };
+    let p = common::program("helper_effects", common::PARSER_READS, &[]);
+    let a = audit(&c, &p);
+    let f = find(
+        &a,
+        |k| matches!(k, FindingKind::UnknownHelper { id: 143, name } if name == "bpf_store_hdr_opt"),
+    );
+    assert_at_marker(&c, &p.name, f, is_call(143));
+    find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "cb_flags"),
+    );
+    // Declared with another flag, the constant is reported.
+    let other = common::program_with_values(
+        "helper_effects",
+        common::PARSER_READS,
+        &[("cb_flags", WriteValue::Lit(Literal::Int(1)))],
+    );
+    let a = audit(&c, &other);
+    find(
+        &a,
+        |k| matches!(k, FindingKind::UndeclaredValue { field, value: 8 } if field == "cb_flags"),
+    );
+    assert!(!a
+        .findings
+        .iter()
+        .any(|f| matches!(f.kind, FindingKind::UndeclaredWrite { .. })));
+}
+
+#[test]
 fn a_missing_program_is_an_error_naming_the_ones_there() {
     let Some(c) = compile("undeclared_reply") else {
         return;

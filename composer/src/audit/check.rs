@@ -276,6 +276,8 @@ pub(super) fn check(
                     );
                     if let Some(w) = by_catalog {
                         writes.entry(w.name.clone()).or_default().extend(here());
+                        // The written value is the first argument after ctx.
+                        values.push((w.name.clone(), args[1].clone(), site(image, loc)));
                     } else if helpers::WITH_CALLBACK.contains(&id) {
                         found.add(
                             Severity::Error,

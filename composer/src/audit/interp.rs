@@ -323,7 +323,15 @@ fn jump(
             } else {
                 i64::from(i.off)
             };
-            target(off).map(|k| (k, s)).into_iter().collect()
+            match target(off) {
+                Some(k) => vec![(k, s)],
+                None => {
+                    emit(Effect::Unfollowed {
+                        reason: "a jump before the start of the code".into(),
+                    });
+                    Vec::new()
+                }
+            }
         }
         jmp::EXIT => {
             if key.calls.is_empty() {
@@ -359,8 +367,11 @@ fn jump(
             };
             let mut out = Vec::new();
             if taken != Some(false) {
-                if let Some(k) = target(i64::from(i.off)) {
-                    out.push((k, s.clone()));
+                match target(i64::from(i.off)) {
+                    Some(k) => out.push((k, s.clone())),
+                    None => emit(Effect::Unfollowed {
+                        reason: "a jump before the start of the code".into(),
+                    }),
                 }
             }
             if taken != Some(true) {
@@ -526,7 +537,7 @@ fn load(
         let v = match *a {
             Atom::Ctx(o) => {
                 emit(Effect::CtxLoad {
-                    off: Some(o + off),
+                    off: Some(o.wrapping_add(off)),
                     size,
                 });
                 Value::scalar()
@@ -536,7 +547,7 @@ fn load(
                 Value::scalar()
             }
             Atom::Stack { frame, off: o } => match s.frame(frame) {
-                Some(f) => f.read(o + off, size, signed),
+                Some(f) => f.read(o.wrapping_add(off), size, signed),
                 None => Value::scalar(),
             },
             Atom::StackAny { frame } => match s.frame(frame) {
@@ -545,7 +556,7 @@ fn load(
             },
             Atom::Global { name, off: o }
                 if names.0.get(name as usize).map(String::as_str) == Some("ACCORD_SLOT")
-                    && o + off == 0
+                    && o.wrapping_add(off) == 0
                     && size == 4 =>
             {
                 Value::of(Atom::Slot(0))
@@ -573,7 +584,7 @@ fn store(
     for a in base.atoms().copied().collect::<Vec<_>>() {
         match a {
             Atom::Ctx(o) => emit(Effect::CtxStore {
-                off: Some(o + off),
+                off: Some(o.wrapping_add(off)),
                 size,
                 value: v.clone(),
             }),
@@ -584,7 +595,7 @@ fn store(
             }),
             Atom::Stack { frame, off: o } => {
                 if let Some(f) = s.frame_mut(frame) {
-                    f.write(o + off, size, v, strong);
+                    f.write(o.wrapping_add(off), size, v, strong);
                 }
             }
             Atom::StackAny { frame } => {

@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 use super::alu::{sign_extend_bytes, truncate_bytes};
 use super::value::{Atom, Value};
 
+/// Stack offsets the audit keeps cells for (the verifier allows -512..0);
+/// an access elsewhere is treated as "somewhere in this frame", which also
+/// keeps the offset arithmetic far from overflow.
+const PLAUSIBLE: std::ops::RangeInclusive<i64> = -65536..=65536;
+
 /// One call frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
@@ -50,6 +55,9 @@ impl Frame {
 
     /// Reads `size` bytes at `off`; `signed` for sign-extending loads.
     pub fn read(&self, off: i64, size: u8, signed: bool) -> Value {
+        if !PLAUSIBLE.contains(&off) {
+            return self.read_anywhere();
+        }
         let ext = |v: Value| {
             if signed && size < 8 {
                 v.map1(|a| match a {
@@ -90,6 +98,10 @@ impl Frame {
     /// Stores `v` (already truncated to `size`) at `off`. `strong`: the
     /// address is certain, so the old contents are gone.
     pub fn write(&mut self, off: i64, size: u8, v: &Value, strong: bool) {
+        if !PLAUSIBLE.contains(&off) {
+            self.write_anywhere(v);
+            return;
+        }
         let over = self.overlapping(off, size);
         if strong {
             for k in &over {
