@@ -14,5 +14,9 @@ pub mod plan;
 pub mod state;
 pub mod sys;
 
+// the host daemon (`accord daemon`) and its policy file
+pub mod daemon;
+pub mod policy;
+
 /// The dispatcher generator, re-exported for tests and tools.
 pub use dispatcher;

@@ -54,6 +54,10 @@ enum Command {
     /// Remove accord pins that no hookpoint uses (old generations, leftovers
     /// of interrupted runs). `--dry-run` only lists them.
     Gc(cli::status::GcArgs),
+    /// Keep a policy file true on this host: apply it, reconcile it, reapply
+    /// on edits, follow cgroups as they come and go; serve status on a
+    /// root-only socket. `--status` asks a running daemon.
+    Daemon(cli::daemon::DaemonArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,5 +70,6 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::run_status(args),
         Command::Detach(args) => cli::status::run_detach(args),
         Command::Gc(args) => cli::status::run_gc(args),
+        Command::Daemon(args) => cli::daemon::run(args),
     }
 }

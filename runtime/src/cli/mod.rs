@@ -6,4 +6,5 @@ pub mod graph;
 // Loading and managing chains in the kernel.
 pub mod apply;
 pub mod common;
+pub mod daemon;
 pub mod status;

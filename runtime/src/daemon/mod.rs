@@ -1,0 +1,209 @@
+//! The host daemon (`accord daemon`): keeps a policy file true on a host.
+//!
+//! Two halves. The [`engine::Engine`] runs on its own thread and does every
+//! kernel and file operation synchronously, through the same lifecycle
+//! functions and executor as `accord apply`. The async half (tokio, one
+//! thread) waits for signals, inotify events, timer ticks and status socket
+//! clients, and sends the engine [`Command`]s:
+//!
+//! - a change to the policy or any file it references (debounced) is a
+//!   reload: the whole policy is loaded and checked again and replaces the
+//!   running one only if every target passes;
+//! - a cgroup appearing or vanishing beside a target, and every tick of the
+//!   reconcile interval, is a reconcile: desired versus observed, the
+//!   difference executed;
+//! - SIGTERM/SIGINT stop the daemon; the chains stay pinned and attached.
+
+pub mod engine;
+pub mod socket;
+pub mod watch;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use thiserror::Error;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::layout::Layout;
+use engine::{Engine, Refusal};
+use watch::{Change, Watch};
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub policy: PathBuf,
+    pub layout: Layout,
+    /// Relative target cgroups are relative to this (the cgroup2 mount).
+    pub cgroup_root: PathBuf,
+    pub socket: PathBuf,
+    /// Reconcile at least this often (the policy's `reconcile_interval_ms` wins).
+    pub interval: Duration,
+    /// Wait this long after the last change to an input before reloading.
+    pub debounce: Duration,
+}
+
+impl DaemonConfig {
+    /// The default socket path for a state directory.
+    pub fn default_socket(layout: &Layout) -> PathBuf {
+        layout.state_dir.join("accord.sock")
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error("the policy was refused at start, nothing changed: {0}")]
+    Refused(#[source] Refusal),
+    #[error(transparent)]
+    Socket(#[from] socket::SocketError),
+    #[error("cannot watch files: {0}")]
+    Watch(#[from] notify::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signal(#[source] std::io::Error),
+    #[error("the engine thread stopped unexpectedly")]
+    EngineGone,
+}
+
+/// What the async half asks of the engine.
+pub enum Command {
+    Reload(oneshot::Sender<Value>),
+    Reconcile,
+    Status(oneshot::Sender<Value>),
+    /// Finish the current command and end the engine thread.
+    Stop,
+}
+
+/// What the engine reports back after each command.
+struct Report {
+    watch: engine::WatchSet,
+    interval_ms: Option<u64>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT (or, in tests, `stop`).
+pub async fn run(
+    cfg: DaemonConfig,
+    stop: Option<oneshot::Receiver<()>>,
+) -> Result<(), DaemonError> {
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
+    let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel::<Report>();
+    let (start_tx, start_rx) = oneshot::channel::<Result<(), Refusal>>();
+    let engine_cfg = cfg.clone();
+    let engine_thread = std::thread::Builder::new()
+        .name("accord-engine".into())
+        .spawn(move || engine_loop(engine_cfg, cmd_rx, report_tx, start_tx))
+        .expect("spawn the engine thread");
+    match start_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => {
+            let _ = engine_thread.join();
+            return Err(DaemonError::Refused(refusal));
+        }
+        Err(_) => return Err(DaemonError::EngineGone),
+    }
+    let mut watch = Watch::new()?;
+    let mut interval = cfg.interval;
+    if let Some(r) = report_rx.recv().await {
+        watch.update(r.watch);
+        interval = r.interval_ms.map_or(cfg.interval, Duration::from_millis);
+    }
+    let listener = socket::bind(&cfg.socket)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let mut stop = stop;
+    info!(socket = %cfg.socket.display(), interval_ms = interval.as_millis() as u64, "daemon running");
+
+    let far = || Instant::now() + Duration::from_secs(24 * 3600);
+    let mut reload_at = far();
+    let mut reconcile_at = Instant::now() + interval;
+    let result = loop {
+        let next = reload_at.min(reconcile_at);
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: stopping; the chains stay pinned and attached"); break Ok(()); }
+            _ = sigint.recv() => { info!("SIGINT: stopping; the chains stay pinned and attached"); break Ok(()); }
+            _ = async { match stop.as_mut() { Some(s) => { let _ = s.await; } None => std::future::pending().await } } => {
+                info!("stop requested; the chains stay pinned and attached");
+                break Ok(());
+            }
+            change = watch.next() => match change {
+                Some(Change::Inputs) => reload_at = Instant::now() + cfg.debounce,
+                Some(Change::Cgroups) => reconcile_at = reconcile_at.min(Instant::now() + Duration::from_millis(10)),
+                None => { warn!("the file watcher stopped"); }
+            },
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => { tokio::spawn(socket::serve(stream, cmd_tx.clone())); }
+                Err(e) => warn!("status socket: accept failed: {e}"),
+            },
+            Some(r) = report_rx.recv() => {
+                watch.update(r.watch);
+                interval = r.interval_ms.map_or(cfg.interval, Duration::from_millis);
+            }
+            _ = tokio::time::sleep_until(next) => {
+                let now = Instant::now();
+                if reload_at <= now {
+                    reload_at = far();
+                    let (tx, _rx) = oneshot::channel();
+                    if cmd_tx.send(Command::Reload(tx)).is_err() { break Err(DaemonError::EngineGone); }
+                    reconcile_at = now + interval;
+                } else {
+                    if cmd_tx.send(Command::Reconcile).is_err() { break Err(DaemonError::EngineGone); }
+                    reconcile_at = now + interval;
+                }
+            }
+        }
+    };
+    drop(listener);
+    let _ = std::fs::remove_file(&cfg.socket);
+    // Let the engine finish what it is doing (never stop halfway through a
+    // plan), then end it.
+    let _ = cmd_tx.send(Command::Stop);
+    let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+    result
+}
+
+fn engine_loop(
+    cfg: DaemonConfig,
+    commands: std::sync::mpsc::Receiver<Command>,
+    reports: tokio::sync::mpsc::UnboundedSender<Report>,
+    started: oneshot::Sender<Result<(), Refusal>>,
+) {
+    let mut engine = Engine::new(
+        cfg.layout.clone(),
+        cfg.policy.clone(),
+        cfg.cgroup_root.clone(),
+    );
+    match engine.reload() {
+        Ok(()) => {
+            let _ = started.send(Ok(()));
+        }
+        Err(refusal) => {
+            let _ = started.send(Err(refusal));
+            return;
+        }
+    }
+    let report = |engine: &Engine| Report {
+        watch: engine.watch_set(),
+        interval_ms: engine.interval_ms(),
+    };
+    let _ = reports.send(report(&engine));
+    while let Ok(cmd) = commands.recv() {
+        match cmd {
+            Command::Reload(reply) => {
+                let answer = match engine.reload() {
+                    Ok(()) => json!({ "ok": true }),
+                    Err(e) => json!({ "ok": false, "error": e.to_string() }),
+                };
+                let _ = reply.send(answer);
+            }
+            Command::Reconcile => engine.reconcile(),
+            Command::Stop => return,
+            Command::Status(reply) => {
+                let _ = reply.send(engine.status());
+                continue;
+            }
+        }
+        let _ = reports.send(report(&engine));
+    }
+}
