@@ -137,16 +137,17 @@ pub fn check(c: &Composition, opts: &CheckOptions) -> CheckOutcome {
     check_traced(c, opts, false).0
 }
 
-/// Checks a composition and says how; with `dump_smt`, keeps every query's
-/// SMT-LIB text.
+/// Checks a composition and says how; with `dump_smt`, every question goes
+/// to z3 (no exact fast path) and the trace keeps each query's SMT-LIB text.
 pub fn check_traced(
     c: &Composition,
     opts: &CheckOptions,
     dump_smt: bool,
 ) -> (CheckOutcome, CheckTrace) {
+    // Dumping is for reproducing questions by hand: ask z3 every one of them.
     let tuning = Tuning {
         dump_smt,
-        ..Tuning::default()
+        exact_fast_path: !dump_smt,
     };
     check_with(c, opts, &tuning)
 }

@@ -234,6 +234,15 @@ fn every_query_can_be_dumped_as_smt_lib() {
     }
     let (_, quiet) = check_traced(&c, &CheckOptions::default(), false);
     assert!(quiet.queries.is_empty());
+    // With a dump, even pairs the fast path would decide become queries.
+    let exact = CompositionBuilder::new("exact")
+        .feature(FeatureBuilder::new("a").write("SO_MARK", lit(1), op("ACTIVE_ESTABLISHED_CB")))
+        .feature(FeatureBuilder::new("b").write("SO_MARK", lit(2), Guard::True))
+        .build();
+    let (out, trace) = check_traced(&exact, &CheckOptions::default(), true);
+    assert_eq!(out.conflicts.len(), 1);
+    assert_eq!(trace.queries.len(), 1);
+    assert_eq!(trace.stats.decided_exactly, 0);
 }
 
 #[test]
