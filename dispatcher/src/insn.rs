@@ -17,6 +17,16 @@ pub const MOV64_REG: u8 = 0xbf;
 pub const CALL: u8 = 0x85;
 /// `BPF_JMP | BPF_EXIT`.
 pub const EXIT: u8 = 0x95;
+/// `BPF_ALU64 | BPF_ADD | BPF_K`.
+pub const ADD64_IMM: u8 = 0x07;
+/// `BPF_ST | BPF_MEM | BPF_W`: store a 32-bit immediate.
+pub const ST_MEM_W: u8 = 0x62;
+/// `BPF_LDX | BPF_MEM | BPF_DW`.
+pub const LDX_MEM_DW: u8 = 0x79;
+/// `BPF_STX | BPF_MEM | BPF_DW`.
+pub const STX_MEM_DW: u8 = 0x7b;
+/// `BPF_JMP | BPF_JEQ | BPF_K`.
+pub const JEQ_IMM: u8 = 0x15;
 /// `src_reg` of a 64-bit immediate load whose `imm` is a map file descriptor.
 pub const PSEUDO_MAP_FD: u8 = 1;
 /// The `bpf_tail_call` helper id.
@@ -50,6 +60,60 @@ impl Insn {
             src,
             off: 0,
             imm: 0,
+        }
+    }
+
+    pub const fn add64_imm(dst: u8, imm: i32) -> Self {
+        Insn {
+            code: ADD64_IMM,
+            dst,
+            src: 0,
+            off: 0,
+            imm,
+        }
+    }
+
+    /// `*(u32 *)(dst + off) = imm`.
+    pub const fn st_mem_w(dst: u8, off: i16, imm: i32) -> Self {
+        Insn {
+            code: ST_MEM_W,
+            dst,
+            src: 0,
+            off,
+            imm,
+        }
+    }
+
+    /// `dst = *(u64 *)(src + off)`.
+    pub const fn ldx_dw(dst: u8, src: u8, off: i16) -> Self {
+        Insn {
+            code: LDX_MEM_DW,
+            dst,
+            src,
+            off,
+            imm: 0,
+        }
+    }
+
+    /// `*(u64 *)(dst + off) = src`.
+    pub const fn stx_dw(dst: u8, src: u8, off: i16) -> Self {
+        Insn {
+            code: STX_MEM_DW,
+            dst,
+            src,
+            off,
+            imm: 0,
+        }
+    }
+
+    /// `if dst == imm goto pc + off`.
+    pub const fn jeq_imm(dst: u8, imm: i32, off: i16) -> Self {
+        Insn {
+            code: JEQ_IMM,
+            dst,
+            src: 0,
+            off,
+            imm,
         }
     }
 
@@ -139,6 +203,11 @@ impl fmt::Display for Listed<'_> {
             LD_IMM64 => write!(f, "r{dst} = {imm:#x} ll"),
             MOV64_IMM => write!(f, "r{dst} = {imm}"),
             MOV64_REG => write!(f, "r{dst} = r{src}"),
+            ADD64_IMM => write!(f, "r{dst} += {imm}"),
+            ST_MEM_W => write!(f, "*(u32 *)(r{dst} {off:+}) = {imm}"),
+            LDX_MEM_DW => write!(f, "r{dst} = *(u64 *)(r{src} {off:+})"),
+            STX_MEM_DW => write!(f, "*(u64 *)(r{dst} {off:+}) = r{src}"),
+            JEQ_IMM => write!(f, "if r{dst} == {imm} goto pc{off:+}"),
             CALL if imm == HELPER_TAIL_CALL => write!(f, "call bpf_tail_call#{imm}"),
             CALL => write!(f, "call #{imm}"),
             EXIT => write!(f, "exit"),
@@ -163,6 +232,21 @@ mod tests {
         assert_eq!(Insn::call(12).to_bytes(), [0x85, 0, 0, 0, 12, 0, 0, 0]);
         assert_eq!(Insn::exit().to_bytes(), [0x95, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(Insn::mov64_reg(6, 1).to_bytes()[..2], [0xbf, 0x16]);
+        // BPF_ST_MEM(BPF_W, BPF_REG_10, -4, 7)
+        assert_eq!(
+            Insn::st_mem_w(10, -4, 7).to_bytes(),
+            [0x62, 0x0a, 0xfc, 0xff, 7, 0, 0, 0]
+        );
+        assert_eq!(Insn::ldx_dw(1, 0, 0).to_bytes()[..2], [0x79, 0x01]);
+        assert_eq!(Insn::stx_dw(0, 1, 0).to_bytes()[..2], [0x7b, 0x10]);
+        assert_eq!(
+            Insn::jeq_imm(0, 0, 3).to_bytes(),
+            [0x15, 0, 3, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            Insn::add64_imm(2, -4).to_bytes(),
+            [0x07, 2, 0, 0, 0xfc, 0xff, 0xff, 0xff]
+        );
     }
 
     #[test]

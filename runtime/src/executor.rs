@@ -50,6 +50,8 @@ pub struct Executed {
     pub steps: usize,
     /// Failures after the commit point.
     pub warnings: Vec<String>,
+    /// How long each step took, in plan order (for benchmarks and `-v`).
+    pub timings: Vec<std::time::Duration>,
 }
 
 /// Runs one action.
@@ -139,7 +141,10 @@ pub fn execute(
 ) -> Result<Executed, Box<ExecError>> {
     let mut done = Executed::default();
     for (i, step) in plan.steps.iter().enumerate() {
-        match run_action(&step.action, adapter, store) {
+        let started = std::time::Instant::now();
+        let result = run_action(&step.action, adapter, store);
+        done.timings.push(started.elapsed());
+        match result {
             Ok(()) => done.steps += 1,
             Err(e) if step.after_commit => done.warnings.push(format!("{}: {e}", step.action)),
             Err(source) => {

@@ -28,8 +28,28 @@ const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 pub struct RealAdapter {
     /// Where bpffs is expected (for probing); `/sys/fs/bpf` by default.
     pub bpffs: Option<PathBuf>,
-    /// The kernel's BTF, parsed once (aya would parse it for every object).
-    btf: std::cell::OnceCell<Option<aya::Btf>>,
+    /// One loader for every member: `EbpfLoader::new` parses the kernel's
+    /// BTF (megabytes) each time, which dominated apply latency.
+    loader: Option<EbpfLoader<'static>>,
+}
+
+/// Load-time constants must outlive the reused loader: slots come from
+/// this table, other values are leaked once (a handful per process).
+static SMALL_VALUES: [u32; 33] = {
+    let mut t = [0u32; 33];
+    let mut i = 0;
+    while i < 33 {
+        t[i] = i as u32;
+        i += 1;
+    }
+    t
+};
+
+fn static_u32(v: u32) -> &'static u32 {
+    match SMALL_VALUES.get(v as usize) {
+        Some(s) => s,
+        None => Box::leak(Box::new(v)),
+    }
 }
 
 fn is_bpffs(path: &Path) -> bool {
@@ -132,15 +152,16 @@ impl BpfAdapter for RealAdapter {
             object: req.object_name.to_owned(),
             message,
         };
-        let btf = self.btf.get_or_init(|| aya::Btf::from_sys_fs().ok());
-        let mut loader = EbpfLoader::new();
-        loader.btf(btf.as_ref());
-        loader.verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS);
+        let loader = self.loader.get_or_insert_with(|| {
+            let mut l = EbpfLoader::new();
+            l.verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS);
+            l
+        });
         for (name, value) in req.globals {
             // ACCORD_SLOT is required by the ABI; the others are optional.
-            loader.override_global(name, value, *name == dispatcher::SLOT_GLOBAL);
+            loader.override_global(name, static_u32(*value), *name == dispatcher::SLOT_GLOBAL);
         }
-        loader.map_pin_path(CHAIN_MAP_NAME, req.chain_pin);
+        loader.map_pin_path(CHAIN_MAP_NAME, req.chain_pin.to_path_buf());
         let mut ebpf = loader
             .load(req.object)
             .map_err(|e| object_err(e.to_string()))?;
