@@ -271,6 +271,47 @@ impl ValueApprox {
     }
 }
 
+/// Two values, one from each side, that differ.
+pub fn pick_differ(a: &ValueApprox, b: &ValueApprox) -> Option<(Literal, Literal)> {
+    match (a, b) {
+        (ValueApprox::Int { lo: a0, hi: a1 }, ValueApprox::Int { lo: b0, hi: b1 }) => {
+            let (x, y) = if a0 != b0 {
+                (*a0, *b0)
+            } else if b0 < b1 {
+                (*a0, b0 + 1)
+            } else if a0 < a1 {
+                (a0 + 1, *b0)
+            } else {
+                return None;
+            };
+            Some((Literal::Int(x), Literal::Int(y)))
+        }
+        (ValueApprox::Str(s), ValueApprox::Str(t)) if s != t => {
+            Some((Literal::Str(s.clone()), Literal::Str(t.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// Two integer values, one from each side, for which `lhs op rhs` fails.
+pub fn pick_violation(op: CmpOp, l: &ValueApprox, r: &ValueApprox) -> Option<(Literal, Literal)> {
+    let (ValueApprox::Int { lo: l0, hi: l1 }, ValueApprox::Int { lo: r0, hi: r1 }) = (l, r) else {
+        return None;
+    };
+    let (x, y) = match op {
+        CmpOp::Eq => return pick_differ(l, r),
+        CmpOp::Ne => {
+            let m = *l0.max(r0);
+            (m <= *l1.min(r1)).then_some((m, m))?
+        }
+        CmpOp::Le => (l1 > r0).then_some((*l1, *r0))?,
+        CmpOp::Lt => (l1 >= r0).then_some((*l1, *r0))?,
+        CmpOp::Ge => (l0 < r1).then_some((*l0, *r1))?,
+        CmpOp::Gt => (l0 <= r1).then_some((*l0, *r1))?,
+    };
+    Some((Literal::Int(x), Literal::Int(y)))
+}
+
 fn type_max(ty: &ValueType) -> u64 {
     match ty.bits() {
         Some(b) if b < 64 => (1u64 << b) - 1,
@@ -619,5 +660,59 @@ mod tests {
         // A contradiction is exactly empty.
         let (b, e) = a.approx(&f, &and([op("VOID"), op("RTT_CB")]), true);
         assert!(b.is_bottom() && e);
+    }
+
+    fn int(lo: u64, hi: u64) -> ValueApprox {
+        ValueApprox::Int { lo, hi }
+    }
+
+    fn pair(p: Option<(Literal, Literal)>) -> Option<(u64, u64)> {
+        match p? {
+            (Literal::Int(x), Literal::Int(y)) => Some((x, y)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn picks_values_that_differ() {
+        assert_eq!(pair(pick_differ(&int(5, 5), &int(5, 5))), None);
+        assert_eq!(pair(pick_differ(&int(5, 5), &int(5, 9))), Some((5, 6)));
+        assert_eq!(pair(pick_differ(&int(5, 9), &int(5, 5))), Some((6, 5)));
+        assert_eq!(pair(pick_differ(&int(1, 9), &int(4, 4))), Some((1, 4)));
+        let s = |x: &str| ValueApprox::Str(x.into());
+        assert!(pick_differ(&s("bbr"), &s("bbr")).is_none());
+        assert!(pick_differ(&s("bbr"), &s("reno")).is_some());
+    }
+
+    #[test]
+    fn picks_values_that_break_an_invariant() {
+        assert_eq!(
+            pair(pick_violation(CmpOp::Le, &int(40, 80), &int(60, 60))),
+            Some((80, 60))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Le, &int(40, 60), &int(60, 60))),
+            None
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Lt, &int(40, 60), &int(60, 60))),
+            Some((60, 60))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Ge, &int(1, 5), &int(3, 3))),
+            Some((1, 3))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Gt, &int(3, 5), &int(3, 3))),
+            Some((3, 3))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Ne, &int(1, 5), &int(5, 9))),
+            Some((5, 5))
+        );
+        assert_eq!(
+            pair(pick_violation(CmpOp::Ne, &int(1, 4), &int(5, 9))),
+            None
+        );
     }
 }
