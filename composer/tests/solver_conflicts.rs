@@ -377,3 +377,63 @@ fn an_unknown_field_is_an_unknown_check_not_a_panic() {
     );
     assert!(!out.is_safe());
 }
+
+#[test]
+fn a_tampered_witness_is_rejected_by_eval() {
+    use composer::eval::{confirm, EvalError};
+    use composer::outcome::WitnessValue;
+    let c = CompositionBuilder::new("tamper")
+        .feature(FeatureBuilder::new("wide").write(
+            "TCP_BPF_IW",
+            lit(40),
+            and([active(), ip_in("remote_ip4", "10.0.0.0/8")]),
+        ))
+        .feature(FeatureBuilder::new("narrow").write(
+            "TCP_BPF_IW",
+            lit(10),
+            and([active(), ip_in("remote_ip4", "10.1.0.0/16")]),
+        ))
+        .build();
+    let out = run(&c);
+    let Some(Conflict::SameField {
+        field,
+        a,
+        b,
+        witness,
+    }) = out.conflicts.first().cloned()
+    else {
+        panic!("{out:#?}")
+    };
+    let rebuild = |w: Witness| Conflict::SameField {
+        field: field.clone(),
+        a: a.clone(),
+        b: b.clone(),
+        witness: w,
+    };
+    assert_eq!(confirm(&c, &rebuild(witness.clone())), Ok(()));
+    // An address outside the narrow prefix: that write does not happen.
+    let mut w = witness.clone();
+    w.connection.insert(
+        "remote_ip4".into(),
+        WitnessValue {
+            raw: Literal::Int(0x0a02_0000),
+            display: "10.2.0.0".into(),
+        },
+    );
+    assert!(matches!(
+        confirm(&c, &rebuild(w)),
+        Err(EvalError::WriteNotShown { .. })
+    ));
+    // The same value on both sides is no conflict.
+    let mut w = witness.clone();
+    let same = w.written["wide"].clone();
+    w.written.insert("narrow".into(), same);
+    assert!(confirm(&c, &rebuild(w)).is_err());
+    // A missing field is an error, not a pass.
+    let mut w = witness;
+    w.connection.remove("op");
+    assert_eq!(
+        confirm(&c, &rebuild(w)),
+        Err(EvalError::MissingField { field: "op".into() })
+    );
+}

@@ -178,3 +178,40 @@ fn more_than_32_members_is_a_limit() {
     assert!(out.order.is_some());
     assert!(!out.is_safe());
 }
+
+#[test]
+fn an_undecided_order_question_keeps_the_edge() {
+    use composer::ir::CmpOp;
+    // The reader acts under a pigeonhole guard over free params: z3 cannot
+    // decide it in 1 ms, and the edge is kept (an extra edge is safe).
+    let mut reader = FeatureBuilder::new("aa_reader").reads(&["TCP_CONGESTION"]);
+    let mut g = Vec::new();
+    for i in 0..13 {
+        reader = reader.param_u32(&format!("p{i}"), 0, 11, 0);
+        for j in 0..i {
+            g.push(param_cmp(&format!("p{i}"), CmpOp::Ne, &format!("p{j}")));
+        }
+    }
+    let c = CompositionBuilder::new("undecided")
+        .feature(FeatureBuilder::new("zz_writer").write(
+            "TCP_CONGESTION",
+            lit_str("bbr"),
+            Guard::True,
+        ))
+        .feature(reader.write("SO_MARK", lit(1), and(g)))
+        .build();
+    let opts = CheckOptions {
+        any_config: true,
+        timeout_ms: 1,
+    };
+    let out = check(&c, &opts);
+    assert_eq!(
+        edges(&out),
+        vec![(
+            "zz_writer".into(),
+            "aa_reader".into(),
+            reads("TCP_CONGESTION")
+        )]
+    );
+    assert_eq!(order(&out), ["zz_writer", "aa_reader"]);
+}
