@@ -38,9 +38,19 @@
 //! - A free set is any set: the solver does not know the deployed set's size
 //!   limit (1024 entries), which never matters for a witness of one
 //!   connection.
+//! - All queries of a run share one z3 context per thread (z3 0.22 keeps it
+//!   thread-local); a [`Prover`] must stay on the thread that made it.
+//!
+//! # Around z3
+//! [`approx`] is the cheap side: interval boxes per guard that prove pairs
+//! disjoint without a query, and that are *exact* for conjunctions of
+//! single-field constant atoms (then `check` decides the pair itself and
+//! reads the witness off the boxes). [`backend`] is the only file that
+//! names z3; [`ast`] is the small formula language in between, which folds
+//! constants and prints SMT-LIB.
 //!
 //! Every query can be printed as SMT-LIB ([`ast::to_smt2`]) and replayed
-//! with `z3 FILE`; `check::check_traced` collects them.
+//! with `z3 FILE`; `check::check_traced` with `dump_smt` collects them.
 
 pub mod approx;
 pub mod ast;
