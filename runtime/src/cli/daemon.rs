@@ -30,6 +30,11 @@ pub struct DaemonArgs {
     /// Wait this long after the last change to a policy input before reloading.
     #[arg(long, default_value_t = 50, value_name = "MS")]
     pub debounce_ms: u64,
+    /// A directory of `iter/tcp` objects (`<feature>.bpf.o`, built from
+    /// ebpf/iter/) that re-apply effects to connections already established
+    /// when a generation goes live.
+    #[arg(long, env = "ACCORD_ITER_OBJECTS", value_name = "DIR")]
+    pub iter_objects: Option<PathBuf>,
     #[command(flatten)]
     pub roots: Roots,
 }
@@ -92,6 +97,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         socket,
         interval: Duration::from_millis(args.interval_ms.max(10)),
         debounce: Duration::from_millis(args.debounce_ms),
+        iter_objects: args.iter_objects,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -97,6 +97,8 @@ pub struct Engine {
     refused_files: BTreeSet<PathBuf>,
     last_refusal: Option<String>,
     reloads: u64,
+    iter_objects: Option<PathBuf>,
+    iter_runner: super::existing::AyaIterRunner,
 }
 
 impl Engine {
@@ -120,7 +122,14 @@ impl Engine {
             refused_files: BTreeSet::new(),
             last_refusal: None,
             reloads: 0,
+            iter_objects: None,
+            iter_runner: super::existing::AyaIterRunner,
         }
+    }
+
+    /// Where the existing-connection iterators are (`None`: not run).
+    pub fn set_iter_objects(&mut self, dir: Option<PathBuf>) {
+        self.iter_objects = dir;
     }
 
     /// The accepted policy's reconcile interval, if it sets one.
@@ -321,6 +330,16 @@ impl Engine {
                 );
                 self.owned.insert(key.clone());
                 self.targets[i].phase = Phase::Live { key, generation };
+                if let Some(dir) = &self.iter_objects {
+                    let find = |f: &str| super::existing::objects_in(dir, f);
+                    super::existing::retune(
+                        &self.layout,
+                        &desired,
+                        generation,
+                        &find,
+                        &mut self.iter_runner,
+                    );
+                }
             }
             Err(e) => {
                 error!(hookpoint = %key, generation, cgroup = %cgroup.display(), "apply failed: {e}");

@@ -15,6 +15,7 @@
 //! - SIGTERM/SIGINT stop the daemon; the chains stay pinned and attached.
 
 pub mod engine;
+pub mod existing;
 pub mod socket;
 pub mod watch;
 
@@ -44,6 +45,9 @@ pub struct DaemonConfig {
     pub interval: Duration,
     /// Wait this long after the last change to an input before reloading.
     pub debounce: Duration,
+    /// Where the `iter/tcp` objects for existing connections are
+    /// (`<feature>.bpf.o`); `None`: existing connections are left alone.
+    pub iter_objects: Option<PathBuf>,
 }
 
 impl DaemonConfig {
@@ -174,6 +178,7 @@ fn engine_loop(
         cfg.policy.clone(),
         cfg.cgroup_root.clone(),
     );
+    engine.set_iter_objects(cfg.iter_objects.clone());
     match engine.reload() {
         Ok(()) => {
             let _ = started.send(Ok(()));
