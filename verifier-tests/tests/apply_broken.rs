@@ -124,3 +124,46 @@ fn a_verifier_rejection_leaves_the_live_generation_intact() {
     assert!(leftover.is_empty(), "programs left loaded: {leftover:?}");
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &good.key).unwrap();
 }
+
+#[test]
+fn a_config_map_off_the_layout_rule_is_refused_and_rolled_back() {
+    if !require_root_or_skip("apply with a config layout mismatch") {
+        return;
+    }
+    let roots = Roots::new("badcfg");
+    let cg = TestCgroup::create("badcfg").unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    // The spec side says one u32 param: 8 bytes by the rule; the object
+    // declares a 4-byte struct.
+    let mut bad = member("bad_config_layout", Some(40), &[]);
+    bad.config.sets.clear();
+    let desired = chain(
+        cg.path(),
+        vec![member("init_cwnd", Some(40), &[(PEER, 32)]), bad],
+    );
+    let err = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired).unwrap_err();
+    let LifecycleError::Exec(exec) = &err else {
+        panic!("not an executor error: {err}")
+    };
+    match &exec.source {
+        StepError::Adapter(AdapterError::ConfigLayout {
+            expected: 8,
+            actual: 4,
+            ..
+        }) => {}
+        other => panic!("expected a layout refusal, got {other}"),
+    }
+    assert!(err.to_string().contains("layout rule"), "{err}");
+    assert!(
+        tree(&roots.layout.bpffs_root).is_empty(),
+        "nothing left pinned: {:?}",
+        tree(&roots.layout.bpffs_root)
+    );
+    assert!(!roots.layout.record_path(&desired.key).exists());
+    let conn = TcpConn::connect_from(&cg, PEER).unwrap();
+    assert_eq!(
+        tcp_info(&conn.client).unwrap().tcpi_snd_cwnd,
+        10,
+        "nothing attached"
+    );
+}
