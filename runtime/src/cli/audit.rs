@@ -224,9 +224,8 @@ pub fn audit_feature(
         .map(|p| match resolve_object(p, &feature.name, forced) {
             Err(e) => AuditedProgram {
                 program: p.name.clone(),
-                object: p
-                    .object
-                    .as_ref()
+                object: forced
+                    .or(p.object.as_deref())
                     .map(|o| o.display().to_string())
                     .unwrap_or_else(|| "(none)".into()),
                 audit: None,
