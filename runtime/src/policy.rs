@@ -5,6 +5,8 @@
 //!
 //! ```yaml
 //! reconcile_interval_ms: 2000        # optional: how often to compare desired and observed
+//! specs: ../specs                    # optional: the specs directory holding hooks/<hook>.yaml
+//!                                    # (default: searched upward from each composition)
 //! targets:
 //!   - cgroup: storage.slice          # relative to the cgroup2 mount, or absolute
 //!     composition: compositions/storage.yaml   # relative to this file
@@ -35,6 +37,8 @@ use crate::desired::{self, DesiredChain, DesiredError, FilesThenEmbedded, Target
 struct PolicyFile {
     #[serde(default)]
     reconcile_interval_ms: Option<u64>,
+    #[serde(default)]
+    specs: Option<PathBuf>,
     targets: Vec<TargetFile>,
 }
 
@@ -59,6 +63,8 @@ pub struct PolicyTarget {
     /// Feature name to the params it overrides.
     pub config: BTreeMap<String, serde_yaml::Mapping>,
     pub debug_sample: u32,
+    /// The policy's `specs:` directory, if it names one.
+    pub specs: Option<PathBuf>,
 }
 
 /// A parsed policy.
@@ -157,6 +163,7 @@ pub fn parse(text: &str, path: &Path, cgroup_root: &Path) -> Result<Policy, Poli
             composition: normalize(&base.join(&t.composition)),
             config: t.config,
             debug_sample: t.debug_sample,
+            specs: file.specs.as_ref().map(|d| normalize(&base.join(d))),
         });
     }
     Ok(Policy {
@@ -185,8 +192,18 @@ pub fn prepare(target: &PolicyTarget, scratch: &Path) -> Result<Prepared, Target
         path: path.clone(),
         report: composer::report::load_errors_human(errors),
     };
-    let original = load::load(path, &LoadOptions::default()).map_err(|e| load_report(&e))?;
-    let catalog = find_catalog(path, &original.composition.hook);
+    let opts = LoadOptions {
+        specs_dir: target.specs.clone(),
+        catalog: None,
+    };
+    let original = load::load(path, &opts).map_err(|e| load_report(&e))?;
+    let catalog = match &target.specs {
+        Some(dir) => Some(
+            dir.join("hooks")
+                .join(format!("{}.yaml", original.composition.hook)),
+        ),
+        None => find_catalog(path, &original.composition.hook),
+    };
     let loaded = if target.config.is_empty() {
         original
     } else {
@@ -419,6 +436,7 @@ mod tests {
             composition: comp.clone(),
             config: BTreeMap::new(),
             debug_sample: 0,
+            specs: None,
         };
         let plain = prepare(&t, &scratch).unwrap();
         let iw = |p: &Prepared| {

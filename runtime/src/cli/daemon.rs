@@ -39,19 +39,6 @@ pub struct DaemonArgs {
     pub roots: Roots,
 }
 
-/// Logs go to stderr; `ACCORD_LOG` (else `RUST_LOG`) filters them, default `info`.
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ACCORD_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}
-
 fn cgroup2_mount() -> Option<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
     mounts.lines().find_map(|line| {
@@ -79,7 +66,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
             }
         };
     }
-    init_tracing();
+    daemon::init_tracing();
     let policy = args
         .policy
         .expect("clap requires --policy without --status");
@@ -99,17 +86,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         debounce: Duration::from_millis(args.debounce_ms),
         iter_objects: args.iter_objects,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("accord: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_KERNEL);
-        }
-    };
-    match rt.block_on(daemon::run(cfg, None)) {
+    match daemon::run_blocking(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(DaemonError::Refused(r)) => {
             eprintln!("accord: policy refused, nothing changed: {r}");

@@ -67,6 +67,8 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("cannot install signal handlers: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     #[error("the engine thread stopped unexpectedly")]
     EngineGone,
 }
@@ -84,6 +86,29 @@ pub enum Command {
 struct Report {
     watch: engine::WatchSet,
     interval_ms: Option<u64>,
+}
+
+/// Logs go to stderr; `ACCORD_LOG` (else `RUST_LOG`) filters them, default `info`.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ACCORD_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// [`run`] on a single-threaded tokio runtime of its own, until SIGTERM or SIGINT.
+pub fn run_blocking(cfg: DaemonConfig) -> Result<(), DaemonError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    rt.block_on(run(cfg, None))
 }
 
 /// Runs the daemon until SIGTERM or SIGINT (or, in tests, `stop`).
