@@ -150,6 +150,8 @@ impl BpfAdapter for FakeAdapter {
             bpffs: true,
             run_time_stats: true,
             stats_enabled_by_sysctl: false,
+            btf: true,
+            cgroup_mprog_ordering: false,
         }
     }
 

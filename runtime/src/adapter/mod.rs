@@ -69,6 +69,30 @@ pub struct KernelFeatures {
     pub run_time_stats: bool,
     /// Run-time stats are already on host-wide (`kernel.bpf_stats_enabled`).
     pub stats_enabled_by_sysctl: bool,
+    /// Kernel BTF (`/sys/kernel/btf/vmlinux`): CO-RE and struct_ops need it.
+    pub btf: bool,
+    /// The kernel's own BEFORE/AFTER ordering of cgroup programs (6.17+):
+    /// ordering only, no effect checks; accord's chain does not need it.
+    pub cgroup_mprog_ordering: bool,
+}
+
+impl std::fmt::Display for KernelFeatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        write!(
+            f,
+            "bpffs {}, BTF {}, run-time stats {}{}, cgroup BEFORE/AFTER ordering {}",
+            yes(self.bpffs),
+            yes(self.btf),
+            yes(self.run_time_stats),
+            if self.stats_enabled_by_sysctl {
+                " (on host-wide)"
+            } else {
+                ""
+            },
+            yes(self.cgroup_mprog_ordering)
+        )
+    }
 }
 
 /// Keeps run-time statistics on while alive (the fd from `BPF_ENABLE_STATS`).

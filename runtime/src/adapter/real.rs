@@ -63,6 +63,17 @@ fn is_bpffs(path: &Path) -> bool {
     }
 }
 
+/// Compares `/proc/sys/kernel/osrelease` (e.g. `6.18.44-...`) with `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
 fn get(path: &Path) -> AdapterResult<std::os::fd::OwnedFd> {
     sys::obj_get(path).map_err(|e| AdapterError::sys(format!("opening pin {}", path.display()), e))
 }
@@ -95,6 +106,8 @@ impl BpfAdapter for RealAdapter {
             bpffs,
             run_time_stats,
             stats_enabled_by_sysctl,
+            btf: Path::new("/sys/kernel/btf/vmlinux").is_file(),
+            cgroup_mprog_ordering: kernel_at_least(6, 17),
         }
     }
 

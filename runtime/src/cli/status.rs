@@ -31,6 +31,7 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     let mut adapter = RealAdapter::default();
     let store = args.roots.store();
     let features = adapter.probe();
+    println!("kernel: {features}");
     let read = |adapter: &RealAdapter| lifecycle::status(&layout, adapter, &store);
     let result = match args.sample {
         Some(secs) => {
