@@ -91,3 +91,31 @@ fn bad_input_exits_2() {
     let (code, _, stderr, _) = accord(&["detach"], "noargs");
     assert_eq!(code, 2, "detach needs --cgroup or --all: {stderr}");
 }
+
+#[test]
+fn a_second_invocation_waits_for_the_host_lock() {
+    let scratch = std::env::temp_dir().join(format!("accord-cli-lock-{}", std::process::id()));
+    let layout = runtime::layout::Layout {
+        bpffs_root: scratch.join("bpffs"),
+        state_dir: scratch.join("state"),
+    };
+    let held = runtime::lock::HostLock::acquire(&layout.lock_path(), || panic!("the lock is free"))
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["gc", "--dry-run"])
+        .env("ACCORD_BPFFS_ROOT", &layout.bpffs_root)
+        .env("ACCORD_STATE_DIR", &layout.state_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting for another accord"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    std::fs::remove_dir_all(&scratch).unwrap();
+}

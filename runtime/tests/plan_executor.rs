@@ -97,6 +97,29 @@ fn fresh_plan() {
 }
 
 #[test]
+fn detach_and_repair_plans() {
+    let (mut a, mut store) = (fake(), MemStateStore::default());
+    let desired = four();
+    lifecycle::apply(&layout(), &mut a, &mut store, &desired).unwrap();
+    insta::assert_snapshot!(
+        "detach",
+        runtime::plan::plan_detach(&layout(), &desired.key).to_string()
+    );
+    a.unpin(&layout().link_pin(&desired.key)).unwrap();
+    let plan = lifecycle::plan_for(&layout(), &a, &store, &desired).unwrap();
+    assert_eq!(plan.kind, PlanKind::Repair { generation: 2 });
+    let text = plan.to_string();
+    assert!(
+        text.contains("attach sock_ops to /sys/fs/cgroup/svc"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unpin and remove /bpf/accord/sock_ops-cg77/gen-1 (after commit)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn apply_then_apply_again_is_a_no_op() {
     let (mut a, mut store) = (fake(), MemStateStore::default());
     let desired = four();
