@@ -522,3 +522,27 @@ fn the_generator_makes_programs_that_call_setsockopt() {
         assert!(covered(&a, &cat, insn, l, o));
     }
 }
+
+#[test]
+fn a_run_time_option_checked_against_a_constant_is_that_constant() {
+    // r7 = ctx->remote_port; if r7 != 1001 goto out; setsockopt(ctx, 6, r7)
+    let insns = program(&[
+        Stmt::CtxLoad(7, 64),
+        Stmt::Branch(7, jmp::JNE, 1001, 1),
+        Stmt::SetSockOpt {
+            level: Src::Imm(6),
+            option: Src::Reg(7),
+            ctx_slot: None,
+        },
+    ]);
+    let cat = common::catalog();
+    let a = audit_image(
+        &Image::from_insns(insns, BTreeMap::new()),
+        &common::program("prog", &["remote_port"], &["TCP_BPF_IW"]),
+        &cat,
+        &AuditOptions { ends_chain: true },
+    );
+    assert_eq!(a.errors() + a.warnings(), 0, "{:#?}", a.findings);
+    assert_eq!(a.writes.len(), 1);
+    assert_eq!(a.writes[0].field, "TCP_BPF_IW");
+}

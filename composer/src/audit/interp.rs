@@ -365,20 +365,58 @@ fn jump(
                 (Some(Atom::Const(x)), Some(Atom::Const(y))) => compare(i.op(), x, y, is64),
                 _ => None,
             };
+            let (mut on_taken, mut on_fall) = (s.clone(), s);
+            let (mut may_take, mut may_fall) = (taken != Some(false), taken != Some(true));
+            // `if r == K`: r is K on one edge and not K on the other.
+            if let (true, jmp::JEQ | jmp::JNE, Some(Atom::Const(k))) = (is64, i.op(), b.single()) {
+                let (eq, ne) = (refine(&a, k, true), refine(&a, k, false));
+                let (t, f) = if i.op() == jmp::JEQ {
+                    (eq, ne)
+                } else {
+                    (ne, eq)
+                };
+                match t {
+                    Some(v) => on_taken.set_reg(i.dst, v),
+                    None => may_take = false,
+                }
+                match f {
+                    Some(v) => on_fall.set_reg(i.dst, v),
+                    None => may_fall = false,
+                }
+            }
             let mut out = Vec::new();
-            if taken != Some(false) {
+            if may_take {
                 match target(i64::from(i.off)) {
-                    Some(k) => out.push((k, s.clone())),
+                    Some(k) => out.push((k, on_taken)),
                     None => emit(Effect::Unfollowed {
                         reason: "a jump before the start of the code".into(),
                     }),
                 }
             }
-            if taken != Some(true) {
-                out.push((fall, s));
+            if may_fall {
+                out.push((fall, on_fall));
             }
             out
         }
+    }
+}
+
+/// A scalar value on the edge where it is (`equal`) or is not `k`; `None`
+/// when no possibility survives (the edge cannot be taken). Values that may
+/// be pointers are left alone.
+fn refine(v: &Value, k: u64, equal: bool) -> Option<Value> {
+    if v.is_bottom()
+        || v.atoms()
+            .any(|a| !matches!(a, Atom::Const(_) | Atom::Scalar))
+    {
+        return Some(v.clone());
+    }
+    let scalar = v.atoms().any(|a| *a == Atom::Scalar);
+    if equal {
+        (scalar || v.atoms().any(|a| *a == Atom::Const(k))).then(|| Value::constant(k))
+    } else {
+        let rest = Value::from_atoms(v.atoms().copied().filter(|a| *a != Atom::Const(k)));
+        (!rest.is_bottom()).then_some(rest)
     }
 }
 
