@@ -18,6 +18,7 @@ pub mod suggest;
 pub mod check;
 pub mod eval;
 pub mod order;
+pub mod predict;
 pub mod solver;
 
 // The bytecode audit: an object's instructions against its effect spec.

@@ -1,0 +1,159 @@
+//! The README's main job, end to end: `accord-demo` (what `scripts/demo`
+//! runs) checks the demo composition, applies it with the real `accord`
+//! binary to a demo cgroup, measures real loopback connections against the
+//! composer's predictions and cleans up. Run as root; the `accord` binary
+//! must be built beside the test (`cargo test --workspace` builds it, as
+//! runtime's CLI tests need it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use verifier_tests::{cgroup2_mount, require_root_or_skip};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `accord` from the same target directory and profile as the demo binary.
+fn accord_bin() -> Option<PathBuf> {
+    let bin = Path::new(env!("CARGO_BIN_EXE_accord-demo")).with_file_name("accord");
+    bin.is_file().then_some(bin)
+}
+
+/// Runs the demo on `composition` and checks it left nothing behind, or
+/// returns `None` (having said why) when this host cannot run it.
+fn demo(test: &str, composition: &str) -> Option<(Output, String)> {
+    // The demo serialises itself against other demos, but this file's
+    // checks of what is left must not see the other test's demo running.
+    static ONE_DEMO: Mutex<()> = Mutex::new(());
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    if !require_root_or_skip(test) {
+        return None;
+    }
+    let Some(accord) = accord_bin() else {
+        let why =
+            "no accord binary beside the test (cargo build -p runtime, or cargo test --workspace)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{test}: {why}");
+        }
+        eprintln!("skipping test - {test}: {why}");
+        return None;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_accord-demo"))
+        .arg("--accord")
+        .arg(&accord)
+        .arg(repo().join(composition))
+        .output()
+        .expect("running accord-demo");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    // Whatever the verdict, the demo leaves nothing behind.
+    assert_nothing_left(&text);
+    Some((out, text))
+}
+
+/// Nothing of the demo is left: no demo cgroup of this process's children,
+/// no pins, no records.
+fn assert_nothing_left(text: &str) {
+    assert!(text.contains("nothing left behind"), "{text}");
+    assert!(!Path::new("/sys/fs/bpf/accord-demo").exists(), "pins left");
+    assert!(!Path::new("/run/accord-demo").exists(), "records left");
+    let root = cgroup2_mount().unwrap();
+    for line in text.lines() {
+        if let Some(cg) = line.trim().strip_prefix("demo cgroup:") {
+            assert!(!Path::new(cg.trim()).exists(), "cgroup {cg} left");
+        }
+    }
+    assert!(root.is_dir());
+}
+
+/// The rows of the connection tables, as (row text, agrees).
+fn rows(text: &str) -> Vec<(&str, bool)> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("client") || l.trim_start().starts_with("server"))
+        .map(|l| (l.trim(), l.trim_end().ends_with('✓')))
+        .collect()
+}
+
+fn row<'a>(rows: &[(&'a str, bool)], nth_table: usize, prefix: &str) -> (&'a str, bool) {
+    // Ten rows per connection table, in EFFECTS order.
+    let table = &rows[nth_table * 10..(nth_table + 1) * 10];
+    *table
+        .iter()
+        .find(|(r, _)| r.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no row {prefix} in table {nth_table}"))
+}
+
+#[test]
+fn demo_measures_every_predicted_effect_and_cleans_up() {
+    let Some((out, text)) = demo("demo end to end", "examples/demo/composition.yaml") else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for step in ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"] {
+        assert!(text.contains(step), "{step} missing:\n{text}");
+    }
+    assert!(text.contains("verdict: SAFE"), "{text}");
+    assert!(text.contains("applied: first apply"), "{text}");
+    let rows = rows(&text);
+    assert_eq!(
+        rows.len(),
+        40,
+        "four connections, ten effects each:\n{text}"
+    );
+    assert!(rows.iter().all(|(_, ok)| *ok), "{text}");
+    // 127.0.0.2 gets every feature; 127.0.0.3 only init_cwnd and rto_min;
+    // 127.0.0.1 and the sibling cgroup none.
+    let (r, _) = row(&rows, 0, "client  initial cwnd");
+    assert!(
+        r.contains("40 segments (init_cwnd)") && r.contains("snd_cwnd 40"),
+        "{r}"
+    );
+    let (r, _) = row(&rows, 0, "client  congestion control");
+    assert!(r.contains("bpf_dctcp (bpf_dctcp)"), "{r}");
+    let (r, _) = row(&rows, 0, "client  MSS");
+    assert!(
+        r.contains("1400 bytes (jumbo_mss)") && r.contains("1388"),
+        "{r}"
+    );
+    let (r, _) = row(&rows, 0, "client  ECN");
+    assert!(r.contains("negotiated"), "{r}");
+    let (r, _) = row(&rows, 1, "server  initial cwnd");
+    assert!(r.contains("snd_cwnd 40"), "{r}");
+    let (r, _) = row(&rows, 1, "client  congestion control");
+    assert!(r.contains("host default"), "{r}");
+    for table in [2, 3] {
+        let (r, _) = row(&rows, table, "client  initial cwnd");
+        assert!(
+            r.contains("kernel default 10") && r.contains("snd_cwnd 10"),
+            "{r}"
+        );
+    }
+    assert!(text.contains("result: all 40 measured effects"), "{text}");
+}
+
+#[test]
+fn demo_reports_a_spec_that_claims_another_value_and_still_cleans_up() {
+    let Some((out, text)) = demo(
+        "demo with a wrong spec",
+        "examples/demo/wrong-spec/composition.yaml",
+    ) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rows = rows(&text);
+    let wrong: Vec<&str> = rows.iter().filter(|(_, ok)| !ok).map(|(r, _)| *r).collect();
+    assert_eq!(wrong.len(), 2, "client and server initial cwnd:\n{text}");
+    for r in &wrong {
+        assert!(
+            r.contains("20 segments") && r.contains("snd_cwnd 40"),
+            "{r}"
+        );
+    }
+    assert!(text.contains("2 of 40 measured effects differ"), "{text}");
+}
