@@ -137,8 +137,19 @@ pub fn run_detach(args: DetachArgs) -> ExitCode {
         match Target::of_cgroup(&cgroup) {
             Ok(t) => vec![hookpoint_key(Hook::SockOps, t.cgroup_id)],
             Err(e) => {
-                eprintln!("accord: --cgroup {}: {e}", cgroup.display());
-                return ExitCode::from(EXIT_INPUT);
+                // A removed cgroup: find its hookpoint by the recorded path.
+                let recorded: Vec<String> = store
+                    .list()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.cgroup == cgroup)
+                    .map(|r| r.key)
+                    .collect();
+                if recorded.is_empty() {
+                    eprintln!("accord: --cgroup {}: {e}", cgroup.display());
+                    return ExitCode::from(EXIT_INPUT);
+                }
+                recorded
             }
         }
     };
