@@ -91,7 +91,7 @@ fn row<'a>(rows: &[(&'a str, bool)], nth_table: usize, prefix: &str) -> (&'a str
 
 #[test]
 fn demo_measures_every_predicted_effect_and_cleans_up() {
-    let Some((out, text)) = demo("demo end to end", "examples/demo/composition.yaml") else {
+    let Some((out, text)) = demo("demo end to end", "examples/demo/loopback.yaml") else {
         return;
     };
     assert_eq!(out.status.code(), Some(0), "{text}");

@@ -44,7 +44,7 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         accord: exe.with_file_name("accord"),
         composition: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/demo/composition.yaml"),
+            .join("../examples/demo/loopback.yaml"),
         cleanup_only: false,
     };
     let mut it = std::env::args().skip(1);
@@ -55,7 +55,7 @@ fn parse_args() -> Result<Args> {
             "-h" | "--help" => {
                 println!(
                     "usage: accord-demo [--accord PATH] [COMPOSITION]\n       accord-demo --cleanup\n\n\
-                     Applies COMPOSITION (default: examples/demo/composition.yaml) to a demo\n\
+                     Applies COMPOSITION (default: examples/demo/loopback.yaml) to a demo\n\
                      cgroup, measures real loopback connections against the composer's\n\
                      predictions, and cleans up. Needs root."
                 );
