@@ -103,26 +103,63 @@ pub struct ProgLoadError {
 }
 
 /// `BPF_PROG_LOAD` of raw instructions (little-endian `struct bpf_insn` bytes).
+/// Loads without a log first (a log too small for a long but valid
+/// verification would fail the load with `ENOSPC`); on failure loads again
+/// with `log_level 1` to return the verifier's reasons, as libbpf does.
 pub fn prog_load(
     prog_type: u32,
     expected_attach_type: u32,
     name: &str,
     insns: &[u8],
 ) -> Result<OwnedFd, ProgLoadError> {
+    match prog_load_with_log(prog_type, expected_attach_type, name, insns, None) {
+        Ok(fd) => Ok(fd),
+        Err(_) => {
+            let mut log = vec![0u8; 1 << 20];
+            let err = match prog_load_with_log(
+                prog_type,
+                expected_attach_type,
+                name,
+                insns,
+                Some(&mut log),
+            ) {
+                // Loaded the second time (a transient failure): keep it.
+                Ok(fd) => return Ok(fd),
+                Err(e) => e,
+            };
+            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+            Err(ProgLoadError {
+                source: err,
+                verifier_log: String::from_utf8_lossy(&log[..end]).into_owned(),
+            })
+        }
+    }
+}
+
+fn prog_load_with_log(
+    prog_type: u32,
+    expected_attach_type: u32,
+    name: &str,
+    insns: &[u8],
+    log: Option<&mut [u8]>,
+) -> Result<OwnedFd, io::Error> {
     assert_eq!(insns.len() % 8, 0, "instructions are 8 bytes each");
     let name = c_name(name);
     let license = CString::new("GPL").expect("no NUL");
-    let mut log = vec![0u8; 64 * 1024];
+    let (log_level, log_size, log_buf) = match log {
+        Some(buf) => (1, buf.len() as u32, buf.as_mut_ptr().cast()),
+        None => (0, 0, std::ptr::null_mut()),
+    };
     let mut opts = sys::bpf_prog_load_opts {
         sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
         expected_attach_type,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr().cast(),
+        log_level,
+        log_size,
+        log_buf,
         ..Default::default()
     };
-    // SAFETY: insns, name, license, log and opts outlive the call; insn_cnt
-    // matches the buffer.
+    // SAFETY: insns, name, license, the log buffer and opts outlive the
+    // call; insn_cnt matches the buffer, log_size the log buffer.
     let ret = unsafe {
         sys::bpf_prog_load(
             prog_type,
@@ -134,11 +171,7 @@ pub fn prog_load(
         )
     };
     if ret < 0 {
-        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-        return Err(ProgLoadError {
-            source: io::Error::from_raw_os_error(-ret),
-            verifier_log: String::from_utf8_lossy(&log[..end]).into_owned(),
-        });
+        return Err(io::Error::from_raw_os_error(-ret));
     }
     // SAFETY: a fresh fd from the kernel.
     Ok(unsafe { OwnedFd::from_raw_fd(ret) })
