@@ -234,3 +234,82 @@ pub fn json(audits: &[FeatureAudit]) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{FindingKind, Observed};
+
+    fn site(insn: usize) -> Site {
+        Site {
+            insn,
+            section: "sockops".into(),
+            function: "m".into(),
+            function_insn: insn,
+            line: None,
+        }
+    }
+
+    fn feature(findings: Vec<Finding>) -> FeatureAudit {
+        FeatureAudit {
+            feature: "m".into(),
+            spec: "m.yaml".into(),
+            programs: vec![AuditedProgram {
+                program: "m".into(),
+                object: "file:m.bpf.o".into(),
+                audit: Some(ProgramAudit {
+                    program: "m".into(),
+                    section: "sockops".into(),
+                    reached_insns: 10,
+                    writes: vec![Observed {
+                        field: "reply".into(),
+                        declared: true,
+                        sites: vec![site(3)],
+                    }],
+                    reads: Vec::new(),
+                    always_continues: true,
+                    findings,
+                }),
+                error: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_clean_feature_is_one_line_and_a_dirty_one_the_full_report() {
+        let clean = feature(Vec::new());
+        assert!(clean.is_clean());
+        assert_eq!(brief(&clean), "audit m: clean (writes reply at insn 3)\n");
+        let dirty = feature(vec![Finding {
+            severity: Severity::Error,
+            kind: FindingKind::ChainCut,
+            message: "cut".into(),
+            sites: vec![site(9)],
+        }]);
+        assert!(!dirty.is_clean());
+        let text = brief(&dirty);
+        assert!(
+            text.contains("    error: cut\n      at insn 9 (m+9)\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("1 error, 0 warnings: the object does more than the spec says\n"));
+        let v: serde_json::Value = serde_json::from_str(&json(&[clean, dirty])).expect("json");
+        assert_eq!(v["clean"], false);
+        assert_eq!(v["errors"], 1);
+        assert_eq!(
+            v["features"][1]["programs"][0]["audit"]["findings"][0]["kind"],
+            "chain_cut"
+        );
+    }
+
+    #[test]
+    fn an_object_that_could_not_be_audited_is_not_clean() {
+        let mut f = feature(Vec::new());
+        f.programs[0].audit = None;
+        f.programs[0].error = Some("no object m.bpf.o".into());
+        assert!(!f.is_clean());
+        let text = human(&f);
+        assert!(text.contains("not audited: no object m.bpf.o"), "{text}");
+        assert!(text.contains("not every object could be audited"), "{text}");
+    }
+}
