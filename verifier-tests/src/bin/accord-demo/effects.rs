@@ -104,7 +104,7 @@ pub const EFFECTS: &[Effect] = &[
         end: End::Client,
     },
     Effect {
-        label: "MSS (SYN option)",
+        label: "MSS",
         field: "TCP_MAXSEG",
         op: "TCP_CONNECT_CB",
         end: End::Client,
