@@ -399,11 +399,12 @@ impl<'c> Run<'c> {
     }
 
     /// The fast path: both guards' boxes exact and overlapping, both values
-    /// literals, ranges or deployed params (not free params, which may be
-    /// shared). Then two values that differ (`op` is `None`) or that break
-    /// `lhs op rhs` are picked from the value intervals, every field takes a
-    /// value from the boxes' intersection, and the violation is certain.
-    /// `None`: let z3 decide.
+    /// literals, ranges, deployed params, or free integer params of two
+    /// different features (exact guards mention no free param, and params
+    /// are per feature, so such values are independent). Then two values
+    /// that differ (`op` is `None`) or that break `lhs op rhs` are picked
+    /// from the value intervals, every field takes a value from the boxes'
+    /// intersection, and the violation is certain. `None`: let z3 decide.
     fn exact_witness(
         &mut self,
         i: usize,
@@ -412,7 +413,11 @@ impl<'c> Run<'c> {
         op: Option<CmpOp>,
     ) -> Option<Witness> {
         let (a, b) = (&self.sites[i], &self.sites[j]);
-        if !self.fast || !a.exact || !b.exact || self.free_value(a) || self.free_value(b) {
+        if !self.fast || !a.exact || !b.exact {
+            return None;
+        }
+        let (free_a, free_b) = (self.free_value(a), self.free_value(b));
+        if (free_a || free_b) && a.feature.name == b.feature.name {
             return None;
         }
         let (x, y) = match op {
@@ -432,15 +437,22 @@ impl<'c> Run<'c> {
                 display: s,
             },
         };
-        let w = from_box(
+        let (wa, wb) = (shown(&a.field.ty, x), shown(&b.field.ty, y));
+        let mut w = from_box(
             self.c,
             &self.approx,
             &meet,
             [
-                (a.feature, a.write, la, shown(&a.field.ty, x)),
-                (b.feature, b.write, lb, shown(&b.field.ty, y)),
+                (a.feature, a.write, la, wa.clone()),
+                (b.feature, b.write, lb, wb.clone()),
             ],
         )?;
+        // A free param takes the value picked for its write.
+        for (site, free, v) in [(a, free_a, wa), (b, free_b, wb)] {
+            if let (true, WriteValue::Param(p)) = (free, &site.write.value) {
+                w.config.insert(format!("{}.{}", site.feature.name, p), v);
+            }
+        }
         self.stats.decided_exactly += 1;
         Some(w)
     }

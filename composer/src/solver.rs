@@ -122,7 +122,6 @@ pub struct Prover<'c> {
     session: Result<Session, String>,
     sites: HashMap<usize, Result<SiteEnc, String>>,
     dump: bool,
-    timeout_ms: u32,
     pub queries: Vec<QueryRecord>,
     pub stats: SolverStats,
 }
@@ -144,7 +143,6 @@ impl<'c> Prover<'c> {
             session: Session::new(timeout_ms),
             sites: HashMap::new(),
             dump,
-            timeout_ms,
             queries: Vec::new(),
             stats: SolverStats::default(),
         }
@@ -290,13 +288,6 @@ impl<'c> Prover<'c> {
         let answer = match self.session.as_mut() {
             Ok(s) => s.check(parts, extra, probes, &self.enc.symbols),
             Err(e) => Answer::Unknown(e.clone()),
-        };
-        // z3 reports its timeout as "canceled".
-        let answer = match answer {
-            Answer::Unknown(r) if r == "canceled" && self.timeout_ms > 0 => Answer::Unknown(
-                format!("timed out after {} ms (z3: canceled)", self.timeout_ms),
-            ),
-            a => a,
         };
         self.stats.solver_micros += started.elapsed().as_micros() as u64;
         self.stats.queries += 1;

@@ -186,8 +186,8 @@ fn an_undecided_order_question_keeps_the_edge() {
     // decide it in 1 ms, and the edge is kept (an extra edge is safe).
     let mut reader = FeatureBuilder::new("aa_reader").reads(&["TCP_CONGESTION"]);
     let mut g = Vec::new();
-    for i in 0..13 {
-        reader = reader.param_u32(&format!("p{i}"), 0, 11, 0);
+    for i in 0..20 {
+        reader = reader.param_u32(&format!("p{i}"), 0, 18, 0);
         for j in 0..i {
             g.push(param_cmp(&format!("p{i}"), CmpOp::Ne, &format!("p{j}")));
         }

@@ -532,7 +532,10 @@ impl<'c> Approximator<'c> {
                 Some(ConfigValue::Scalar(Literal::Str(s))) => ValueApprox::Str(s.clone()),
                 Some(_) => ValueApprox::Unknown,
                 None => match feature.params.iter().find(|q| &q.name == p).map(|q| &q.ty) {
-                    Some(ParamType::Scalar { ty, min, max }) if ty.bits().is_some() => {
+                    // Enum params take only their variants: not an interval.
+                    Some(ParamType::Scalar { ty, min, max })
+                        if ty.bits().is_some() && !matches!(ty, ValueType::Enum { .. }) =>
+                    {
                         ValueApprox::Int {
                             lo: min.unwrap_or(0),
                             hi: max.unwrap_or_else(|| type_max(ty)),

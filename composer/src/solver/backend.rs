@@ -2,6 +2,15 @@
 //! one incremental solver, one query at a time (`push`, `assert`, `check`,
 //! `pop`), with a per-query timeout.
 //!
+//! The timeout is ours, not z3's: z3 4.8.12 runs its `timeout` parameter on
+//! a pool of timer threads that can deadlock when several threads use z3 at
+//! once (Z3Prover/z3 PR #5371, issue #5990; seen here as parallel tests that
+//! hung for good). Each check instead gets a scoped watchdog thread that
+//! calls `Z3_interrupt` on the context once the deadline passes, and again
+//! every 10 ms until the check returns (an interrupt that arrives before z3
+//! has set up the check is lost). An interrupt is not sticky: the next query
+//! runs normally.
+//!
 //! z3 0.22 keeps its context in a thread-local, so a [`Session`] must stay
 //! on the thread that made it (it is neither `Send` nor `Sync`). Every z3
 //! call runs under `catch_unwind`: a panic inside the bindings becomes
@@ -10,8 +19,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::time::Duration;
 use z3::ast::{Bool, BV};
-use z3::{FuncDecl, Params, SatResult, Solver, Sort};
+
+use z3::{FuncDecl, SatResult, Solver, Sort};
 
 use super::ast::{Formula, FuncId, Symbols, Term, VarId};
 
@@ -42,6 +54,8 @@ pub struct Probes {
 
 pub struct Session {
     solver: Solver,
+    /// Per check; 0 means none.
+    timeout_ms: u32,
     /// Each constant and its lowered domain (`None` when unconstrained).
     vars: HashMap<VarId, (BV, Option<Bool>)>,
     funcs: HashMap<FuncId, FuncDecl>,
@@ -80,22 +94,43 @@ impl Session {
     /// A fresh solver on this thread's z3 context; each `check` gives up
     /// after `timeout_ms` (0 means no timeout).
     pub fn new(timeout_ms: u32) -> Result<Session, String> {
-        catch_unwind(|| {
-            let solver = Solver::new();
-            if timeout_ms > 0 {
-                let mut p = Params::new();
-                p.set_u32("timeout", timeout_ms);
-                solver.set_params(&p);
-            }
-            Session {
-                solver,
-                vars: HashMap::new(),
-                funcs: HashMap::new(),
-                prepared: Vec::new(),
-                broken: None,
-            }
+        catch_unwind(|| Session {
+            solver: Solver::new(),
+            timeout_ms,
+            vars: HashMap::new(),
+            funcs: HashMap::new(),
+            prepared: Vec::new(),
+            broken: None,
         })
         .map_err(panic_text)
+    }
+
+    /// `check()` under the watchdog; `true` when the deadline interrupted it.
+    fn check_with_deadline(&self) -> (SatResult, bool) {
+        if self.timeout_ms == 0 {
+            return (self.solver.check(), false);
+        }
+        let deadline = Duration::from_millis(u64::from(self.timeout_ms));
+        let handle = self.solver.get_context().handle();
+        std::thread::scope(|scope| {
+            let (done, finished) = channel::<()>();
+            // An interrupt that lands before z3 has set up its check is
+            // lost, so after the deadline keep interrupting until it returns.
+            let watchdog = scope.spawn(move || {
+                let mut wait = deadline;
+                let mut late = false;
+                while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(wait) {
+                    handle.interrupt();
+                    late = true;
+                    wait = Duration::from_millis(10);
+                }
+                late
+            });
+            let result = self.solver.check();
+            drop(done);
+            let late = watchdog.join().unwrap_or(false);
+            (result, late)
+        })
     }
 
     /// Lowers `f` and keeps it for later queries.
@@ -188,8 +223,12 @@ impl Session {
         for b in &asserted {
             self.solver.assert(b);
         }
-        let answer = match self.solver.check() {
+        let (result, late) = self.check_with_deadline();
+        let answer = match result {
             SatResult::Unsat => Answer::Unsat,
+            SatResult::Unknown if late => {
+                Answer::Unknown(format!("timed out after {} ms", self.timeout_ms))
+            }
             SatResult::Unknown => Answer::Unknown(
                 self.solver
                     .get_reason_unknown()

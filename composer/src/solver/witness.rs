@@ -115,8 +115,8 @@ pub fn set_value(text: String) -> WitnessValue {
 /// A witness read off the intersection of two *exact* guard boxes (see
 /// [`Approximator::approx`]): every field takes the least value its set
 /// allows (an unconstrained enum its first variant, anything else 0); the
-/// written values are the caller's. `None` when a param the sides use has
-/// no deployed value: then z3 decides.
+/// written values are the caller's. Params are shown with their deployed
+/// value (the caller overrides free ones); `None` when a param has none.
 pub fn from_box(
     comp: &Composition,
     approx: &Approximator,
