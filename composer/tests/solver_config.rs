@@ -332,3 +332,31 @@ fn the_exact_fast_path_agrees_with_z3() {
         }
     }
 }
+
+#[test]
+fn checks_on_parallel_threads_with_timeouts_all_finish() {
+    // z3 4.8.12's own timer pool deadlocks under concurrent use; the
+    // solver's watchdog must not. Fail (instead of hanging) after a minute.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for t in 0..4u64 {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for round in 0..3u64 {
+                let hard = check(
+                    &pigeonhole(),
+                    &CheckOptions {
+                        any_config: true,
+                        timeout_ms: 1 + round as u32,
+                    },
+                );
+                let easy = check(&synthetic(40, t * 10 + round), &CheckOptions::default());
+                let _ = tx.send((hard.unknown.len(), easy.unknown.len()));
+            }
+        });
+    }
+    drop(tx);
+    for _ in 0..12 {
+        let got = rx.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(got, Ok((1, 0)), "a check hung or gave the wrong answer");
+    }
+}
