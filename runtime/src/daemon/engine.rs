@@ -99,6 +99,8 @@ pub struct Engine {
     reloads: u64,
     iter_objects: Option<PathBuf>,
     iter_runner: super::existing::AyaIterRunner,
+    /// Something was loaded since the loaders were last dropped.
+    loaded_since_trim: bool,
 }
 
 impl Engine {
@@ -123,7 +125,8 @@ impl Engine {
             last_refusal: None,
             reloads: 0,
             iter_objects: None,
-            iter_runner: super::existing::AyaIterRunner,
+            iter_runner: super::existing::AyaIterRunner::default(),
+            loaded_since_trim: false,
         }
     }
 
@@ -142,7 +145,14 @@ impl Engine {
     pub fn reload(&mut self) -> Result<(), Refusal> {
         let started = Instant::now();
         let mut attempt_files: BTreeSet<PathBuf> = BTreeSet::new();
-        let result = self.prepare_all(&mut attempt_files);
+        // On a thread of its own: the solver keeps its context in a
+        // thread-local, freed when the thread ends (idle memory).
+        let result = std::thread::scope(|s| {
+            s.spawn(|| self.prepare_all(&mut attempt_files))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        release_memory();
         let prepared = match result {
             Ok(p) => p,
             Err(refusal) => {
@@ -251,6 +261,14 @@ impl Engine {
         }
         self.save_owned();
         drop(lock);
+        if self.loaded_since_trim {
+            // The loaders hold the kernel's parsed BTF (megabytes): drop
+            // them between changes; the next change parses it again once.
+            self.adapter = RealAdapter::default();
+            self.iter_runner = super::existing::AyaIterRunner::default();
+            self.loaded_since_trim = false;
+            release_memory();
+        }
     }
 
     fn reconcile_target(&mut self, i: usize) {
@@ -328,6 +346,7 @@ impl Engine {
                     "applied: {}",
                     plan.kind
                 );
+                self.loaded_since_trim = true;
                 self.owned.insert(key.clone());
                 self.targets[i].phase = Phase::Live { key, generation };
                 if let Some(dir) = &self.iter_objects {
@@ -424,6 +443,15 @@ impl Engine {
             .iter()
             .map(|t| (t.prepared.target.cgroup.clone(), t.phase.clone()))
             .collect()
+    }
+}
+
+/// Gives freed heap memory back to the kernel (glibc keeps it otherwise).
+fn release_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

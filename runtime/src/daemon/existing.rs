@@ -60,9 +60,12 @@ pub fn objects_in(dir: &std::path::Path, feature: &str) -> Option<Vec<u8>> {
     std::fs::read(dir.join(format!("{feature}.bpf.o"))).ok()
 }
 
-/// Loads through aya, against the running kernel's BTF.
+/// Loads through aya, against the running kernel's BTF (parsed once: it
+/// is megabytes).
 #[derive(Debug, Default)]
-pub struct AyaIterRunner;
+pub struct AyaIterRunner {
+    btf: Option<Btf>,
+}
 
 impl IterRunner for AyaIterRunner {
     fn run(&mut self, req: &IterRun<'_>) -> Result<IterOutcome, AdapterError> {
@@ -70,9 +73,12 @@ impl IterRunner for AyaIterRunner {
             object: format!("iter/{}", req.feature),
             message,
         };
-        let btf = Btf::from_sys_fs().map_err(|e| err(format!("kernel BTF: {e}")))?;
+        if self.btf.is_none() {
+            self.btf = Some(Btf::from_sys_fs().map_err(|e| err(format!("kernel BTF: {e}")))?);
+        }
+        let btf = self.btf.as_ref().expect("parsed above");
         let mut loader = EbpfLoader::new();
-        loader.btf(Some(&btf));
+        loader.btf(Some(btf));
         loader.override_global("ACCORD_TARGET_CGROUP", &req.cgroup_id, true);
         for (name, pin) in &req.maps {
             loader.map_pin_path(name.as_str(), pin.as_path());
@@ -83,7 +89,7 @@ impl IterRunner for AyaIterRunner {
             .ok_or_else(|| err(format!("no program {ITER_PROGRAM}")))?
             .try_into()
             .map_err(|e: aya::programs::ProgramError| err(e.to_string()))?;
-        prog.load("tcp", &btf).map_err(|e| err(verifier_text(&e)))?;
+        prog.load("tcp", btf).map_err(|e| err(verifier_text(&e)))?;
         let id = prog.attach().map_err(|e| err(e.to_string()))?;
         let link = prog.take_link(id).map_err(|e| err(e.to_string()))?;
         let mut file = link.into_file().map_err(|e| err(e.to_string()))?;

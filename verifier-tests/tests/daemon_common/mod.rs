@@ -238,6 +238,10 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn signal(&mut self, sig: i32) {
         let pid = self.child.as_ref().unwrap().id() as i32;
         // SAFETY: signalling our own child by its pid.
