@@ -72,21 +72,29 @@ fn assert_nothing_left(text: &str) {
     assert!(root.is_dir());
 }
 
-/// The rows of the connection tables, as (row text, agrees).
-fn rows(text: &str) -> Vec<(&str, bool)> {
-    text.lines()
-        .filter(|l| l.trim_start().starts_with("client") || l.trim_start().starts_with("server"))
-        .map(|l| (l.trim(), l.trim_end().ends_with('✓')))
-        .collect()
+/// The connection tables: their rows, as (row text, agrees).
+fn tables(text: &str) -> Vec<Vec<(&str, bool)>> {
+    let mut tables: Vec<Vec<(&str, bool)>> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("end ") && line.contains("predicted") {
+            tables.push(Vec::new());
+        } else if line.starts_with("client ") || line.starts_with("server ") {
+            let ok = line.ends_with('✓');
+            tables
+                .last_mut()
+                .expect("a row after a header")
+                .push((line, ok));
+        }
+    }
+    tables
 }
 
-fn row<'a>(rows: &[(&'a str, bool)], nth_table: usize, prefix: &str) -> (&'a str, bool) {
-    // Ten rows per connection table, in EFFECTS order.
-    let table = &rows[nth_table * 10..(nth_table + 1) * 10];
-    *table
+fn row<'a>(tables: &[Vec<(&'a str, bool)>], table: usize, prefix: &str) -> &'a str {
+    tables[table]
         .iter()
         .find(|(r, _)| r.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no row {prefix} in table {nth_table}"))
+        .unwrap_or_else(|| panic!("no row {prefix} in table {table}"))
+        .0
 }
 
 #[test]
@@ -100,41 +108,46 @@ fn demo_measures_every_predicted_effect_and_cleans_up() {
     }
     assert!(text.contains("verdict: SAFE"), "{text}");
     assert!(text.contains("applied: first apply"), "{text}");
-    let rows = rows(&text);
-    assert_eq!(
-        rows.len(),
-        40,
-        "four connections, ten effects each:\n{text}"
-    );
-    assert!(rows.iter().all(|(_, ok)| *ok), "{text}");
+    let tables = tables(&text);
+    assert_eq!(tables.len(), 4, "four connections:\n{text}");
+    let rows: usize = tables.iter().map(Vec::len).sum();
+    assert!(tables.iter().flatten().all(|(_, ok)| *ok), "{text}");
     // 127.0.0.2 gets every feature; 127.0.0.3 only init_cwnd and rto_min;
     // 127.0.0.1 and the sibling cgroup none.
-    let (r, _) = row(&rows, 0, "client  initial cwnd");
+    let r = row(&tables, 0, "client  initial cwnd");
     assert!(
         r.contains("40 segments (init_cwnd)") && r.contains("snd_cwnd 40"),
         "{r}"
     );
-    let (r, _) = row(&rows, 0, "client  congestion control");
+    let r = row(&tables, 0, "client  congestion control");
     assert!(r.contains("bpf_dctcp (bpf_dctcp)"), "{r}");
-    let (r, _) = row(&rows, 0, "client  MSS");
+    let r = row(&tables, 0, "client  MSS");
     assert!(
         r.contains("1400 bytes (jumbo_mss)") && r.contains("1388"),
         "{r}"
     );
-    let (r, _) = row(&rows, 0, "client  ECN");
+    let r = row(&tables, 0, "client  ECN");
     assert!(r.contains("negotiated"), "{r}");
-    let (r, _) = row(&rows, 1, "server  initial cwnd");
+    let r = row(&tables, 0, "client  initial receive window");
+    assert!(
+        r.contains("4 x MSS (rwnd_init)") && r.contains("5600"),
+        "{r}"
+    );
+    let r = row(&tables, 1, "server  initial cwnd");
     assert!(r.contains("snd_cwnd 40"), "{r}");
-    let (r, _) = row(&rows, 1, "client  congestion control");
+    let r = row(&tables, 1, "client  congestion control");
     assert!(r.contains("host default"), "{r}");
     for table in [2, 3] {
-        let (r, _) = row(&rows, table, "client  initial cwnd");
+        let r = row(&tables, table, "client  initial cwnd");
         assert!(
             r.contains("kernel default 10") && r.contains("snd_cwnd 10"),
             "{r}"
         );
     }
-    assert!(text.contains("result: all 40 measured effects"), "{text}");
+    assert!(
+        text.contains(&format!("result: all {rows} measured effects")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -146,8 +159,14 @@ fn demo_reports_a_spec_that_claims_another_value_and_still_cleans_up() {
         return;
     };
     assert_eq!(out.status.code(), Some(1), "{text}");
-    let rows = rows(&text);
-    let wrong: Vec<&str> = rows.iter().filter(|(_, ok)| !ok).map(|(r, _)| *r).collect();
+    let tables = tables(&text);
+    let rows: usize = tables.iter().map(Vec::len).sum();
+    let wrong: Vec<&str> = tables
+        .iter()
+        .flatten()
+        .filter(|(_, ok)| !ok)
+        .map(|(r, _)| *r)
+        .collect();
     assert_eq!(wrong.len(), 2, "client and server initial cwnd:\n{text}");
     for r in &wrong {
         assert!(
@@ -155,5 +174,8 @@ fn demo_reports_a_spec_that_claims_another_value_and_still_cleans_up() {
             "{r}"
         );
     }
-    assert!(text.contains("2 of 40 measured effects differ"), "{text}");
+    assert!(
+        text.contains(&format!("2 of {rows} measured effects differ")),
+        "{text}"
+    );
 }

@@ -33,6 +33,9 @@ pub enum End {
 pub struct Measured {
     pub cwnd: u32,
     pub maxseg: u32,
+    /// The initial receive space (bytes) and the MSS it is counted in.
+    pub rcv_space: u32,
+    pub advmss: u32,
     pub timestamps: bool,
     pub ecn: bool,
     pub sndbuf: u32,
@@ -41,12 +44,22 @@ pub struct Measured {
     pub rto_us: u32,
 }
 
+impl Measured {
+    /// The MSS the SYN advertised: the current one plus the timestamp
+    /// option the kernel takes off it once timestamps are negotiated.
+    pub fn syn_mss(&self) -> u32 {
+        self.advmss + if self.timestamps { 12 } else { 0 }
+    }
+}
+
 /// Reads everything but the RTO right after the handshake (before any data
 /// can move the congestion window).
 pub fn measure_now(sock: &impl AsRawFd) -> Result<Measured> {
     let info = tcp_info(sock).context("TCP_INFO")?;
     Ok(Measured {
         cwnd: info.tcpi_snd_cwnd,
+        rcv_space: info.tcpi_rcv_space,
+        advmss: info.tcpi_advmss,
         maxseg: tcp_maxseg(sock).context("TCP_MAXSEG")?,
         timestamps: info.tcpi_options & TCPI_OPT_TIMESTAMPS != 0,
         ecn: info.tcpi_options & TCPI_OPT_ECN != 0,
@@ -64,10 +77,15 @@ pub struct Host {
     pub ecn_requested_by_default: bool,
     /// `net.core.wmem_max`: the kernel caps SO_SNDBUF at it.
     pub wmem_max: u32,
+    /// The initial receive space (bytes) and SYN MSS of a loopback
+    /// connection without accord: the kernel's own initial window.
+    pub own_window: (u32, u32),
 }
 
 impl Host {
-    pub fn read() -> Result<Host> {
+    /// Reads the sysctls; `reference` is the client end of a connection
+    /// no chain ran for.
+    pub fn read(reference: &Measured) -> Result<Host> {
         let read = |p: &str| -> Result<String> {
             Ok(std::fs::read_to_string(p)
                 .with_context(|| format!("reading {p}"))?
@@ -78,6 +96,7 @@ impl Host {
             default_congestion: read("/proc/sys/net/ipv4/tcp_congestion_control")?,
             ecn_requested_by_default: read("/proc/sys/net/ipv4/tcp_ecn")? == "1",
             wmem_max: read("/proc/sys/net/core/wmem_max")?.parse()?,
+            own_window: (reference.rcv_space, reference.syn_mss()),
         })
     }
 }
@@ -113,6 +132,12 @@ pub const EFFECTS: &[Effect] = &[
         label: "ECN",
         field: "reply",
         op: "NEEDS_ECN",
+        end: End::Client,
+    },
+    Effect {
+        label: "initial receive window",
+        field: "reply",
+        op: "RWND_INIT",
         end: End::Client,
     },
     Effect {
@@ -247,7 +272,12 @@ pub fn judge(
     c: &Composition,
 ) -> Row {
     let ts = if m.timestamps { 12 } else { 0 };
-    let (predicted_text, measured, agrees) = match (effect.field, predicted) {
+    // `reply` means something else at each callback.
+    let key = match effect.field {
+        "reply" => format!("reply@{}", effect.op),
+        f => f.to_string(),
+    };
+    let (predicted_text, measured, agrees) = match (key.as_str(), predicted) {
         ("TCP_BPF_IW", Predicted::Write { value, by }) => (
             format!("{value} segments ({by})"),
             format!("snd_cwnd {}", m.cwnd),
@@ -314,14 +344,44 @@ pub fn judge(
             m.congestion.clone(),
             m.congestion == host.default_congestion,
         ),
+        // RWND_INIT: the kernel takes min(its own window, reply x MSS),
+        // counted in the MSS of the SYN (before the timestamp option comes
+        // off it); the initial receive space shows it after the handshake.
+        ("reply@RWND_INIT", Predicted::Write { value, by }) => {
+            let syn_mss = m.syn_mss();
+            (
+                format!("{value} x MSS ({by})"),
+                format!(
+                    "rcv_space {} = {} x {syn_mss}",
+                    m.rcv_space,
+                    m.rcv_space / syn_mss.max(1)
+                ),
+                int(value).map(|v| v * u64::from(syn_mss)) == Some(u64::from(m.rcv_space)),
+            )
+        }
+        // The kernel's own window: what a connection without accord shows
+        // for the same MSS; for another MSS, at least as many segments.
+        ("reply@RWND_INIT", Predicted::Nothing) => {
+            let (own, own_mss) = host.own_window;
+            let agrees = if m.syn_mss() == own_mss {
+                m.rcv_space == own
+            } else {
+                m.rcv_space / m.syn_mss().max(1) >= own / own_mss.max(1)
+            };
+            (
+                format!("kernel's own {own}"),
+                format!("rcv_space {}", m.rcv_space),
+                agrees,
+            )
+        }
         // NEEDS_ECN: reply 1 asks for ECN; both ends of the demo's
         // connections are in the cgroup, so both ask and ECN is negotiated.
-        ("reply", Predicted::Write { value, by }) => (
+        ("reply@NEEDS_ECN", Predicted::Write { value, by }) => (
             format!("reply {value}: use ECN ({by})"),
             yes_no(m.ecn),
             int(value).map(|v| v == 1) == Some(m.ecn),
         ),
-        ("reply", Predicted::Nothing) => {
+        ("reply@NEEDS_ECN", Predicted::Nothing) => {
             let default = host.ecn_requested_by_default;
             (
                 format!("host default: {}", yes_no(default)),

@@ -179,7 +179,6 @@ fn run() -> Result<bool> {
     })?;
     let comp = loaded.composition;
     let outcome = composer::check::check(&comp, &CheckOptions::default());
-    let host = Host::read()?;
 
     println!(
         "accord demo: {} tuning features share one {} hook. accord proves they do not\n\
@@ -204,6 +203,11 @@ fn run() -> Result<bool> {
 
     let cgroup = TestCgroup::create("demo").context("creating the demo cgroup")?;
     let sibling = TestCgroup::create("demo-sibling").context("creating the sibling cgroup")?;
+    // The kernel's own initial window, before any chain exists.
+    let reference =
+        TcpConn::within(&sibling, Ipv4Addr::LOCALHOST).context("a reference connection")?;
+    let host = Host::read(&effects::measure_now(&reference.client)?)?;
+    drop(reference);
     let cg_path = cgroup.path().to_string_lossy().into_owned();
     heading(
         2,
