@@ -108,6 +108,8 @@ impl Engine {
         let store = FsStateStore {
             layout: layout.clone(),
         };
+        // Watch events name files by absolute path.
+        let policy_path = std::path::absolute(&policy_path).unwrap_or(policy_path);
         let owned = std::fs::read(owned_path(&layout))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
