@@ -74,6 +74,7 @@ fn pending_cgroup_is_tuned_once_it_appears_and_cleaned_up_when_it_goes() {
     if !require_root_or_skip("daemon: pending cgroup") {
         return;
     }
+    let _serial = serial();
     let mut env = Env::new("dpend");
     let cg = TestCgroup::create("dpend").unwrap();
     std::fs::remove_dir(cg.path()).unwrap();
@@ -116,6 +117,7 @@ fn edits_are_live_without_a_restart() {
     if !require_root_or_skip("daemon: edits") {
         return;
     }
+    let _serial = serial();
     let mut env = Env::new("dedit");
     let cg = TestCgroup::create("dedit").unwrap();
     env.composition("c.yaml", &[IW40]);
@@ -184,6 +186,7 @@ fn sigkill_keeps_tuning_and_a_restart_adopts() {
     if !require_root_or_skip("daemon: SIGKILL and adoption") {
         return;
     }
+    let _serial = serial();
     let mut env = Env::new("dkill");
     let cg = TestCgroup::create("dkill").unwrap();
     env.composition("c.yaml", &[IW40, SNDBUF]);
@@ -244,6 +247,7 @@ fn a_conflicting_policy_is_refused_and_the_old_state_stays() {
     if !require_root_or_skip("daemon: conflicting policy") {
         return;
     }
+    let _serial = serial();
     let mut env = Env::new("dconf");
     let cg = TestCgroup::create("dconf").unwrap();
     env.composition("c.yaml", &[IW40]);
@@ -280,6 +284,7 @@ fn the_socket_is_root_only() {
     if !require_root_or_skip("daemon: socket permissions") {
         return;
     }
+    let _serial = serial();
     let mut env = Env::new("dsock");
     let cg = TestCgroup::create("dsock").unwrap();
     env.composition("c.yaml", &[IW40]);
@@ -317,6 +322,7 @@ fn connections_established_before_the_apply_are_retuned() {
     if !require_root_or_skip("daemon: existing connections") {
         return;
     }
+    let _serial = serial();
     let mut env = Env::new("dexist");
     let Some(objects) = build_iter_objects(&env.dir) else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {

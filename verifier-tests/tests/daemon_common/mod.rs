@@ -277,6 +277,14 @@ impl Drop for Daemon {
     }
 }
 
+/// Held by each test of a binary for its whole body: the tests compare
+/// kernel-wide program counts, which a neighbour loading a chain would
+/// change.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Polls `f` until it returns `Some` or `limit` passes.
 pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
