@@ -513,4 +513,70 @@ mod tests {
             Err(PredictError::NotAnEnum { .. })
         ));
     }
+
+    /// The demo composition, loaded from its real specs: what each
+    /// loopback peer gets at each callback.
+    #[test]
+    fn the_demo_composition_on_loopback_peers() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo/loopback.yaml");
+        let c = crate::load::load(&path, &Default::default())
+            .expect("the demo composition loads")
+            .composition;
+        let order: Vec<MemberId> = c.members().map(|(m, _, _)| m).collect();
+        let at = |op: &str, ip: [u8; 4]| {
+            let ev: BTreeMap<String, Literal> = [
+                ("op", enum_value(&c, "op", op).unwrap()),
+                ("family", enum_value(&c, "family", "AF_INET").unwrap()),
+                ("remote_ip4", u64::from(u32::from_be_bytes(ip))),
+                ("local_ip4", u64::from(u32::from_be_bytes(ip))),
+                ("remote_port", 443),
+                ("local_port", 50000),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Literal::Int(v)))
+            .collect();
+            predict(&c, &order, &ev).unwrap()
+        };
+        let int = |v: u64| Some(PredictedValue::Exact(Literal::Int(v)));
+        let value = |p: &Prediction, f: &str| p.effective(f).map(|(v, _)| v);
+
+        let est = at("ACTIVE_ESTABLISHED_CB", [127, 0, 0, 2]);
+        assert_eq!(value(&est, "TCP_BPF_IW"), int(40));
+        assert_eq!(value(&est, "TCP_BPF_RTO_MIN"), int(5000));
+        assert_eq!(value(&est, "SO_SNDBUF"), int(1_048_576));
+        assert_eq!(value(&est, "TCP_MAXSEG"), None, "only before the SYN");
+        let connect = at("TCP_CONNECT_CB", [127, 0, 0, 2]);
+        assert_eq!(value(&connect, "TCP_MAXSEG"), int(1400));
+        assert_eq!(
+            value(&connect, "TCP_CONGESTION"),
+            Some(PredictedValue::Exact(Literal::Str("bpf_dctcp".into())))
+        );
+        // Two features write `reply`, each at its own callback.
+        let reply = |op| {
+            let p = at(op, [127, 0, 0, 2]);
+            p.effective("reply").map(|(v, by)| (v, by.feature.clone()))
+        };
+        assert_eq!(
+            reply("RWND_INIT"),
+            Some((PredictedValue::Exact(Literal::Int(4)), "rwnd_init".into()))
+        );
+        assert_eq!(
+            reply("NEEDS_ECN"),
+            Some((PredictedValue::Exact(Literal::Int(1)), "bpf_dctcp".into()))
+        );
+        // 127.0.0.3: init_cwnd and rto_min only; 127.0.0.1: nothing.
+        let three = at("ACTIVE_ESTABLISHED_CB", [127, 0, 0, 3]);
+        let fields: Vec<&str> = three.writes.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["TCP_BPF_IW", "TCP_BPF_RTO_MIN"]);
+        for op in [
+            "TCP_CONNECT_CB",
+            "RWND_INIT",
+            "NEEDS_ECN",
+            "ACTIVE_ESTABLISHED_CB",
+            "PASSIVE_ESTABLISHED_CB",
+        ] {
+            assert!(at(op, [127, 0, 0, 1]).is_empty(), "{op}");
+        }
+    }
 }
