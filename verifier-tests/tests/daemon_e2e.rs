@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use daemon_common::*;
 use runtime::daemon::socket::Value;
-use verifier_tests::{require_root_or_skip, so_sndbuf, tcp_info, TcpConn, TestCgroup};
+use verifier_tests::{
+    require_root_or_skip, so_sndbuf, tcp_congestion, tcp_info, TcpConn, TestCgroup,
+};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const LIMIT: Duration = Duration::from_secs(5);
@@ -367,4 +369,57 @@ fn connections_established_before_the_apply_are_retuned() {
     assert!(retuned.is_some(), "{}", d.log_text());
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait(), Some(0));
+}
+
+#[test]
+fn connections_established_before_the_apply_get_the_congestion_control() {
+    if !require_root_or_skip("daemon: existing connections, congestion control") {
+        return;
+    }
+    let _serial = serial();
+    let _name = verifier_tests::dctcp_lock().unwrap();
+    if runtime::struct_ops::congestion_control_available("bpf_dctcp").unwrap() {
+        eprintln!("skipping test - bpf_dctcp is registered by another holder (a deployed accord?)");
+        return;
+    }
+    let mut env = Env::new("dexcc");
+    let Some(objects) = build_iter_objects(&env.dir) else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("no clang to build ebpf/iter (CI=true)");
+        }
+        eprintln!("skipping test - existing connections: no clang to build ebpf/iter");
+        return;
+    };
+    env.iter_objects = Some(objects);
+    let cg = TestCgroup::create("dexcc").unwrap();
+    let old = TcpConn::connect_from(&cg, PEER).unwrap();
+    let far = TcpConn::connect_from(&cg, Ipv4Addr::new(127, 0, 0, 3)).unwrap();
+    assert_ne!(tcp_congestion(&old.client).unwrap(), "bpf_dctcp");
+    env.composition("c.yaml", &[("bpf_dctcp", "{ prefixes: [127.0.0.2/32] }")]);
+    env.write_policy(&policy_for(&cg, "c.yaml", ""));
+    let mut d = env.start();
+    d.ready();
+    let switched = within(LIMIT, || {
+        (tcp_congestion(&old.client).unwrap() == "bpf_dctcp").then_some(())
+    });
+    assert!(
+        switched.is_some(),
+        "the connection opened before the apply runs {}:\n{}",
+        tcp_congestion(&old.client).unwrap(),
+        d.log_text()
+    );
+    assert_ne!(
+        tcp_congestion(&far.client).unwrap(),
+        "bpf_dctcp",
+        "a peer outside the prefixes is left alone"
+    );
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait(), Some(0));
+    drop((old, far));
+    // Unregister (the root's pins go with env) before the name lock is released.
+    drop(env);
+    let gone = within(Duration::from_secs(5), || {
+        (!runtime::struct_ops::congestion_control_available("bpf_dctcp").unwrap()).then_some(())
+    });
+    assert!(gone.is_some(), "bpf_dctcp still registered after cleanup");
 }

@@ -130,3 +130,33 @@ pub fn request(path: &Path, request: &str, timeout: Duration) -> Result<Value, S
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_appears_with_mode_0600_only() {
+        let dir = std::env::temp_dir().join(format!("accord-sock-{}", std::process::id()));
+        let path = dir.join("accord.sock");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let _listener = bind(&path).unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+            // Bound again over a stale socket (a daemon killed before).
+            drop(_listener);
+            let _again = bind(&path).unwrap();
+        });
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("accord.sock")]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -106,3 +106,69 @@ impl Watch {
         (structural && beside_cgroup).then_some(Change::Cgroups)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, ModifyKind, RemoveKind};
+    use notify::Event;
+
+    fn watch() -> Watch {
+        let mut w = Watch::new().unwrap();
+        w.set = WatchSet {
+            files: [PathBuf::from("/etc/accord/policy.yaml")].into(),
+            cgroup_dirs: [PathBuf::from("/sys/fs/cgroup")].into(),
+        };
+        w
+    }
+
+    fn ev(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn inputs_and_cgroups_are_told_apart() {
+        let w = watch();
+        let modify = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert_eq!(
+            w.classify(&ev(modify, "/etc/accord/policy.yaml")),
+            Some(Change::Inputs)
+        );
+        // A rename over the policy shows up as a create of its path.
+        assert_eq!(
+            w.classify(&ev(
+                EventKind::Create(CreateKind::File),
+                "/etc/accord/policy.yaml"
+            )),
+            Some(Change::Inputs)
+        );
+        // Other files in a watched directory, and reads, are not changes.
+        assert_eq!(w.classify(&ev(modify, "/etc/accord/notes.txt")), None);
+        assert_eq!(
+            w.classify(&ev(
+                EventKind::Access(AccessKind::Open(AccessMode::Read)),
+                "/etc/accord/policy.yaml"
+            )),
+            None
+        );
+        assert_eq!(
+            w.classify(&ev(
+                EventKind::Create(CreateKind::Folder),
+                "/sys/fs/cgroup/web.slice"
+            )),
+            Some(Change::Cgroups)
+        );
+        assert_eq!(
+            w.classify(&ev(
+                EventKind::Remove(RemoveKind::Folder),
+                "/sys/fs/cgroup/web.slice"
+            )),
+            Some(Change::Cgroups)
+        );
+        // cgroup.events and friends change all the time: not structural.
+        assert_eq!(
+            w.classify(&ev(modify, "/sys/fs/cgroup/cgroup.events")),
+            None
+        );
+    }
+}
