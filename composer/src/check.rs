@@ -57,6 +57,7 @@ use crate::outcome::{
 };
 use crate::solver::approx::{pick_differ, pick_violation, Approximator, GuardBox, ValueApprox};
 use crate::solver::encode::Interner;
+use crate::solver::watchdog::{with_watchdog, Watchdog};
 use crate::solver::witness::{from_box, show};
 use crate::solver::{Overlap, Prover, QueryRecord, Side, SolverStats};
 
@@ -158,12 +159,14 @@ pub fn check_with(
     opts: &CheckOptions,
     tuning: &Tuning,
 ) -> (CheckOutcome, CheckTrace) {
-    let mut run = Run::new(c, opts, *tuning);
-    run.same_field();
-    run.invariants();
-    run.reads_edges();
-    run.declared_edges();
-    run.finish()
+    with_watchdog(opts.timeout_ms, |watchdog| {
+        let mut run = Run::new(c, opts, *tuning, watchdog.cloned());
+        run.same_field();
+        run.invariants();
+        run.reads_edges();
+        run.declared_edges();
+        run.finish()
+    })
 }
 
 struct Site<'c> {
@@ -207,7 +210,12 @@ struct Run<'c> {
 }
 
 impl<'c> Run<'c> {
-    fn new(c: &'c Composition, opts: &CheckOptions, tuning: Tuning) -> Self {
+    fn new(
+        c: &'c Composition,
+        opts: &CheckOptions,
+        tuning: Tuning,
+        watchdog: Option<Watchdog>,
+    ) -> Self {
         let approx = Approximator::new(c, opts.any_config);
         let mut members = Vec::new();
         let mut sites = Vec::new();
@@ -251,7 +259,13 @@ impl<'c> Run<'c> {
             members,
             sites,
             by_field,
-            prover: Prover::new(c, opts.any_config, opts.timeout_ms, tuning.dump_smt),
+            prover: Prover::new(
+                c,
+                opts.any_config,
+                opts.timeout_ms,
+                watchdog,
+                tuning.dump_smt,
+            ),
             approx,
             fast: tuning.exact_fast_path,
             conflicts: Vec::new(),

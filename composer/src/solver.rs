@@ -45,9 +45,9 @@
 //! [`approx`] is the cheap side: interval boxes per guard that prove pairs
 //! disjoint without a query, and that are *exact* for conjunctions of
 //! single-field constant atoms (then `check` decides the pair itself and
-//! reads the witness off the boxes). [`backend`] is the only file that
-//! names z3; [`ast`] is the small formula language in between, which folds
-//! constants and prints SMT-LIB.
+//! reads the witness off the boxes). Only [`backend`] and [`watchdog`]
+//! (per-query deadlines) name z3; [`ast`] is the small formula language in
+//! between, which folds constants and prints SMT-LIB.
 //!
 //! Every query can be printed as SMT-LIB ([`ast::to_smt2`]) and replayed
 //! with `z3 FILE`; `check::check_traced` with `dump_smt` collects them.
@@ -56,6 +56,7 @@ pub mod approx;
 pub mod ast;
 pub mod backend;
 pub mod encode;
+pub mod watchdog;
 pub mod witness;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -136,11 +137,18 @@ impl std::fmt::Debug for Prover<'_> {
 }
 
 impl<'c> Prover<'c> {
-    /// `timeout_ms` bounds each query; `dump` keeps every query's SMT-LIB.
-    pub fn new(comp: &'c Composition, any_config: bool, timeout_ms: u32, dump: bool) -> Self {
+    /// `timeout_ms` bounds each query (kept by `watchdog` when given, see
+    /// [`watchdog::with_watchdog`]); `dump` keeps every query's SMT-LIB.
+    pub fn new(
+        comp: &'c Composition,
+        any_config: bool,
+        timeout_ms: u32,
+        watchdog: Option<watchdog::Watchdog>,
+        dump: bool,
+    ) -> Self {
         Prover {
             enc: Encoder::new(comp, any_config),
-            session: Session::new(timeout_ms),
+            session: Session::new(timeout_ms, watchdog),
             sites: HashMap::new(),
             dump,
             queries: Vec::new(),

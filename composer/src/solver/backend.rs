@@ -2,19 +2,9 @@
 //! one incremental solver, one query at a time (`push`, `assert`, `check`,
 //! `pop`), with a per-query timeout.
 //!
-//! The timeout is ours, not z3's: z3 4.8.12 runs its `timeout` parameter on
-//! a pool of timer threads that can deadlock when several threads use z3 at
-//! once (Z3Prover/z3 PR #5371, issue #5990; seen here as parallel tests that
-//! hung for good). Each check instead gets a scoped watchdog thread that
-//! calls `Z3_interrupt` on the context once the deadline passes, and again
-//! every 10 ms until the check returns (an interrupt that arrives before z3
-//! has set up the check is lost). An interrupt is not sticky: the next query
-//! runs normally.
-//!
-//! z3 0.22 keeps its context in a thread-local, so a [`Session`] must stay
-//! on the thread that made it (it is neither `Send` nor `Sync`). Every z3
-//! call runs under `catch_unwind`: a panic inside the bindings becomes
-//! [`Answer::Unknown`], never a crash of the caller.
+//! The timeout is ours, not z3's (see [`super::watchdog`]): with a run's
+//! [`Watchdog`] each check only marks itself active; without one, each
+//! check gets its own scoped watchdog thread.
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,6 +14,8 @@ use std::time::Duration;
 use z3::ast::{Bool, BV};
 
 use z3::{FuncDecl, SatResult, Solver, Sort};
+
+use super::watchdog::{Watchdog, RETRY};
 
 use super::ast::{Formula, FuncId, Symbols, Term, VarId};
 
@@ -56,6 +48,8 @@ pub struct Session {
     solver: Solver,
     /// Per check; 0 means none.
     timeout_ms: u32,
+    /// The run's watchdog, when there is one.
+    watchdog: Option<Watchdog>,
     /// Each constant and its lowered domain (`None` when unconstrained).
     vars: HashMap<VarId, (BV, Option<Bool>)>,
     funcs: HashMap<FuncId, FuncDecl>,
@@ -93,15 +87,16 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 impl Session {
     /// A fresh solver on this thread's z3 context; each `check` gives up
     /// after `timeout_ms` (0 means no timeout).
-    pub fn new(timeout_ms: u32) -> Result<Session, String> {
-        catch_unwind(|| Session {
+    pub fn new(timeout_ms: u32, watchdog: Option<Watchdog>) -> Result<Session, String> {
+        catch_unwind(AssertUnwindSafe(|| Session {
             solver: Solver::new(),
             timeout_ms,
+            watchdog,
             vars: HashMap::new(),
             funcs: HashMap::new(),
             prepared: Vec::new(),
             broken: None,
-        })
+        }))
         .map_err(panic_text)
     }
 
@@ -109,6 +104,11 @@ impl Session {
     fn check_with_deadline(&self) -> (SatResult, bool) {
         if self.timeout_ms == 0 {
             return (self.solver.check(), false);
+        }
+        if let Some(wd) = &self.watchdog {
+            wd.begin();
+            let result = self.solver.check();
+            return (result, wd.end());
         }
         let deadline = Duration::from_millis(u64::from(self.timeout_ms));
         let handle = self.solver.get_context().handle();
@@ -122,7 +122,7 @@ impl Session {
                 while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(wait) {
                     handle.interrupt();
                     late = true;
-                    wait = Duration::from_millis(10);
+                    wait = RETRY;
                 }
                 late
             });
