@@ -423,3 +423,48 @@ fn connections_established_before_the_apply_get_the_congestion_control() {
     });
     assert!(gone.is_some(), "bpf_dctcp still registered after cleanup");
 }
+
+#[test]
+fn a_change_the_kernel_refuses_leaves_the_live_chain_attached() {
+    if !require_root_or_skip("daemon: failed change") {
+        return;
+    }
+    let _serial = serial();
+    let mut env = Env::new("dfail");
+    let cg = TestCgroup::create("dfail").unwrap();
+    env.composition("c.yaml", &[IW40]);
+    env.write_policy(&policy_for(&cg, "c.yaml", ""));
+    let mut d = env.start();
+    d.ready();
+    let before = chain_of(&d.status());
+    // A safe composition whose second member's object is not an ELF file:
+    // the check passes, loading fails, the executor rolls back.
+    let junk = env.dir.join("junk.bpf.o");
+    std::fs::write(&junk, b"not an object").unwrap();
+    let spec = std::fs::read_to_string(repo().join("specs/features/sndbuf.yaml"))
+        .unwrap()
+        .replace(
+            "object: sndbuf.bpf.o",
+            &format!("object: {}", junk.display()),
+        );
+    std::fs::write(env.dir.join("sndbuf.yaml"), spec).unwrap();
+    let text = std::fs::read_to_string(env.dir.join("c.yaml")).unwrap()
+        + &format!(
+            "  - spec: {}\n    config: {}\n",
+            env.dir.join("sndbuf.yaml").display(),
+            SNDBUF.1
+        );
+    std::fs::write(env.dir.join("c.yaml"), text).unwrap();
+    let failed = within(LIMIT, || {
+        (d.status()["targets"][0]["state"] == "failed").then_some(())
+    });
+    assert!(failed.is_some(), "{}", d.log_text());
+    assert!(d.log_text().contains("apply failed"), "{}", d.log_text());
+    // Several reconcile ticks later the old chain is still there.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(chain_of(&d.status()), before, "{}", d.log_text());
+    assert_eq!(cwnd_of_new(&cg), 40);
+    assert!(!d.log_text().contains("detached"), "{}", d.log_text());
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait(), Some(0));
+}

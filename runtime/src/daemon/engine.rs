@@ -20,12 +20,13 @@ use tracing::{debug, error, info, warn};
 use crate::adapter::real::RealAdapter;
 use crate::desired::{DesiredChain, Target};
 use crate::executor;
-use crate::layout::Layout;
+use crate::layout::{hookpoint_key, Layout};
 use crate::lifecycle;
 use crate::lock::HostLock;
 use crate::plan::PlanKind;
 use crate::policy::{self, Policy, PolicyError, Prepared, TargetError};
 use crate::state::{FsStateStore, StateStore};
+use dispatcher::Hook;
 
 /// Why a policy was refused as a whole (nothing changed).
 #[derive(Debug, Error)]
@@ -71,7 +72,15 @@ struct TargetState {
     prepared: Prepared,
     desired: Option<DesiredChain>,
     phase: Phase,
+    /// After a failure, not retried before this (a reload retries at once).
+    retry_at: Option<Instant>,
+    /// The hookpoint this target maps to while its cgroup exists: kept
+    /// through failures, so a failed change never detaches the live chain.
+    key: Option<String>,
 }
+
+/// How long a failed target waits before the next try (unless reloaded).
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the async side needs to watch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,6 +193,8 @@ impl Engine {
                     prepared: p,
                     desired: None,
                     phase,
+                    retry_at: None,
+                    key: None,
                 }
             })
             .collect();
@@ -233,16 +244,7 @@ impl Engine {
         let mut wanted = BTreeSet::new();
         for i in 0..self.targets.len() {
             self.reconcile_target(i);
-            let t = &self.targets[i];
-            match (&t.desired, &t.phase) {
-                (Some(d), _) => {
-                    wanted.insert(d.key.clone());
-                }
-                (None, Phase::Live { key, .. }) => {
-                    wanted.insert(key.clone());
-                }
-                _ => {}
-            }
+            wanted.extend(self.targets[i].key.clone());
         }
         let stale: Vec<String> = self.owned.difference(&wanted).cloned().collect();
         for key in stale {
@@ -274,6 +276,13 @@ impl Engine {
     }
 
     fn reconcile_target(&mut self, i: usize) {
+        if self.targets[i]
+            .retry_at
+            .is_some_and(|at| Instant::now() < at)
+        {
+            return;
+        }
+        self.targets[i].retry_at = None;
         let cgroup = self.targets[i].prepared.target.cgroup.clone();
         let target = match Target::of_cgroup(&cgroup) {
             Ok(t) => t,
@@ -284,9 +293,13 @@ impl Engine {
                 }
                 t.phase = Phase::Pending;
                 t.desired = None;
+                t.key = None;
                 return;
             }
         };
+        if let Ok(hook) = Hook::from_name(&self.targets[i].prepared.composition.hook) {
+            self.targets[i].key = Some(hookpoint_key(hook, target.cgroup_id));
+        }
         let rebuild = self.targets[i]
             .desired
             .as_ref()
@@ -296,6 +309,7 @@ impl Engine {
                 Ok(d) => self.targets[i].desired = Some(d),
                 Err(e) => {
                     error!(cgroup = %cgroup.display(), "cannot build the chain: {e}");
+                    self.targets[i].retry_at = Some(Instant::now() + RETRY_AFTER);
                     self.targets[i].phase = Phase::Failed {
                         message: e.to_string(),
                     };
@@ -310,6 +324,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 error!(hookpoint = %key, cgroup = %cgroup.display(), "cannot plan: {e}");
+                self.targets[i].retry_at = Some(Instant::now() + RETRY_AFTER);
                 self.targets[i].phase = Phase::Failed {
                     message: e.to_string(),
                 };
@@ -364,6 +379,7 @@ impl Engine {
             }
             Err(e) => {
                 error!(hookpoint = %key, generation, cgroup = %cgroup.display(), "apply failed: {e}");
+                self.targets[i].retry_at = Some(Instant::now() + RETRY_AFTER);
                 self.targets[i].phase = Phase::Failed {
                     message: e.to_string(),
                 };
