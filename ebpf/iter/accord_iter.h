@@ -102,9 +102,13 @@ struct accord_iter_record {
 
 #define ACCORD_TCP_ESTABLISHED 1
 #define ACCORD_AF_INET 2
+#define ACCORD_SOL_SOCKET 1
+#define ACCORD_SO_SNDBUF 7
 #define ACCORD_SOL_TCP 6
 #define ACCORD_TCP_CONGESTION 13
 #define ACCORD_TCP_BPF_IW 1001
+#define ACCORD_TCP_BPF_DELACK_MAX 1003
+#define ACCORD_TCP_BPF_RTO_MIN 1004
 
 /* The socket as a tcp_sock when it is an established IPv4 TCP socket
  * charged to the target cgroup; NULL otherwise. */
@@ -147,5 +151,34 @@ static __always_inline void accord_iter_report(struct bpf_iter__tcp *ctx, __u32 
 
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 }
+
+/*
+ * The whole iterator of a feature whose member sets one int option from its
+ * one scalar param for peers in `prefixes` (init_cwnd, sndbuf, rto_min,
+ * delack_max): config layout `{ __u64 param; }`, as the member's.
+ */
+#define ACCORD_ITER_SCALAR_SETSOCKOPT(param, level, opt)                     \
+	ACCORD_ITER_CONFIG(__u64 param;)                                     \
+	ACCORD_ITER_CIDR4_SET(prefixes);                                     \
+	SEC("iter/tcp")                                                      \
+	int accord_iter(struct bpf_iter__tcp *ctx)                           \
+	{                                                                    \
+		struct tcp_sock *tp = accord_iter_target_sock(ctx);          \
+		const struct accord_config *cfg;                             \
+		__u32 zero = 0;                                              \
+		int val;                                                     \
+                                                                             \
+		if (!tp)                                                     \
+			return 0;                                            \
+		cfg = bpf_map_lookup_elem(&accord_config, &zero);            \
+		if (!cfg || cfg->param == 0)                                 \
+			return 0;                                            \
+		if (!accord_iter_prefix_match(&accord_set_prefixes, tp))     \
+			return 0;                                            \
+		val = (int)cfg->param;                                       \
+		accord_iter_report(ctx, opt,                                 \
+				   bpf_setsockopt(tp, level, opt, &val, sizeof(val))); \
+		return 0;                                                    \
+	}
 
 #endif

@@ -339,8 +339,10 @@ fn connections_established_before_the_apply_are_retuned() {
     let old = TcpConn::connect_from(&cg, PEER).unwrap();
     let outside = TcpConn::connect_from(&other, PEER).unwrap();
     let default_cwnd = tcp_info(&old.client).unwrap().tcpi_snd_cwnd;
+    let default_sndbuf = so_sndbuf(&old.client).unwrap();
     assert_ne!(default_cwnd, 40);
-    env.composition("c.yaml", &[IW40]);
+    assert_ne!(default_sndbuf, 2 << 20);
+    env.composition("c.yaml", &[IW40, SNDBUF]);
     env.write_policy(&policy_for(&cg, "c.yaml", ""));
     let mut d = env.start();
     d.ready();
@@ -356,6 +358,12 @@ fn connections_established_before_the_apply_are_retuned() {
     assert!(d
         .log_text()
         .contains("existing connections: re-applied init_cwnd"));
+    assert_eq!(
+        so_sndbuf(&old.client).unwrap(),
+        2 << 20,
+        "sndbuf reached it too"
+    );
+    assert_eq!(so_sndbuf(&outside.client).unwrap(), default_sndbuf);
     assert_eq!(
         tcp_info(&outside.client).unwrap().tcpi_snd_cwnd,
         default_cwnd,
