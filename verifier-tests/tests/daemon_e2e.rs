@@ -315,6 +315,16 @@ fn the_socket_is_root_only() {
     };
     assert_eq!(probe(None), Some(0), "root is answered");
     assert_eq!(probe(Some(65534)), Some(13), "nobody is refused");
+    // A second daemon on the same state directory refuses to start and
+    // leaves the first one's socket alone.
+    let mut second = env.start();
+    assert_eq!(second.wait_exit(Duration::from_secs(20)), Some(3));
+    assert!(
+        second.log_text().contains("another accord daemon runs"),
+        "{}",
+        second.log_text()
+    );
+    assert_eq!(d.status()["targets"][0]["state"], "live");
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait(), Some(0));
 }

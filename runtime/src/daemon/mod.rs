@@ -67,6 +67,14 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("cannot install signal handlers: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("another accord daemon runs on {} (its lock {} is held)", state_dir.display(), lock.display())]
+    AlreadyRunning { state_dir: PathBuf, lock: PathBuf },
+    #[error("cannot take the daemon lock {}: {source}", lock.display())]
+    Lock {
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("the engine thread stopped unexpectedly")]
@@ -116,6 +124,7 @@ pub async fn run(
     cfg: DaemonConfig,
     stop: Option<oneshot::Receiver<()>>,
 ) -> Result<(), DaemonError> {
+    let _instance = instance_lock(&cfg.layout)?;
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel::<Report>();
     let (start_tx, start_rx) = oneshot::channel::<Result<(), Refusal>>();
@@ -190,6 +199,33 @@ pub async fn run(
     let _ = cmd_tx.send(Command::Stop);
     let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
     result
+}
+
+/// One daemon per state directory: an exclusive `flock` held for the
+/// process's life (the kernel drops it if the process dies), so a second
+/// daemon cannot take over the first one's socket.
+fn instance_lock(layout: &Layout) -> Result<std::fs::File, DaemonError> {
+    use std::os::fd::AsRawFd;
+    let lock = layout.state_dir.join("daemon").join("daemon.lock");
+    let err = |source| DaemonError::Lock {
+        lock: lock.clone(),
+        source,
+    };
+    std::fs::create_dir_all(lock.parent().expect("has a parent")).map_err(err)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(err)?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(DaemonError::AlreadyRunning {
+            state_dir: layout.state_dir.clone(),
+            lock,
+        });
+    }
+    Ok(file)
 }
 
 fn engine_loop(
