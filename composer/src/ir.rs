@@ -279,6 +279,10 @@ pub struct Program {
     pub reads: Vec<String>,
     pub writes: Vec<Write>,
     pub span: Option<Span>,
+    /// The spec's `ends_chain: true`: the member may end the chain on
+    /// purpose (some paths return without continuing to the next slot), so
+    /// the bytecode audit accepts such paths. Default false.
+    pub ends_chain: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

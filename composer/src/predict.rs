@@ -328,6 +328,7 @@ mod tests {
                     span: None,
                 }],
                 span: None,
+                ends_chain: false,
             }],
             after: vec![],
             before: vec![],

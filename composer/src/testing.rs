@@ -281,6 +281,7 @@ fn new_program(name: &str) -> Program {
         reads: Vec::new(),
         writes: Vec::new(),
         span: None,
+        ends_chain: false,
     }
 }
 

@@ -245,6 +245,35 @@ fn a_branch_that_skips_the_continuation_cuts_the_chain() {
 }
 
 #[test]
+fn a_spec_that_says_ends_chain_allows_the_cut() {
+    let Some(c) = compile("skips_continuation") else {
+        return;
+    };
+    let dir = common::TempDir::new("ends-chain");
+    let spec = dir.0.join("skips.yaml");
+    std::fs::write(
+        &spec,
+        "feature: skips\nprograms:\n  - name: skips_continuation\n    hook: sock_ops\n    reads: [op]\n    ends_chain: true\n",
+    )
+    .expect("write the spec");
+    let f = composer::load::load_feature_spec(&spec, &common::catalog()).expect("the spec loads");
+    let p = &f.programs[0];
+    assert!(p.ends_chain);
+    let opts = AuditOptions {
+        ends_chain: p.ends_chain,
+    };
+    let a = audit_program(&c.obj, p, &common::catalog(), &opts).expect("audits");
+    assert!(!a.always_continues);
+    assert_eq!(a.errors() + a.warnings(), 0, "{:#?}", a.findings);
+    std::fs::write(
+        &spec,
+        "feature: skips\nprograms:\n  - name: skips_continuation\n    ends_chain: maybe\n",
+    )
+    .expect("write the spec");
+    assert!(composer::load::load_feature_spec(&spec, &common::catalog()).is_err());
+}
+
+#[test]
 fn a_tail_call_outside_the_chain_is_reported() {
     let Some(c) = compile("foreign_tail_call") else {
         return;

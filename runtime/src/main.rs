@@ -29,6 +29,10 @@ enum Command {
     /// Check a composition: exit 0 with the proven-safe order, 1 with every
     /// contradiction and a counterexample connection, 2 for invalid input.
     Check(cli::check::CheckArgs),
+    /// Check each object's bytecode against its effect spec: exit 0 if it
+    /// does nothing the spec does not declare, 1 with every undeclared effect
+    /// (instruction and source line), 2 for invalid input.
+    Audit(cli::audit::AuditArgs),
     /// Write the effect graph of a composition (members, order edges,
     /// conflict edges) as Graphviz DOT.
     Graph(cli::graph::GraphArgs),
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => cli::check::run(args),
+        Command::Audit(args) => cli::audit::run(args),
         Command::Graph(args) => cli::graph::run(args),
         Command::Apply(args) => cli::apply::run(args),
         Command::Plan(args) => cli::apply::run_plan(args),

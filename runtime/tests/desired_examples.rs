@@ -109,6 +109,7 @@ fn objects_come_from_beside_the_spec_first_then_from_the_binary() {
         reads: vec![],
         writes: vec![],
         span: None,
+        ends_chain: false,
     };
     let embedded = objects().find(&member, &program).unwrap();
     assert_eq!(embedded.origin, "embedded");

@@ -66,8 +66,7 @@ pub enum AuditError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditOptions {
     /// The member may end the chain (some paths return without continuing
-    /// to the next slot) on purpose. Specs cannot say so yet; see
-    /// ARCHITECTURE.md.
+    /// to the next slot) on purpose: the spec's `ends_chain: true`.
     pub ends_chain: bool,
 }
 

@@ -26,7 +26,15 @@ const TOP_KEYS: &[&str] = &[
     "before",
 ];
 const PARAM_KEYS: &[&str] = &["type", "min", "max", "default", "description", "max_len"];
-const PROGRAM_KEYS: &[&str] = &["name", "hook", "object", "reads", "writes", "description"];
+const PROGRAM_KEYS: &[&str] = &[
+    "name",
+    "hook",
+    "object",
+    "reads",
+    "writes",
+    "description",
+    "ends_chain",
+];
 const WRITE_KEYS: &[&str] = &["field", "value", "when", "description"];
 
 /// A loaded spec plus where its names were written, for the composition's
@@ -312,6 +320,18 @@ fn program(
             }
         }
     }
+    let ends_chain = match m.get_node("ends_chain") {
+        None => false,
+        Some(n) => match cx.string(n, "ends_chain").map(|s| s.as_str().to_string()) {
+            Some(s) if s == "true" => true,
+            Some(s) if s == "false" => false,
+            Some(_) => {
+                cx.wrong(n, "ends_chain", "true or false");
+                false
+            }
+            None => false,
+        },
+    };
     let mut writes = Vec::new();
     if let Some(items) = m.get_node("writes").and_then(|n| cx.list(n, "writes")) {
         for item in items {
@@ -333,6 +353,7 @@ fn program(
             reads,
             writes,
             span: Some(span),
+            ends_chain,
         },
         at,
     ))

@@ -134,6 +134,7 @@ pub fn program(name: &str, reads: &[&str], writes: &[&str]) -> Program {
             })
             .collect(),
         span: None,
+        ends_chain: false,
     }
 }
 

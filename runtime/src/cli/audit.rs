@@ -262,7 +262,9 @@ fn audit_forced(
     catalog: &HookCatalog,
     forced: bool,
 ) -> Result<composer::audit::ProgramAudit, composer::audit::AuditError> {
-    let opts = AuditOptions::default();
+    let opts = AuditOptions {
+        ends_chain: p.ends_chain,
+    };
     match audit_program(bytes, p, catalog, &opts) {
         Err(composer::audit::AuditError::ProgramNotFound { available, .. })
             if forced && available.len() == 1 =>

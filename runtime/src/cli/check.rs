@@ -68,6 +68,11 @@ pub struct CheckArgs {
     /// in a comment), to reproduce a verdict with z3 by hand.
     #[arg(long, value_name = "DIR")]
     pub dump_smt: Option<PathBuf>,
+    /// Also audit the bytecode of every member that names an `object:`
+    /// against its spec (as `accord audit` does); an undeclared effect
+    /// makes the exit code 1, an object that cannot be audited 2.
+    #[arg(long)]
+    pub audit: bool,
 }
 
 pub fn run(args: CheckArgs) -> ExitCode {
@@ -97,17 +102,34 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let audits = if args.audit {
+        super::audit::audit_composition(c)
+    } else {
+        Vec::new()
+    };
     match args.format {
-        Format::Human => print!("{}", report::human(&outcome, c, &loaded.warnings)),
+        Format::Human => {
+            print!("{}", report::human(&outcome, c, &loaded.warnings));
+            if args.audit {
+                print!("{}", super::audit::composition_human(&audits));
+            }
+        }
+        Format::Json if args.audit => print!(
+            "{}",
+            super::audit::merge_json(&report::json(&outcome, &loaded.warnings), &audits)
+        ),
         Format::Json => print!("{}", report::json(&outcome, &loaded.warnings)),
     }
+    let audit = super::audit::Verdict::of(&audits);
     if let Some(path) = &args.dot {
         if let Err(e) = write_file(path, &report::dot(&outcome, c)) {
             eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     }
-    if outcome.is_safe() {
+    if audit == super::audit::Verdict::Unaudited {
+        ExitCode::from(2)
+    } else if outcome.is_safe() && audit == super::audit::Verdict::Clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
