@@ -360,3 +360,26 @@ fn checks_on_parallel_threads_with_timeouts_all_finish() {
         assert_eq!(got, Ok((1, 0)), "a check hung or gave the wrong answer");
     }
 }
+
+#[test]
+fn a_prover_without_a_run_watchdog_still_times_out() {
+    use composer::outcome::Verdict;
+    use composer::solver::{Prover, Side};
+    let c = pigeonhole();
+    let field = &c.catalog.writable["SO_MARK"];
+    let side = |i: usize| Side {
+        site: i,
+        feature: &c.features[i],
+        field,
+        write: &c.features[i].programs[0].writes[0],
+    };
+    let mut prover = Prover::new(&c, true, 1, None, false);
+    let verdict = prover.same_field("hard vs easy", &side(0), &side(1), ["a".into(), "b".into()]);
+    match verdict {
+        Verdict::Unknown { reason } => {
+            assert!(reason.starts_with("timed out after 1 ms"), "{reason}")
+        }
+        v => panic!("expected a timeout, got {v:?}"),
+    }
+    assert_eq!(prover.stats.unknown, 1);
+}
