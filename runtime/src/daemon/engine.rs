@@ -177,7 +177,7 @@ impl Engine {
         self.refused_files.clear();
         self.last_refusal = None;
         self.reloads += 1;
-        // Keep the built desired chain of targets whose inputs did not change.
+        // Carry each target's phase over; its chain is rebuilt from the new inputs.
         let mut old: BTreeMap<PathBuf, TargetState> = self
             .targets
             .drain(..)

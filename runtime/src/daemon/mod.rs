@@ -156,6 +156,7 @@ pub async fn run(
     let far = || Instant::now() + Duration::from_secs(24 * 3600);
     let mut reload_at = far();
     let mut reconcile_at = Instant::now() + interval;
+    let mut watching = true;
     let result = loop {
         let next = reload_at.min(reconcile_at);
         tokio::select! {
@@ -165,10 +166,13 @@ pub async fn run(
                 info!("stop requested; the chains stay pinned and attached");
                 break Ok(());
             }
-            change = watch.next() => match change {
+            change = watch.next(), if watching => match change {
                 Some(Change::Inputs) => reload_at = Instant::now() + cfg.debounce,
                 Some(Change::Cgroups) => reconcile_at = reconcile_at.min(Instant::now() + Duration::from_millis(10)),
-                None => { warn!("the file watcher stopped"); }
+                None => {
+                    warn!("the file watcher stopped; only the reconcile interval applies changes now");
+                    watching = false;
+                }
             },
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => { tokio::spawn(socket::serve(stream, cmd_tx.clone())); }
