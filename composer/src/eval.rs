@@ -47,6 +47,29 @@ pub fn render_ipv4(ip: u32) -> String {
 }
 
 /// `a.b.c.d/len`
+/// A witness connection in natural form: each field's display text, with
+/// the four words of a 128-bit field (`remote_ip6[0]`..`[3]`, see
+/// `guard::wide`) joined into one address (`remote_ip6=2001:db8::1`,
+/// IPv4-mapped as `::ffff:10.0.0.1`); a word the witness leaves out is 0.
+pub fn fold_addresses(
+    conn: &std::collections::BTreeMap<String, crate::outcome::WitnessValue>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut wide: std::collections::BTreeMap<&str, u128> = std::collections::BTreeMap::new();
+    for (k, v) in conn {
+        match (crate::ir::wide_of(k), &v.raw) {
+            (Some((base, i)), Literal::Int(n)) => {
+                *wide.entry(base).or_default() |= u128::from(*n as u32) << (96 - 32 * i);
+            }
+            _ => out.push((k.clone(), v.display.clone())),
+        }
+    }
+    for (base, addr) in wide {
+        out.push((base.to_string(), std::net::Ipv6Addr::from(addr).to_string()));
+    }
+    out
+}
+
 pub fn render_cidr(c: &Cidr4) -> String {
     format!("{}/{}", render_ipv4(c.addr), c.len)
 }

@@ -12,12 +12,13 @@
 //! atom    := "true" | "false"
 //!          | operand ("==" | "!=" | "<" | "<=" | ">" | ">=") operand
 //!          | operand ["not"] "in" set
-//! operand := FIELD | "$"PARAM | INT | IPV4 | "STRING" | ENUM_NAME | "true" | "false"
+//! operand := FIELD | "$"PARAM | INT | IPV4 | IPV6 | "STRING" | ENUM_NAME | "true" | "false"
 //! set     := CIDR | "{" operand ("," operand)* "}" | INT ".." INT | "$"PARAM
 //! ```
 //!
-//! `INT` is decimal or `0x` hex; `IPV4` is dotted (`10.0.0.1`); `CIDR` is
-//! `10.0.0.0/8` with the host bits zero; `ENUM_NAME` is a variant of the
+//! `INT` is decimal or `0x` hex; `IPV4` is dotted (`10.0.0.1`); `IPV6` is
+//! any RFC 4291 text form (`2001:db8::1`, `::ffff:10.0.0.1`); `CIDR` is
+//! `10.0.0.0/8` or `2001:db8::/32` with the host bits zero; `ENUM_NAME` is a variant of the
 //! enum field on the other side, in full (`BPF_SOCK_OPS_RWND_INIT`) or
 //! without the common prefix (`RWND_INIT`). Ranges are inclusive.
 //!
@@ -27,13 +28,14 @@
 mod print;
 mod syntax;
 mod typeck;
+mod wide;
 
 use serde::Serialize;
 
 use crate::ir::{Guard, HookCatalog, Param};
 
 pub use print::{cmp_op, ipv4, literal as print_literal, pretty};
-pub use syntax::{parse_cidr4, parse_ipv4};
+pub use syntax::{parse_cidr4, parse_cidr6, parse_ipv4, parse_ipv6};
 pub use typeck::{enum_prefix, type_max, type_name};
 
 /// What a guard may name: the hook's readable fields and the feature's params.
@@ -72,6 +74,8 @@ pub enum GuardErrorKind {
     BadNumber { text: String },
     #[error("invalid IPv4 address `{text}`: {reason}")]
     BadIpv4 { text: String, reason: String },
+    #[error("invalid IPv6 address `{text}`: {reason}")]
+    BadIpv6 { text: String, reason: String },
     #[error("invalid CIDR `{text}`: {reason}")]
     BadCidr { text: String, reason: String },
     #[error("a CIDR can only follow `in` or `not in`")]

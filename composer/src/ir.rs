@@ -103,6 +103,77 @@ impl Cidr4 {
     }
 }
 
+/// A prefix of either family in the 128-bit IPv6 space: IPv4 prefixes are
+/// IPv4-mapped (`10.0.0.0/8` is `::ffff:10.0.0.0/104`), the form the SDK's
+/// prefix tries key on. `addr` has the host bits zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Cidr {
+    pub addr: u128,
+    pub len: u8,
+}
+
+impl Cidr {
+    /// `::ffff:0.0.0.0`, the IPv4-mapped block.
+    pub const V4_MAPPED: u128 = 0xffff_0000_0000;
+
+    /// The network mask of a `len`-bit prefix.
+    pub fn mask(len: u8) -> u128 {
+        if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len.min(128)))
+        }
+    }
+
+    pub fn contains(&self, ip: u128) -> bool {
+        ip & Self::mask(self.len) == self.addr & Self::mask(self.len)
+    }
+
+    /// The IPv4-mapped form of an IPv4 prefix.
+    pub fn from_v4(c: Cidr4) -> Cidr {
+        Cidr {
+            addr: Self::V4_MAPPED | u128::from(c.addr),
+            len: c.len + 96,
+        }
+    }
+
+    /// The IPv4 prefix this is, when it lies inside `::ffff:0.0.0.0/96`.
+    pub fn as_v4(&self) -> Option<Cidr4> {
+        (self.len >= 96 && self.addr >> 32 == Self::V4_MAPPED >> 32).then(|| Cidr4 {
+            addr: self.addr as u32,
+            len: self.len - 96,
+        })
+    }
+
+    /// The `i`th 32-bit word (0 = most significant), as the kernel's
+    /// `remote_ip6[i]` holds it after `bpf_ntohl`.
+    pub fn word(addr: u128, i: usize) -> u32 {
+        (addr >> (96 - 32 * i)) as u32
+    }
+}
+
+/// The IPv6 text form: `2001:db8::/32`, `::ffff:10.0.0.0/104`.
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", std::net::Ipv6Addr::from(self.addr), self.len)
+    }
+}
+
+/// The name of word `i` (0..4) of a 128-bit context field: the catalog
+/// loader splits `remote_ip6` into `remote_ip6[0]`..`remote_ip6[3]`, each a
+/// `u32` at its own offset (the C member `remote_ip6[i]`), so the checks
+/// see four 32-bit fields.
+pub fn word_field(name: &str, i: usize) -> String {
+    format!("{name}[{i}]")
+}
+
+/// The 128-bit field a word name belongs to (`remote_ip6[2]` → `remote_ip6`).
+pub fn wide_of(word: &str) -> Option<(&str, usize)> {
+    let (base, rest) = word.split_once('[')?;
+    let i = rest.strip_suffix(']')?.parse().ok()?;
+    (i < 4).then_some((base, i))
+}
+
 /// A config value as deployed (from the composition, else the param default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,7 +5,7 @@
 //! Nothing here knows the hook catalog or the feature's params.
 
 use super::{GuardError, GuardErrorKind};
-use crate::ir::{Cidr4, CmpOp};
+use crate::ir::{Cidr, Cidr4, CmpOp};
 
 /// A token with its character offset and length in the guard text.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,10 @@ pub(crate) enum Tok {
     Int(u64),
     Ipv4(u32),
     Cidr(Cidr4),
+    /// An IPv6 address (`2001:db8::1`, `::ffff:10.0.0.1`) as its 128-bit value.
+    Ipv6(u128),
+    /// An IPv6 prefix (`2001:db8::/32`).
+    Cidr6(Cidr),
     Str(String),
     LParen,
     RParen,
@@ -43,6 +47,8 @@ impl Tok {
             Tok::Int(v) => format!("`{v}`"),
             Tok::Ipv4(v) => format!("`{}`", super::print::ipv4(*v)),
             Tok::Cidr(c) => format!("`{}/{}`", super::print::ipv4(c.addr), c.len),
+            Tok::Ipv6(v) => format!("`{}`", std::net::Ipv6Addr::from(*v)),
+            Tok::Cidr6(c) => format!("`{c}`"),
             Tok::Str(s) => format!("\"{s}\""),
             Tok::LParen => "`(`".into(),
             Tok::RParen => "`)`".into(),
@@ -66,6 +72,7 @@ pub(crate) enum Atom {
     Param(String),
     Int(u64),
     Ipv4(u32),
+    Ipv6(u128),
     Str(String),
     Bool(bool),
 }
@@ -80,6 +87,7 @@ pub(crate) struct Operand {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SetSyntax {
     Cidr(Cidr4),
+    Cidr6(Cidr),
     Values(Vec<Operand>),
     Range { lo: u64, hi: u64 },
     Param(String),
@@ -192,6 +200,8 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Token>, GuardError> {
                 return Err(err(start, 1, GuardErrorKind::EmptyParam));
             }
             Tok::Param(chars[start + 1..i].iter().collect())
+        } else if let Some(end) = ipv6_run(&chars, i) {
+            lex_ipv6(&chars, &mut i, end)?
         } else if c.is_ascii_digit() {
             lex_number(&chars, &mut i)?
         } else if c.is_alphabetic() || c == '_' {
@@ -280,6 +290,75 @@ fn lex_number(chars: &[char], i: &mut usize) -> Result<Tok, GuardError> {
     text.parse::<u64>()
         .map(Tok::Int)
         .map_err(|_| err(start, len, GuardErrorKind::BadNumber { text }))
+}
+
+/// Where an IPv6 literal starting at `i` ends: the run of hex digits, `:`
+/// and `.` there, if it holds a `:` (nothing else in the language does).
+fn ipv6_run(chars: &[char], i: usize) -> Option<usize> {
+    let mut j = i;
+    while j < chars.len() && (chars[j].is_ascii_hexdigit() || chars[j] == ':' || chars[j] == '.') {
+        if chars[j] == '.' && chars.get(j + 1) == Some(&'.') {
+            break;
+        }
+        j += 1;
+    }
+    chars[i..j].contains(&':').then_some(j)
+}
+
+/// An IPv6 address or prefix; `end` is where [`ipv6_run`] stopped.
+fn lex_ipv6(chars: &[char], i: &mut usize, end: usize) -> Result<Tok, GuardError> {
+    let start = *i;
+    *i = end;
+    let has_slash = chars.get(*i) == Some(&'/');
+    if has_slash {
+        *i += 1;
+        while *i < chars.len() && chars[*i].is_ascii_digit() {
+            *i += 1;
+        }
+    }
+    // Anything glued on (`fe80::1x`, `::1/64abc`) makes the literal invalid.
+    while *i < chars.len() && (is_ident_char(chars[*i]) || chars[*i] == ':' || chars[*i] == '.') {
+        *i += 1;
+    }
+    let text: String = chars[start..*i].iter().collect();
+    let len = *i - start;
+    if has_slash {
+        return parse_cidr6(&text)
+            .map(Tok::Cidr6)
+            .map_err(|reason| err(start, len, GuardErrorKind::BadCidr { text, reason }));
+    }
+    parse_ipv6(&text)
+        .map(Tok::Ipv6)
+        .map_err(|reason| err(start, len, GuardErrorKind::BadIpv6 { text, reason }))
+}
+
+/// Parses an IPv6 address in any RFC 4291 text form (`::1`,
+/// `2001:db8::10`, `::ffff:10.0.0.1`) to its 128-bit value.
+pub fn parse_ipv6(text: &str) -> Result<u128, String> {
+    text.parse::<std::net::Ipv6Addr>()
+        .map(u128::from)
+        .map_err(|_| "not an IPv6 address (eight 16-bit hex groups, `::` for zeros)".to_string())
+}
+
+/// Parses `addr/len` for IPv6 (`2001:db8::/32`); host bits must be zero.
+pub fn parse_cidr6(text: &str) -> Result<Cidr, String> {
+    let Some((addr, len)) = text.split_once('/') else {
+        return Err("expected addr/len".into());
+    };
+    let addr = parse_ipv6(addr)?;
+    let len: u8 = match len.parse::<u8>() {
+        Ok(l) if l <= 128 => l,
+        _ => return Err(format!("prefix length `{len}` is out of range 0..=128")),
+    };
+    let c = Cidr { addr, len };
+    if addr & !Cidr::mask(len) != 0 {
+        let fixed = Cidr {
+            addr: addr & Cidr::mask(len),
+            len,
+        };
+        return Err(format!("host bits are set; did you mean {fixed}?"));
+    }
+    Ok(c)
 }
 
 /// Parses a dotted IPv4 address to its host-order `u32`.
@@ -500,8 +579,9 @@ impl Parser {
             Tok::Param(s) => Atom::Param(s),
             Tok::Int(v) => Atom::Int(v),
             Tok::Ipv4(v) => Atom::Ipv4(v),
+            Tok::Ipv6(v) => Atom::Ipv6(v),
             Tok::Str(s) => Atom::Str(s),
-            Tok::Cidr(_) => {
+            Tok::Cidr(_) | Tok::Cidr6(_) => {
                 return Err(err(t.offset, t.len, GuardErrorKind::CidrOutsideIn));
             }
             _ => return Err(self.expected(what)),
@@ -523,6 +603,7 @@ impl Parser {
         let start = t.offset;
         let set = match t.kind {
             Tok::Cidr(c) => SetSyntax::Cidr(c),
+            Tok::Cidr6(c) => SetSyntax::Cidr6(c),
             Tok::Param(p) => SetSyntax::Param(p),
             Tok::Int(lo) => {
                 match self.next() {

@@ -103,6 +103,15 @@ fn parses_and_types() {
         ("state == ESTABLISHED", "(== state BPF_TCP_ESTABLISHED)"),
         ("local_ip4 == $peer", "(== local_ip4 $peer)"),
         ("  remote_port  ==  80  ", "(== remote_port 80)"),
+        // 128-bit addresses lower to their four u32 words.
+        ("remote_ip6 in 2001:db8::/32", "(&& (== remote_ip6[0] 536939960))"),
+        ("remote_ip6 in 2001:db8:8000::/33", "(&& (== remote_ip6[0] 536939960) (in remote_ip6[1] 2147483648..4294967295))"),
+        ("remote_ip6 != ::1", "(! (&& (== remote_ip6[0] 0) (== remote_ip6[1] 0) (== remote_ip6[2] 0) (== remote_ip6[3] 1)))"),
+        ("remote_ip6 in ::/0", "true"),
+        ("local_ip6 == remote_ip6", "(&& (== local_ip6[0] remote_ip6[0]) (== local_ip6[1] remote_ip6[1]) (== local_ip6[2] remote_ip6[2]) (== local_ip6[3] remote_ip6[3]))"),
+        ("remote_ip6 in $prefixes", "(&& (== remote_ip6[0] 0) (== remote_ip6[1] 0) (== remote_ip6[2] 65535) (in remote_ip6[3] $prefixes))"),
+        // The virtual field brings its definition along.
+        ("remote_ip in 10.0.0.0/8", "(&& (&& (== remote_ip[0] 0) (== remote_ip[1] 0) (== remote_ip[2] 65535) (in remote_ip[3] 167772160..184549375)) (|| (&& (== family AF_INET6) (== remote_ip[0] remote_ip6[0]) (== remote_ip[1] remote_ip6[1]) (== remote_ip[2] remote_ip6[2]) (== remote_ip[3] remote_ip6[3])) (&& (!= family AF_INET6) (== remote_ip[0] 0) (== remote_ip[1] 0) (== remote_ip[2] 65535) (== remote_ip[3] remote_ip4))))"),
     ]);
 }
 
@@ -111,7 +120,7 @@ fn reports_errors_at_their_characters() {
     check(&[
         ("remote_ip4 == \"10.0.0.1\"", "              ^^^^^^^^^^ cannot compare field `remote_ip4` (ipv4) with string \"10.0.0.1\""),
         ("op == ACTIVE_ESTABLISHD_CB", "      ^^^^^^^^^^^^^^^^^^^^ unknown op value `ACTIVE_ESTABLISHD_CB`; did you mean `BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB`? (valid: `BPF_SOCK_OPS_VOID`, `BPF_SOCK_OPS_TIMEOUT_INIT`, `BPF_SOCK_OPS_RWND_INIT`, `BPF_SOCK_OPS_TCP_CONNECT_CB`, `BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB`, `BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB`, `BPF_SOCK_OPS_NEEDS_ECN`, `BPF_SOCK_OPS_BASE_RTT`, `BPF_SOCK_OPS_RTO_CB`, `BPF_SOCK_OPS_RETRANS_CB`, `BPF_SOCK_OPS_STATE_CB`, `BPF_SOCK_OPS_TCP_LISTEN_CB` and 9 more)"),
-        ("remote_ipv4 in 10.0.0.0/8", "^^^^^^^^^^^ unknown field `remote_ipv4`; did you mean `remote_ip4`? (valid: `family`, `is_fullsock`, `local_ip4`, `local_port`, `op`, `remote_ip4`, `remote_port` or `state`)"),
+        ("remote_ipv4 in 10.0.0.0/8", "^^^^^^^^^^^ unknown field `remote_ipv4`; did you mean `remote_ip4`? (valid: `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `op`, `remote_ip`, `remote_ip4`, `remote_ip6`, `remote_port` or `state`)"),
         ("remote_ip4 in 10.0.0.300/8", "              ^^^^^^^^^^^^ invalid CIDR `10.0.0.300/8`: octet 300 is out of range 0..=255"),
         ("remote_ip4 in 10.0.0.1/8", "              ^^^^^^^^^^ invalid CIDR `10.0.0.1/8`: host bits are set; did you mean 10.0.0.0/8?"),
         ("remote_port == 70000", "               ^^^^^ 70000 is out of range for field `remote_port` (u16) (0..=65535)"),
@@ -122,7 +131,7 @@ fn reports_errors_at_their_characters() {
         ("$iww == 3", "^^^^ unknown param `$iww`; did you mean `$iw`? (valid: `iw`, `port`, `peer`, `cc`, `on`, `prefixes` or `ports`)"),
         ("$prefixes == 3", "^^^^^^^^^ `$prefixes` is a set (cidr4_set); use it after `in` or `not in`"),
         ("remote_ip4 in $iw", "              ^^^ `$iw` is a u32, not a set; compare it with `==` instead of `in`"),
-        ("TCP_BPF_IW == 3", "^^^^^^^^^^ `TCP_BPF_IW` is a writable field; a guard can only read context fields (valid: `family`, `is_fullsock`, `local_ip4`, `local_port`, `op`, `remote_ip4`, `remote_port` or `state`)"),
+        ("TCP_BPF_IW == 3", "^^^^^^^^^^ `TCP_BPF_IW` is a writable field; a guard can only read context fields (valid: `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `op`, `remote_ip`, `remote_ip4`, `remote_ip6`, `remote_port` or `state`)"),
         ("remote_port == 1 & op == 4", "                 ^ `&` is not an operator; use `&&`"),
         ("$cc < \"a\"", "^^^ param `$cc` (string (at most 15 bytes)) can only be compared with `==` or `!=`"),
         ("remote_port in 10..5", "               ^^^^^ empty range 10..5 (the lower bound is above the upper)"),
@@ -138,6 +147,14 @@ fn reports_errors_at_their_characters() {
         ("remote_port not 5", "                ^ expected `in` after `not`, found `5`"),
         ("", "^ empty guard (leave `when:` out to mean always, or write `true`)"),
         ("   ", "^ empty guard (leave `when:` out to mean always, or write `true`)"),
+        ("remote_ip6 == 2001:db8:::1", "              ^^^^^^^^^^^^ invalid IPv6 address `2001:db8:::1`: not an IPv6 address (eight 16-bit hex groups, `::` for zeros)"),
+        ("remote_ip6 in fe80::/129", "              ^^^^^^^^^^ invalid CIDR `fe80::/129`: prefix length `129` is out of range 0..=128"),
+        ("remote_ip6 in fe80::1/64", "              ^^^^^^^^^^ invalid CIDR `fe80::1/64`: host bits are set; did you mean fe80::/64?"),
+        ("remote_ip6 in 10.0.0.0/8", "              ^^^^^^^^^^ field `remote_ip6` (ipv6) cannot be in an IPv4 prefix (write it IPv4-mapped, ::ffff:a.b.c.d/(96+len))"),
+        ("remote_ip4 == ::1", "              ^^^ cannot compare field `remote_ip4` (ipv4) with IPv6 address ::1"),
+        ("remote_ip6 >= ::1", "^^^^^^^^^^ field `remote_ip6` (ipv6) can only be compared with `==` or `!=`"),
+        ("remote_ip6 in $ports", "              ^^^^^^ field `remote_ip6` (ipv6) cannot be in `$ports` (port_set)"),
+        ("::1 in 2001:db8::/32", "^^^ the left side of `in` must be a field or a `$param`"),
     ]);
 }
 
@@ -167,6 +184,12 @@ fn never_panics_on_odd_input() {
         "remote_ip4 in 1.2.3.4/99",
         "op in {op}",
         "a.b.c.d",
+        "::",
+        ":::",
+        "remote_ip6 in ::/",
+        "remote_ip6 in ::/999999999999",
+        "fe80::1%eth0 == remote_ip6",
+        "remote_ip in {::1, 1.2.3.4, 5}",
     ];
     for text in odd {
         let _ = compile(text, scope);

@@ -9,21 +9,36 @@ use crate::suggest::did_you_mean;
 
 pub(super) fn check(expr: &Expr, scope: Scope<'_>) -> Result<Guard, Vec<GuardError>> {
     let mut errors = Vec::new();
+    let mut used = Vec::new();
     let g = Typer {
         scope,
         errors: &mut errors,
+        used: &mut used,
     }
     .expr(expr);
-    if errors.is_empty() {
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // A virtual address field (`remote_ip`) is defined by the real ones.
+    used.dedup_by(|a, b| a.name == b.name);
+    let links: Vec<Guard> = used
+        .iter()
+        .filter_map(|f| super::wide::link(scope.catalog, f))
+        .collect();
+    if links.is_empty() {
         Ok(g)
     } else {
-        Err(errors)
+        let mut all = vec![g];
+        all.extend(links);
+        Ok(Guard::And(all))
     }
 }
 
 struct Typer<'a, 'e> {
     scope: Scope<'a>,
     errors: &'e mut Vec<GuardError>,
+    /// Virtual 128-bit fields the guard names (each gets its definition).
+    used: &'e mut Vec<super::wide::WideField>,
 }
 
 /// An operand whose type is known from the catalog or the params.
@@ -125,6 +140,7 @@ fn literal_desc(atom: &Atom) -> String {
         Atom::Param(s) => format!("`${s}`"),
         Atom::Int(v) => format!("integer {v}"),
         Atom::Ipv4(v) => format!("IPv4 address {}", super::print::ipv4(*v)),
+        Atom::Ipv6(v) => format!("IPv6 address {}", std::net::Ipv6Addr::from(*v)),
         Atom::Str(s) => format!("string \"{s}\""),
         Atom::Bool(b) => format!("boolean {b}"),
     }
@@ -137,6 +153,36 @@ impl Typer<'_, '_> {
     }
 
     fn expr(&mut self, expr: &Expr) -> Guard {
+        match expr {
+            Expr::Cmp { lhs, op, rhs } => {
+                if let Some(r) = super::wide::cmp(self.scope, lhs, *op, rhs, self.used) {
+                    return r.unwrap_or_else(|err| self.push(err));
+                }
+            }
+            Expr::In {
+                operand,
+                set,
+                set_offset,
+                set_len,
+                ..
+            } => {
+                let set_err = |kind| GuardError {
+                    offset: *set_offset,
+                    len: (*set_len).max(1),
+                    kind,
+                };
+                if let Some(r) =
+                    super::wide::membership(self.scope, operand, set, &set_err, self.used)
+                {
+                    return match (r, expr) {
+                        (Ok(g), Expr::In { negated: true, .. }) => Guard::Not(Box::new(g)),
+                        (Ok(g), _) => g,
+                        (Err(err), _) => self.push(err),
+                    };
+                }
+            }
+            _ => {}
+        }
         match expr {
             Expr::Bool(true) => Guard::True,
             Expr::Bool(false) => Guard::False,
@@ -159,7 +205,20 @@ impl Typer<'_, '_> {
     }
 
     fn unknown_field(&self, o: &SynOperand, name: &str) -> GuardError {
-        let readable: Vec<String> = self.scope.catalog.readable.keys().cloned().collect();
+        // 128-bit fields are listed by their name, not their words.
+        let mut readable: Vec<String> = self
+            .scope
+            .catalog
+            .readable
+            .keys()
+            .map(|k| {
+                crate::ir::wide_of(k)
+                    .map_or(k.as_str(), |(b, _)| b)
+                    .to_string()
+            })
+            .collect();
+        readable.sort();
+        readable.dedup();
         if self.scope.catalog.writable.contains_key(name) {
             return e(
                 o,
@@ -416,6 +475,12 @@ impl Typer<'_, '_> {
                     }));
                 }
                 SetExpr::Cidr4(*c)
+            }
+            SetSyntax::Cidr6(_) => {
+                return Err(set_err(K::SetTypeMismatch {
+                    operand: anchor.desc,
+                    set: "an IPv6 prefix".into(),
+                }));
             }
             SetSyntax::Range { lo, hi } => {
                 if !matches!(cls, Class::Int | Class::Enum) {

@@ -64,7 +64,11 @@ pub(crate) fn catalog(cx: &mut Cx<'_>, doc: &Doc) -> Option<HookCatalog> {
     {
         for (k, v) in m.iter() {
             let name = k.as_str().to_string();
-            if let Some(f) = readable_field(cx, &name, v) {
+            if let Some(words) = wide_field(cx, &name, v) {
+                for f in words {
+                    readable.insert(f.name.clone(), f);
+                }
+            } else if let Some(f) = readable_field(cx, &name, v) {
                 readable.insert(name, f);
             }
         }
@@ -158,6 +162,38 @@ fn field_type(cx: &mut Cx<'_>, m: &MarkedMappingNode, what: &str) -> Option<Valu
             None
         }
     }
+}
+
+/// A 128-bit field (`type: ipv6`, 16 bytes at `offset`) or a virtual
+/// address of either family (`type: ip`, no offset: `remote_ip` is
+/// `remote_ip6` on AF_INET6 sockets, else `remote_ip4` IPv4-mapped), split
+/// into four `u32` words `name[0]`..`name[3]` (see `guard::wide`); `None`
+/// for any other type.
+fn wide_field(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<Vec<ReadableField>> {
+    let m = node.as_mapping()?;
+    let tname = m.get_scalar("type")?.as_str();
+    if tname != "ipv6" && tname != "ip" {
+        return None;
+    }
+    let what = format!("readable field `{name}`");
+    cx.check_keys(m, READ_KEYS, &what);
+    let offset = m
+        .get_node("offset")
+        .and_then(|n| cx.uint(n, "offset"))
+        .and_then(|v| u32::try_from(v).ok());
+    if tname == "ipv6" && offset.is_none() {
+        cx.required(m, "offset", &what);
+    }
+    Some(
+        (0..4u32)
+            .map(|i| ReadableField {
+                name: crate::ir::word_field(name, i as usize),
+                ty: ValueType::U32,
+                offset: offset.filter(|_| tname == "ipv6").map(|o| o + 4 * i),
+                size: offset.filter(|_| tname == "ipv6").map(|_| 4),
+            })
+            .collect(),
+    )
 }
 
 fn readable_field(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<ReadableField> {

@@ -301,6 +301,8 @@ fn program(
             let f = s.as_str();
             if catalog.readable.contains_key(f) || catalog.writable.contains_key(f) {
                 reads.push(f.to_string());
+            } else if let Some(words) = wide_reads(catalog, f) {
+                reads.extend(words);
             } else {
                 let choices: Vec<String> = catalog
                     .readable
@@ -557,4 +559,18 @@ fn param_fits(p: &ParamType, field: &ValueType) -> bool {
         }
         (a, b) => a == b,
     }
+}
+
+/// The catalog fields behind a 128-bit name in `reads:`: the four words of
+/// `remote_ip6`; for the virtual `remote_ip`, what defines it (`family`,
+/// `remote_ip4` and `remote_ip6`'s words).
+fn wide_reads(catalog: &crate::ir::HookCatalog, name: &str) -> Option<Vec<String>> {
+    use crate::ir::word_field;
+    let w0 = catalog.readable.get(&word_field(name, 0))?;
+    if w0.offset.is_some() {
+        return Some((0..4).map(|i| word_field(name, i)).collect());
+    }
+    let mut out = vec!["family".to_string(), format!("{name}4")];
+    out.extend((0..4).map(|i| word_field(&format!("{name}6"), i)));
+    Some(out)
 }

@@ -18,7 +18,11 @@ const FIELD_ORDER: &[&str] = &[
     "family",
     "local_ip4",
     "local_port",
+    "local_ip6",
+    "local_ip",
     "remote_ip4",
+    "remote_ip6",
+    "remote_ip",
     "remote_port",
     "state",
     "is_fullsock",
@@ -270,20 +274,17 @@ fn write_line(
 }
 
 fn witness_text(out: &mut String, w: &Witness, indent: &str) {
-    let mut fields: Vec<(&String, &crate::outcome::WitnessValue)> = w.connection.iter().collect();
+    let mut fields = crate::eval::fold_addresses(&w.connection);
     fields.sort_by_key(|(k, _)| {
         (
             FIELD_ORDER
                 .iter()
                 .position(|f| f == k)
                 .unwrap_or(usize::MAX),
-            (*k).clone(),
+            k.clone(),
         )
     });
-    let conn: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.display))
-        .collect();
+    let conn: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
     if conn.is_empty() {
         let _ = writeln!(out, "{indent}connection: any");
     } else {

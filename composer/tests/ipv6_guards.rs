@@ -1,0 +1,262 @@
+//! IPv6 in guards: v6-only, v4-only, mixed and IPv4-mapped overlaps between
+//! two features writing the same field, checked with the real sock_ops
+//! catalog; every witness is re-evaluated against both guards with
+//! `composer::eval`, and malformed IPv6 input is a located load error.
+
+use std::path::{Path, PathBuf};
+
+use composer::check::{check, CheckOptions};
+use composer::eval::{confirm, guard_holds};
+use composer::ir::{Composition, MemberId};
+use composer::load::{load, LoadOptions};
+use composer::outcome::{CheckOutcome, Conflict, Witness};
+use composer::report;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("composer has a parent")
+        .to_path_buf()
+}
+
+/// Writes a two-feature composition (`a` sets cubic when `guard_a`, `b`
+/// sets reno when `guard_b`) into a fresh directory and returns its path.
+fn write_case(name: &str, guard_a: &str, guard_b: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("accord-ipv6-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (f, cc, g) in [("a", "cubic", guard_a), ("b", "reno", guard_b)] {
+        let spec = format!(
+            "feature: {f}\ndescription: test\nprograms:\n  - name: {f}\n    hook: sock_ops\n    \
+             reads: [op, remote_ip4, remote_ip6, remote_ip]\n    writes:\n      - field: TCP_CONGESTION\n        \
+             value: \"{cc}\"\n        when: '{g}'\n"
+        );
+        std::fs::write(dir.join(format!("{f}.yaml")), spec).expect("write spec");
+    }
+    let comp = format!(
+        "composition: {name}\nhook: sock_ops\nfeatures:\n  - spec: a.yaml\n  - spec: b.yaml\n"
+    );
+    let path = dir.join("composition.yaml");
+    std::fs::write(&path, comp).expect("write composition");
+    path
+}
+
+fn opts() -> LoadOptions {
+    LoadOptions {
+        catalog: Some(repo_root().join("specs/hooks/sock_ops.yaml")),
+        ..LoadOptions::default()
+    }
+}
+
+fn guard_holds_for(c: &Composition, member: &str, w: &Witness) -> bool {
+    let id = MemberId {
+        feature: member.into(),
+        program: member.into(),
+    };
+    let (_, feature, program) = c.members().find(|(m, _, _)| *m == id).expect("member");
+    program
+        .writes
+        .iter()
+        .any(|x| guard_holds(&x.guard, feature, w).expect("witness evaluates"))
+}
+
+/// Checks a case; when it conflicts, confirms the witness independently
+/// and returns the human report.
+fn run(name: &str, a: &str, b: &str) -> (CheckOutcome, String) {
+    let path = write_case(name, a, b);
+    let loaded = load(&path, &opts()).unwrap_or_else(|e| {
+        panic!(
+            "case {name} does not load:\n{}",
+            report::load_errors_human(&e)
+        )
+    });
+    let c = &loaded.composition;
+    let o = check(c, &CheckOptions::default());
+    for conflict in &o.conflicts {
+        confirm(c, conflict).unwrap_or_else(|e| panic!("{name}: witness does not confirm: {e}"));
+        let Conflict::SameField { witness, .. } = conflict else {
+            panic!("{name}: unexpected conflict kind {conflict:?}");
+        };
+        assert!(
+            guard_holds_for(c, "a", witness),
+            "{name}: a's guard on {witness:?}"
+        );
+        assert!(
+            guard_holds_for(c, "b", witness),
+            "{name}: b's guard on {witness:?}"
+        );
+    }
+    let human = report::human(&o, c, &loaded.warnings);
+    (o, human)
+}
+
+fn conflicts(o: &CheckOutcome) -> usize {
+    o.conflicts.len()
+}
+
+#[test]
+fn v6_only_nested_prefixes_conflict_and_the_witness_is_in_the_inner_one() {
+    let (o, human) = run(
+        "v6-nested",
+        "remote_ip6 in 2001:db8::/32",
+        "remote_ip6 in 2001:db8:1::/48",
+    );
+    assert_eq!(conflicts(&o), 1, "{human}");
+    assert!(human.contains("remote_ip6=2001:db8:1:"), "{human}");
+}
+
+#[test]
+fn v6_only_disjoint_prefixes_do_not_conflict() {
+    let (o, human) = run(
+        "v6-disjoint",
+        "remote_ip6 in 2001:db8::/32",
+        "remote_ip6 in 2001:db9::/32 || remote_ip6 == ::1",
+    );
+    assert_eq!(conflicts(&o), 0, "{human}");
+}
+
+#[test]
+fn v6_prefix_ending_inside_a_word_is_exact() {
+    // /36 splits the second word: 2001:db8:1000:: is inside, 2001:db8:f000:: not.
+    let (o, _) = run(
+        "v6-partial-word-in",
+        "remote_ip6 in 2001:db8::/36",
+        "remote_ip6 == 2001:db8:fff::1",
+    );
+    assert_eq!(conflicts(&o), 1);
+    let (o, _) = run(
+        "v6-partial-word-out",
+        "remote_ip6 in 2001:db8::/36",
+        "remote_ip6 == 2001:db8:1000::1",
+    );
+    assert_eq!(conflicts(&o), 0);
+}
+
+#[test]
+fn v4_only_through_the_family_independent_field() {
+    let (o, human) = run(
+        "v4-only",
+        "remote_ip in 10.0.0.0/8",
+        "family == AF_INET && remote_ip4 in 10.1.0.0/16",
+    );
+    assert_eq!(conflicts(&o), 1, "{human}");
+    assert!(human.contains("remote_ip=::ffff:10.1."), "{human}");
+    let (o, human) = run(
+        "v4-only-disjoint",
+        "remote_ip in 10.0.0.0/8",
+        "family == AF_INET && remote_ip4 in 11.0.0.0/8",
+    );
+    assert_eq!(conflicts(&o), 0, "{human}");
+}
+
+#[test]
+fn mixed_prefixes_meet_only_in_their_own_family() {
+    let (o, human) = run(
+        "mixed",
+        "remote_ip in 10.0.0.0/8 || remote_ip in 2001:db8::/32",
+        "remote_ip6 in 2001:db8:5::/48",
+    );
+    assert_eq!(conflicts(&o), 1, "{human}");
+    assert!(human.contains("family=AF_INET6"), "{human}");
+    // An IPv6 prefix never holds for an IPv4 peer and the other way round.
+    let (o, human) = run(
+        "mixed-disjoint",
+        "remote_ip in 2001:db8::/32",
+        "remote_ip in 10.0.0.0/8",
+    );
+    assert_eq!(conflicts(&o), 0, "{human}");
+}
+
+#[test]
+fn mapped_prefix_overlaps_the_ipv4_prefix_it_maps() {
+    // A dual-stack socket's IPv4 peer, seen as remote_ip6, against the same
+    // peer seen through remote_ip.
+    let (o, human) = run(
+        "mapped-v6-field",
+        "remote_ip6 in ::ffff:10.0.0.0/104",
+        "remote_ip in 10.1.0.0/16",
+    );
+    assert_eq!(conflicts(&o), 1, "{human}");
+    assert!(human.contains("remote_ip6=::ffff:10.1."), "{human}");
+    // On an AF_INET socket remote_ip is remote_ip4 mapped.
+    let (o, human) = run(
+        "mapped-v4-field",
+        "remote_ip in ::ffff:10.0.0.0/104",
+        "family == AF_INET && remote_ip4 == 10.9.8.7",
+    );
+    assert_eq!(conflicts(&o), 1, "{human}");
+    assert!(human.contains("remote_ip4=10.9.8.7"), "{human}");
+    let (o, human) = run(
+        "mapped-disjoint",
+        "remote_ip in ::ffff:10.0.0.0/104",
+        "remote_ip in 11.0.0.0/8 || remote_ip == ::ffff:12.0.0.1",
+    );
+    assert_eq!(conflicts(&o), 0, "{human}");
+}
+
+#[test]
+fn negated_and_set_forms() {
+    let (o, human) = run(
+        "negated",
+        "remote_ip6 not in 2001:db8::/32 && remote_ip6 != ::1",
+        "remote_ip6 in {::1, 2001:db8::7}",
+    );
+    assert_eq!(conflicts(&o), 0, "{human}");
+    let (o, human) = run(
+        "set-literal",
+        "remote_ip in {10.0.0.1, 2001:db8::7}",
+        "remote_ip6 == 2001:db8::7",
+    );
+    assert_eq!(conflicts(&o), 1, "{human}");
+}
+
+/// The load error of a case whose first guard is `bad`.
+fn load_error(name: &str, bad: &str) -> String {
+    let path = write_case(name, bad, "true");
+    match load(&path, &opts()) {
+        Ok(_) => panic!("{name}: `{bad}` loaded"),
+        Err(e) => report::load_errors_human(&e),
+    }
+}
+
+#[test]
+fn malformed_ipv6_and_long_prefixes_are_located_errors() {
+    for (name, bad, want) in [
+        (
+            "bad-literal",
+            "remote_ip6 == 2001:db8:::1",
+            "invalid IPv6 address `2001:db8:::1`",
+        ),
+        (
+            "bad-group",
+            "remote_ip6 == 2001:db8::12345",
+            "invalid IPv6 address",
+        ),
+        (
+            "long-prefix",
+            "remote_ip6 in 2001:db8::/129",
+            "prefix length `129` is out of range 0..=128",
+        ),
+        (
+            "host-bits",
+            "remote_ip6 in 2001:db8::1/32",
+            "did you mean 2001:db8::/32",
+        ),
+        (
+            "v6-on-v4",
+            "remote_ip4 in 2001:db8::/32",
+            "cannot be in an IPv6 prefix",
+        ),
+        ("v6-vs-port", "remote_port == ::1", "cannot compare"),
+        (
+            "ordered",
+            "remote_ip6 < ::1",
+            "can only be compared with `==` or `!=`",
+        ),
+    ] {
+        let msg = load_error(name, bad);
+        assert!(msg.contains(want), "{name}: {msg}");
+        // file:line:col of the guard inside a.yaml.
+        assert!(msg.contains("a.yaml:"), "{name}: no location in {msg}");
+    }
+}
