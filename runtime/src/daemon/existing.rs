@@ -181,3 +181,88 @@ pub fn retune(
     }
     results
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigImage;
+    use crate::desired::{DesiredMember, ObjectImage, Target};
+    use crate::layout::hookpoint_key;
+    use dispatcher::Hook;
+
+    /// Records what it was asked to run.
+    #[derive(Default)]
+    struct Recorder {
+        runs: Vec<(String, Vec<(String, PathBuf)>, u64)>,
+    }
+
+    impl IterRunner for Recorder {
+        fn run(&mut self, req: &IterRun<'_>) -> Result<IterOutcome, AdapterError> {
+            let mut maps = req.maps.clone();
+            maps.sort();
+            self.runs
+                .push((req.feature.to_owned(), maps, req.cgroup_id));
+            Ok(IterOutcome {
+                sockets: 1,
+                refused: Vec::new(),
+            })
+        }
+    }
+
+    fn member(feature: &str) -> DesiredMember {
+        DesiredMember {
+            feature: feature.into(),
+            program: feature.into(),
+            object: ObjectImage::new(&format!("{feature}.bpf.o"), "embedded".into(), vec![1]),
+            config: ConfigImage::default(),
+            struct_ops: None,
+        }
+    }
+
+    #[test]
+    fn each_member_with_an_iterator_gets_its_live_maps_and_the_cgroup() {
+        let root = std::env::temp_dir().join(format!("accord-retune-{}", std::process::id()));
+        let layout = Layout {
+            bpffs_root: root.join("bpffs"),
+            state_dir: root.join("state"),
+        };
+        let key = hookpoint_key(Hook::SockOps, 77);
+        let chain = DesiredChain {
+            key: key.clone(),
+            hook: Hook::SockOps,
+            target: Target {
+                cgroup: "/sys/fs/cgroup/x".into(),
+                cgroup_id: 77,
+            },
+            composition: "c".into(),
+            composition_path: "/c.yaml".into(),
+            members: vec![member("rwnd_init"), member("init_cwnd")],
+            debug_sample: 0,
+        };
+        // Generation 3's pins of the member in slot 1, as the adapter leaves them.
+        let dir = layout.member_dir(&key, 3, 1, "init_cwnd", "init_cwnd");
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "prog",
+            "accord_config",
+            "accord_set_prefixes",
+            "accord_stats",
+        ] {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let only_init_cwnd = |f: &str| (f == "init_cwnd").then(|| vec![0u8]);
+        let mut runner = Recorder::default();
+        let results = retune(&layout, &chain, 3, &only_init_cwnd, &mut runner);
+        assert_eq!(results.len(), 1, "rwnd_init has no iterator");
+        assert_eq!(runner.runs.len(), 1);
+        let (feature, maps, cgroup) = &runner.runs[0];
+        assert_eq!((feature.as_str(), *cgroup), ("init_cwnd", 77));
+        let names: Vec<&str> = maps.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["accord_config", "accord_set_prefixes", "accord_stats"]
+        );
+        assert!(maps.iter().all(|(n, p)| *p == dir.join(n)));
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}
