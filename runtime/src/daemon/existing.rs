@@ -190,10 +190,13 @@ mod tests {
     use crate::layout::hookpoint_key;
     use dispatcher::Hook;
 
+    /// (feature, maps, cgroup id) of one run.
+    type Run = (String, Vec<(String, PathBuf)>, u64);
+
     /// Records what it was asked to run.
     #[derive(Default)]
     struct Recorder {
-        runs: Vec<(String, Vec<(String, PathBuf)>, u64)>,
+        runs: Vec<Run>,
     }
 
     impl IterRunner for Recorder {
