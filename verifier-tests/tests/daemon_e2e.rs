@@ -140,8 +140,10 @@ fn edits_are_live_without_a_restart() {
         "a config change must not reload programs"
     );
 
-    // A feature added in the composition file: a new generation.
-    env.composition("c.yaml", &[IW40, SNDBUF]);
+    // A feature added through the policy (it now names a composition with
+    // one more feature): a new generation.
+    env.composition("c2.yaml", &[IW40, SNDBUF]);
+    env.write_policy(&policy_for(&cg, "c2.yaml", "init_cwnd: { iw: 25 }"));
     let live = within(LIMIT, || (sndbuf_of_new(&cg) == 2 << 20).then_some(()));
     assert!(live.is_some(), "sndbuf not live:\n{}", d.log_text());
     assert_eq!(cwnd_of_new(&cg), 25, "the override still applies");
@@ -149,8 +151,8 @@ fn edits_are_live_without_a_restart() {
     assert_eq!(gen3, gen1 + 1);
     assert_eq!(ids3.len(), 2);
 
-    // The feature removed again.
-    env.composition("c.yaml", &[IW40]);
+    // The feature removed again, this time by editing the composition file.
+    env.composition("c2.yaml", &[IW40]);
     let live = within(LIMIT, || (sndbuf_of_new(&cg) != 2 << 20).then_some(()));
     assert!(live.is_some(), "sndbuf still live:\n{}", d.log_text());
     assert_eq!(cwnd_of_new(&cg), 25);
