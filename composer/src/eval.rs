@@ -80,6 +80,35 @@ pub fn render_cidr_set(cs: &[Cidr4]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// One prefix of a `cidr6_set`/`cidr_set`: IPv4-mapped ones in their IPv4
+/// form (`10.0.0.0/8`), others as IPv6 (`2001:db8::/32`).
+pub fn render_wide_cidr(c: &crate::ir::Cidr) -> String {
+    match c.as_v4() {
+        Some(v4) => render_cidr(&v4),
+        None => c.to_string(),
+    }
+}
+
+/// `[10.0.0.0/8, 2001:db8::/32]`
+pub fn render_wide_set(cs: &[crate::ir::Cidr]) -> String {
+    let parts: Vec<String> = cs.iter().map(render_wide_cidr).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Parses [`render_wide_set`]'s text back.
+pub fn parse_wide_set(text: &str) -> Option<Vec<crate::ir::Cidr>> {
+    set_items(text)?
+        .into_iter()
+        .map(|s| {
+            if s.contains(':') {
+                crate::guard::parse_cidr6(s).ok()
+            } else {
+                parse_cidr(s).map(crate::ir::Cidr::from_v4)
+            }
+        })
+        .collect()
+}
+
 /// `[443, 8443]`
 pub fn render_port_set(ps: &[u16]) -> String {
     let parts: Vec<String> = ps.iter().map(u16::to_string).collect();
@@ -151,6 +180,9 @@ pub fn param_value(feature: &Feature, w: &Witness, param: &str) -> Result<Config
         return match decl.map(|d| &d.ty) {
             Some(ParamType::Cidr4Set) => parse_cidr_set(text)
                 .map(ConfigValue::Cidr4Set)
+                .ok_or_else(bad),
+            Some(ParamType::Cidr6Set | ParamType::CidrSet) => parse_wide_set(text)
+                .map(ConfigValue::CidrSet)
                 .ok_or_else(bad),
             Some(ParamType::PortSet) => parse_port_set(text)
                 .map(ConfigValue::PortSet)
@@ -273,6 +305,12 @@ pub fn guard_holds(g: &Guard, feature: &Feature, w: &Witness) -> Result<bool, Ev
                             u32::try_from(v).is_ok_and(|ip| cs.iter().any(|c| c.contains(ip)))
                         }
                         ConfigValue::PortSet(ps) => ps.iter().any(|p| u64::from(*p) == v),
+                        // An IPv4 field against a mixed set (128-bit fields'
+                        // memberships are lowered to word constraints).
+                        ConfigValue::CidrSet(cs) => u32::try_from(v).is_ok_and(|ip| {
+                            cs.iter()
+                                .any(|c| c.contains(crate::ir::Cidr::V4_MAPPED | u128::from(ip)))
+                        }),
                         ConfigValue::Scalar(_) => {
                             return Err(EvalError::NotASet { param: p.clone() })
                         }

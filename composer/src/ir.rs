@@ -70,6 +70,13 @@ pub enum ParamType {
     },
     /// A set of IPv4 prefixes (`cidr4_set`).
     Cidr4Set,
+    /// A set of IPv6 prefixes (`cidr6_set`); IPv4-mapped ones
+    /// (`::ffff:10.0.0.0/104`) match IPv4 peers of dual-stack sockets.
+    Cidr6Set,
+    /// A set of prefixes of either family (`cidr_set`: `[10.0.0.0/8,
+    /// 2001:db8::/32]`), matched against `remote_ip`/`local_ip`; IPv4
+    /// entries are held IPv4-mapped.
+    CidrSet,
     /// A set of ports (`port_set`), u16 values.
     PortSet,
 }
@@ -181,6 +188,9 @@ pub enum ConfigValue {
     Scalar(Literal),
     Cidr4Set(Vec<Cidr4>),
     PortSet(Vec<u16>),
+    /// The value of a `cidr6_set` or `cidr_set` param, every prefix in the
+    /// 128-bit space (IPv4 ones IPv4-mapped).
+    CidrSet(Vec<Cidr>),
 }
 
 /// One side of a comparison.

@@ -94,7 +94,10 @@ pub fn load_feature_spec(path: &Path, catalog: &HookCatalog) -> Result<Feature, 
         spec::spec(&mut cx, &doc, catalog)
     });
     match draft {
-        Some(d) if errors.is_empty() => Ok(d.feature),
+        Some(mut d) if errors.is_empty() => {
+            crate::guard::lower_prefix_sets(&mut d.feature, catalog);
+            Ok(d.feature)
+        }
         _ => Err(finish(errors, path)),
     }
 }

@@ -131,6 +131,56 @@ pub fn enum_value(c: &Composition, field: &str, name: &str) -> Result<u64, Predi
     }
 }
 
+/// The four word fields of a 128-bit address field (`remote_ip6[0]`..), for
+/// an `event` of [`predict`] on an IPv6 connection.
+pub fn address_fields(field: &str, addr: std::net::Ipv6Addr) -> Vec<(String, Literal)> {
+    let v = u128::from(addr);
+    (0..4)
+        .map(|i| {
+            (
+                crate::ir::word_field(field, i),
+                Literal::Int(u64::from(crate::ir::Cidr::word(v, i))),
+            )
+        })
+        .collect()
+}
+
+/// `event` completed with the 128-bit words it leaves out: a real address
+/// field (`remote_ip6`) the event lacks is `::` (an IPv4 socket's), a
+/// virtual one (`remote_ip`) follows its definition (`guard::wide`).
+fn with_addresses(c: &Composition, event: &BTreeMap<String, Literal>) -> BTreeMap<String, Literal> {
+    let mut out = event.clone();
+    for (name, f) in &c.catalog.readable {
+        if f.offset.is_some() && crate::ir::wide_of(name).is_some() {
+            out.entry(name.clone()).or_insert(Literal::Int(0));
+        }
+    }
+    let inet6 = enum_value(c, "family", "AF_INET6").ok();
+    let is_v6 = inet6.is_some() && event.get("family") == inet6.map(Literal::Int).as_ref();
+    for (name, f) in &c.catalog.readable {
+        let Some((base, i)) = crate::ir::wide_of(name) else {
+            continue;
+        };
+        if f.offset.is_some() || out.contains_key(name) {
+            continue;
+        }
+        let v = if is_v6 {
+            out.get(&crate::ir::word_field(&format!("{base}6"), i))
+                .cloned()
+        } else {
+            let v4 = match out.get(&format!("{base}4")) {
+                Some(Literal::Int(v)) => *v,
+                _ => 0,
+            };
+            Some(Literal::Int([0, 0, 0xffff, v4][i]))
+        };
+        if let Some(v) = v {
+            out.insert(name.clone(), v);
+        }
+    }
+    out
+}
+
 /// The writes `order`'s members make at one callback of one connection.
 ///
 /// `event` gives the context fields (`op`, `family`, `remote_ip4`,
@@ -142,6 +192,7 @@ pub fn predict(
     order: &[MemberId],
     event: &BTreeMap<String, Literal>,
 ) -> Result<Prediction, PredictError> {
+    let event = &with_addresses(c, event);
     let witness = Witness {
         connection: event
             .iter()

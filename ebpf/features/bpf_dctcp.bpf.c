@@ -25,7 +25,7 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-ACCORD_CIDR4_SET(prefixes);
+ACCORD_CIDR_SET(prefixes);
 
 ACCORD_SOCK_OPS(bpf_dctcp)
 {

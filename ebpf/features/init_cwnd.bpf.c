@@ -16,8 +16,8 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 ACCORD_CONFIG(
 	__u64 iw; /* iw: { type: u32, min: 1, max: 1024, default: 40 } */
 );
-/* prefixes: { type: cidr4_set, default: [10.0.0.0/8] } */
-ACCORD_CIDR4_SET(prefixes);
+/* prefixes: { type: cidr_set, default: [10.0.0.0/8] } */
+ACCORD_CIDR_SET(prefixes);
 
 ACCORD_SOCK_OPS(init_cwnd)
 {

@@ -15,7 +15,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 ACCORD_CONFIG(
 	__u64 rwnd; /* rwnd: { type: u32, min: 1, max: 65535, default: 10 } */
 );
-ACCORD_CIDR4_SET(prefixes);
+ACCORD_CIDR_SET(prefixes);
 
 ACCORD_SOCK_OPS(rwnd_init)
 {

@@ -213,8 +213,9 @@ struct {
 		return bpf_map_lookup_elem(&accord_config, &zero);           \
 	}
 
-/* The key of every cidr4_set map: IPv4 is stored IPv4-mapped
- * (::ffff:a.b.c.d, prefixlen = 96 + len) so IPv6 sets can share it. */
+/* The key of every prefix-set map (cidr4_set, cidr6_set, cidr_set): 16
+ * address bytes in network order, IPv4 stored IPv4-mapped (::ffff:a.b.c.d,
+ * prefixlen = 96 + len), so one trie holds both families. */
 struct accord_lpm_key {
 	__u32 prefixlen;
 	__u8 addr[16];
@@ -230,6 +231,10 @@ struct accord_lpm_key {
 		__type(key, struct accord_lpm_key);                          \
 		__type(value, __u8);                                         \
 	} accord_set_##param SEC(".maps")
+
+/* The same map for a cidr6_set or a mixed cidr_set param (the runtime
+ * fills IPv6 prefixes at their length, IPv4 ones IPv4-mapped). */
+#define ACCORD_CIDR_SET(param) ACCORD_CIDR4_SET(param)
 
 /* Declares `accord_set_<param>` for a port_set param (host-order keys);
  * match with accord_port_in(&accord_set_<param>, port). */
@@ -258,12 +263,18 @@ struct accord_conn {
 	__u16 remote_port; /* host order */
 	__u16 local_port;  /* host order */
 	__u8 is_v4;
+	__u8 has_addr;     /* remote6/local6 hold the addresses (AF_INET, AF_INET6) */
 };
 
 /* The ctx fields the parser reads: list them in every sock_ops spec's
  * `reads:` (the spec must declare every field the program reads). */
+#ifndef ACCORD_NO_IPV6
+#define ACCORD_SOCK_OPS_PARSER_READS \
+	"op, family, remote_ip4, local_ip4, remote_ip6, local_ip6, remote_port, local_port"
+#else
 #define ACCORD_SOCK_OPS_PARSER_READS \
 	"op, family, remote_ip4, local_ip4, remote_port, local_port"
+#endif
 
 static __always_inline int accord_is_v4_mapped(const __u32 a[4])
 {
@@ -277,14 +288,15 @@ static __always_inline int accord_is_v4_mapped(const __u32 a[4])
  * (so bpf_ntohl(remote_port) is the host-order port); local_port is
  * already host order.
  *
- * IPv6: by default the parser reads only the fields in
- * ACCORD_SOCK_OPS_PARSER_READS, which the hook catalog
- * (specs/hooks/sock_ops.yaml) knows. An AF_INET6 socket then parses with
- * is_v4 = 0 and zero addresses, so prefix sets never match it (a feature
- * does nothing on IPv6 sockets, including v4-mapped ones accepted by a
- * dual-stack listener). Define ACCORD_IPV6 before including accord.h to
- * also read remote_ip6/local_ip6 and recognise v4-mapped addresses; the
- * spec's `reads:` must then list remote_ip6 and local_ip6 too.
+ * IPv6: the parser normalises both families. On AF_INET6 it reads
+ * remote_ip6/local_ip6 (16 bytes each, as-is), so remote6 is the peer the
+ * way the guard field `remote_ip` defines it: remote_ip6 on AF_INET6
+ * (an IPv4 peer of a dual-stack socket is ::ffff:a.b.c.d there, and
+ * is_v4 is set), ::ffff:remote_ip4 on AF_INET. A spec's `reads:` lists
+ * ACCORD_SOCK_OPS_PARSER_READS. Define ACCORD_NO_IPV6 before including
+ * accord.h for the IPv4-only parser (an AF_INET6 socket then parses with
+ * has_addr = 0 and prefix sets never match it); ACCORD_IPV6 is accepted
+ * and changes nothing.
  */
 static __always_inline void accord_parse_sock_ops(struct bpf_sock_ops *ctx,
 						  struct accord_conn *c)
@@ -301,11 +313,12 @@ static __always_inline void accord_parse_sock_ops(struct bpf_sock_ops *ctx,
 		c->local6[2] = bpf_htonl(0x0000ffff);
 		c->local6[3] = l;
 		c->is_v4 = 1;
+		c->has_addr = 1;
 		c->remote4 = bpf_ntohl(r);
 		c->local4 = bpf_ntohl(l);
 		return;
 	}
-#ifdef ACCORD_IPV6
+#ifndef ACCORD_NO_IPV6
 	if (c->family == AF_INET6) {
 		c->remote6[0] = ctx->remote_ip6[0];
 		c->remote6[1] = ctx->remote_ip6[1];
@@ -315,6 +328,7 @@ static __always_inline void accord_parse_sock_ops(struct bpf_sock_ops *ctx,
 		c->local6[1] = ctx->local_ip6[1];
 		c->local6[2] = ctx->local_ip6[2];
 		c->local6[3] = ctx->local_ip6[3];
+		c->has_addr = 1;
 		c->is_v4 = accord_is_v4_mapped(c->remote6);
 		c->remote4 = c->is_v4 ? bpf_ntohl(c->remote6[3]) : 0;
 		c->local4 = accord_is_v4_mapped(c->local6) ? bpf_ntohl(c->local6[3]) : 0;
@@ -322,13 +336,15 @@ static __always_inline void accord_parse_sock_ops(struct bpf_sock_ops *ctx,
 #endif
 }
 
-/* Longest-prefix lookup of the remote address in a cidr4_set map; false
- * for a connection whose addresses were not parsed. */
+/* Longest-prefix lookup of the remote address (IPv4-mapped for IPv4) in a
+ * prefix-set map; false for a connection whose addresses were not parsed.
+ * A cidr4_set holds only mapped prefixes, so it matches IPv4 peers of
+ * both socket families and no IPv6 peer. */
 static __always_inline int accord_prefix_match(void *set, const struct accord_conn *c)
 {
 	struct accord_lpm_key key = { .prefixlen = 128 };
 
-	if (!c->is_v4)
+	if (!c->has_addr)
 		return 0;
 	__builtin_memcpy(key.addr, c->remote6, sizeof(key.addr));
 	return bpf_map_lookup_elem(set, &key) != NULL;

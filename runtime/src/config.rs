@@ -3,7 +3,7 @@
 //! (scalar params in declaration order, each a native-endian `u64` or a
 //! NUL-padded `char[16]`; each set param its own map). Pure.
 
-use composer::ir::{Cidr4, ConfigValue, Feature, Literal, ParamType, ValueType};
+use composer::ir::{Cidr, Cidr4, ConfigValue, Feature, Literal, ParamType, ValueType};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -62,6 +62,16 @@ pub fn lpm_key(cidr: &Cidr4) -> Vec<u8> {
     key
 }
 
+/// The LPM trie key of a prefix of either family (`cidr6_set`,
+/// `cidr_set`): prefixlen `len`, the 16 address bytes in network order
+/// (IPv4 is already IPv4-mapped in a [`Cidr`], so it keys like [`lpm_key`]).
+pub fn lpm_key6(cidr: &Cidr) -> Vec<u8> {
+    let mut key = Vec::with_capacity(20);
+    key.extend_from_slice(&u32::from(cidr.len).to_ne_bytes());
+    key.extend_from_slice(&cidr.addr.to_be_bytes());
+    key
+}
+
 /// Builds the config image of one feature.
 pub fn image(feature: &Feature) -> Result<ConfigImage, ConfigError> {
     let mut scalar = Vec::new();
@@ -100,9 +110,10 @@ pub fn image(feature: &Feature) -> Result<ConfigImage, ConfigError> {
                     (_, Some(other)) => return Err(wrong(other)),
                 }
             }
-            ParamType::Cidr4Set => {
+            ParamType::Cidr4Set | ParamType::Cidr6Set | ParamType::CidrSet => {
                 let mut keys: Vec<Vec<u8>> = match value {
                     Some(ConfigValue::Cidr4Set(cidrs)) => cidrs.iter().map(lpm_key).collect(),
+                    Some(ConfigValue::CidrSet(cidrs)) => cidrs.iter().map(lpm_key6).collect(),
                     None => Vec::new(),
                     Some(other) => return Err(wrong(other)),
                 };
@@ -233,6 +244,43 @@ mod tests {
             &key[4..20],
             &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]
         );
+    }
+
+    #[test]
+    fn mixed_sets_key_both_families_like_the_sdk() {
+        let v4 = Cidr::from_v4(Cidr4 {
+            addr: 0x0a00_0000,
+            len: 8,
+        });
+        // The same IPv4 prefix keys the same from a cidr4_set and a cidr_set.
+        assert_eq!(
+            lpm_key6(&v4),
+            lpm_key(&Cidr4 {
+                addr: 0x0a00_0000,
+                len: 8
+            })
+        );
+        let v6 = Cidr {
+            addr: 0x2001_0db8_u128 << 96,
+            len: 32,
+        };
+        let f = feature(
+            vec![Param {
+                name: "prefixes".into(),
+                ty: ParamType::CidrSet,
+                default: None,
+            }],
+            vec![("prefixes", ConfigValue::CidrSet(vec![v6, v4, v6]))],
+        );
+        let img = image(&f).unwrap();
+        assert_eq!(img.scalar, None);
+        let keys = &img.sets[0].keys;
+        assert_eq!(keys.len(), 2);
+        let k6 = lpm_key6(&v6);
+        assert_eq!(&k6[0..4], &32u32.to_ne_bytes());
+        assert_eq!(&k6[4..8], &[0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(&k6[8..20], &[0u8; 12]);
+        assert!(keys.contains(&k6));
     }
 
     #[test]

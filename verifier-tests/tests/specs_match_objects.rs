@@ -87,7 +87,7 @@ fn every_spec_matches_its_object() {
                         ..
                     } => scalar_bytes += 16,
                     ParamType::Scalar { .. } => scalar_bytes += 8,
-                    ParamType::Cidr4Set => {
+                    ParamType::Cidr4Set | ParamType::Cidr6Set | ParamType::CidrSet => {
                         let map = obj.maps.get(&format!("accord_set_{}", param.name));
                         let map =
                             map.unwrap_or_else(|| panic!("{name}: no accord_set_{}", param.name));

@@ -82,6 +82,17 @@ pub fn enum_prefix(variants: &[(String, u64)]) -> String {
     }
 }
 
+/// The spec's name of a param type (`cidr4_set`, `u32`).
+pub fn param_type_name(ty: &ParamType) -> String {
+    match ty {
+        ParamType::Scalar { ty, .. } => type_name(ty),
+        ParamType::Cidr4Set => "cidr4_set".into(),
+        ParamType::Cidr6Set => "cidr6_set".into(),
+        ParamType::CidrSet => "cidr_set".into(),
+        ParamType::PortSet => "port_set".into(),
+    }
+}
+
 pub fn type_name(ty: &ValueType) -> String {
     match ty {
         ValueType::Bool => "bool".into(),
@@ -273,18 +284,11 @@ impl Typer<'_, '_> {
                         ty: ty.clone(),
                         desc: format!("param `${name}` ({})", type_name(ty)),
                     })),
-                    ParamType::Cidr4Set => Err(e(
+                    set => Err(e(
                         o,
                         K::SetParamInComparison {
                             name: name.clone(),
-                            ty: "cidr4_set".into(),
-                        },
-                    )),
-                    ParamType::PortSet => Err(e(
-                        o,
-                        K::SetParamInComparison {
-                            name: name.clone(),
-                            ty: "port_set".into(),
+                            ty: param_type_name(set),
                         },
                     )),
                 },
@@ -529,7 +533,8 @@ impl Typer<'_, '_> {
                     return Err(self.unknown_param(&so, name));
                 };
                 let fits = match &p.ty {
-                    ParamType::Cidr4Set => cls == Class::Ipv4,
+                    ParamType::Cidr4Set | ParamType::CidrSet => cls == Class::Ipv4,
+                    ParamType::Cidr6Set => false,
                     ParamType::PortSet => cls == Class::Int,
                     ParamType::Scalar { ty, .. } => {
                         return Err(set_err(K::ScalarParamAsSet {
@@ -539,10 +544,7 @@ impl Typer<'_, '_> {
                     }
                 };
                 if !fits {
-                    let set = match p.ty {
-                        ParamType::Cidr4Set => format!("`${name}` (cidr4_set)"),
-                        _ => format!("`${name}` (port_set)"),
-                    };
+                    let set = format!("`${name}` ({})", param_type_name(&p.ty));
                     return Err(set_err(K::SetTypeMismatch {
                         operand: anchor.desc,
                         set,

@@ -284,6 +284,20 @@ pub(super) fn membership(
                 };
                 match &p.ty {
                     ParamType::Cidr4Set => in_v4_param(&f, name),
+                    // Lowered to the deployed prefixes once the config is
+                    // known (`lower_prefix_sets`); the field's base name
+                    // stands for its words until then.
+                    ParamType::Cidr6Set | ParamType::CidrSet => {
+                        if matches!(p.ty, ParamType::CidrSet) && !f.virtual_ {
+                            // remote_ip6 in a mixed set: fine, IPv4 entries
+                            // are mapped and match dual-stack IPv4 peers.
+                        }
+                        Guard::In {
+                            operand: Operand::Field(f.name.clone()),
+                            set: SetExpr::Param(name.clone()),
+                            negated: false,
+                        }
+                    }
                     ParamType::PortSet => {
                         return Err(set_err(K::SetTypeMismatch {
                             operand: f.desc(),
@@ -337,4 +351,64 @@ pub(super) fn link(cat: &HookCatalog, f: &WideField) -> Option<Guard> {
 /// `f` is inside `::ffff:0.0.0.0/96`.
 fn in_v4_prefix_words(f: &WideField) -> Guard {
     in_prefix(f, Cidr::from_v4(Cidr4 { addr: 0, len: 0 }))
+}
+
+/// Replaces every `x in $p` over a `cidr6_set`/`cidr_set` param with the
+/// deployed prefixes (the solver's sets are 32-bit; a 128-bit set becomes a
+/// disjunction of word constraints): on a 128-bit field each prefix, on an
+/// IPv4 field the set's IPv4(-mapped) prefixes. Run once the feature's
+/// config is final. A param without a value (a spec on its own, no
+/// default) is an over-approximation: the membership may hold either way.
+pub fn lower_prefix_sets(feature: &mut crate::ir::Feature, catalog: &HookCatalog) {
+    let config = feature.config.clone();
+    for p in &mut feature.programs {
+        for w in &mut p.writes {
+            w.guard = lower(&w.guard, &config, catalog);
+        }
+    }
+}
+
+fn lower(
+    g: &Guard,
+    config: &std::collections::BTreeMap<String, crate::ir::ConfigValue>,
+    cat: &HookCatalog,
+) -> Guard {
+    use crate::ir::ConfigValue;
+    let rec = |x: &Guard| lower(x, config, cat);
+    match g {
+        Guard::Not(x) => Guard::Not(Box::new(rec(x))),
+        Guard::And(xs) => Guard::And(xs.iter().map(rec).collect()),
+        Guard::Or(xs) => Guard::Or(xs.iter().map(rec).collect()),
+        Guard::In {
+            operand: Operand::Field(f),
+            set: SetExpr::Param(p),
+            negated,
+        } => {
+            let Some(ConfigValue::CidrSet(cs)) = config.get(p) else {
+                if !config.contains_key(p) && wide_field(cat, f).is_some() {
+                    return Guard::True;
+                }
+                return g.clone();
+            };
+            let any = match wide_field(cat, f) {
+                Some(wf) => Guard::Or(cs.iter().map(|c| in_prefix(&wf, *c)).collect()),
+                None => Guard::Or(
+                    cs.iter()
+                        .filter_map(Cidr::as_v4)
+                        .map(|c| Guard::In {
+                            operand: Operand::Field(f.clone()),
+                            set: SetExpr::Cidr4(c),
+                            negated: false,
+                        })
+                        .collect(),
+                ),
+            };
+            if *negated {
+                Guard::Not(Box::new(any))
+            } else {
+                any
+            }
+        }
+        other => other.clone(),
+    }
 }

@@ -121,6 +121,7 @@ pub(crate) fn composition(
     // Config: the composition's values, else the defaults.
     for e in &mut unique {
         fill_config(&mut cx, e);
+        crate::guard::lower_prefix_sets(&mut e.draft.feature, &catalog);
     }
 
     let mut warnings = Vec::new();

@@ -194,6 +194,8 @@ fn param(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<Param> {
     };
     let ty = match tname.as_str() {
         "cidr4_set" => ParamType::Cidr4Set,
+        "cidr6_set" => ParamType::Cidr6Set,
+        "cidr_set" => ParamType::CidrSet,
         "port_set" => ParamType::PortSet,
         other => match scalar_type(other, max_len) {
             Some(ty) => {
@@ -490,6 +492,8 @@ fn write_value(
                         max.unwrap_or_else(|| guard::type_max(ty))
                     ),
                     ParamType::Cidr4Set => "a cidr4_set".into(),
+                    ParamType::Cidr6Set => "a cidr6_set".into(),
+                    ParamType::CidrSet => "a cidr_set".into(),
                     ParamType::PortSet => "a port_set".into(),
                 };
                 cx.err(

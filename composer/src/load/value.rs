@@ -6,7 +6,7 @@ use marked_yaml::Node;
 use super::error::LoadErrorKind;
 use super::yaml::{parse_uint, Cx};
 use crate::guard::{ipv4, parse_cidr4, parse_ipv4};
-use crate::ir::{Cidr4, ConfigValue, Literal, ParamType, ValueType};
+use crate::ir::{Cidr, Cidr4, ConfigValue, Literal, ParamType, ValueType};
 use crate::suggest::did_you_mean;
 
 pub(crate) const SCALAR_TYPES: &[&str] = &["bool", "u8", "u16", "u32", "u64", "ipv4", "string"];
@@ -19,6 +19,8 @@ pub(crate) const PARAM_TYPES: &[&str] = &[
     "ipv4",
     "string",
     "cidr4_set",
+    "cidr6_set",
+    "cidr_set",
     "port_set",
 ];
 
@@ -207,6 +209,47 @@ fn cidr(cx: &mut Cx<'_>, node: &Node, what: &str) -> Option<Cidr4> {
     }
 }
 
+/// A prefix of a `cidr6_set` (IPv6 text only) or a `cidr_set` (either
+/// family; IPv4 is held IPv4-mapped). A bare address is a full-length prefix.
+fn wide_cidr(cx: &mut Cx<'_>, node: &Node, what: &str, mixed: bool) -> Option<Cidr> {
+    let Node::Scalar(s) = node else {
+        cx.wrong(node, what, "a CIDR prefix like 2001:db8::/32");
+        return None;
+    };
+    let text = s.as_str();
+    let parsed = if text.contains(':') {
+        if text.contains('/') {
+            crate::guard::parse_cidr6(text)
+        } else {
+            crate::guard::parse_ipv6(text).map(|addr| Cidr { addr, len: 128 })
+        }
+    } else if !mixed {
+        Err(
+            "a cidr6_set holds IPv6 prefixes; write an IPv4 one IPv4-mapped \
+             (::ffff:10.0.0.0/104) or make the param a cidr_set"
+                .to_string(),
+        )
+    } else if text.contains('/') {
+        parse_cidr4(text).map(Cidr::from_v4)
+    } else {
+        parse_ipv4(text).map(|addr| Cidr::from_v4(Cidr4 { addr, len: 32 }))
+    };
+    match parsed {
+        Ok(c) => Some(c),
+        Err(reason) => {
+            cx.err(
+                s.span(),
+                LoadErrorKind::Invalid {
+                    what: "CIDR prefix".into(),
+                    text: text.into(),
+                    reason,
+                },
+            );
+            None
+        }
+    }
+}
+
 /// A config value (a default in a spec, or a value in a composition).
 pub(crate) fn config_value(
     cx: &mut Cx<'_>,
@@ -225,6 +268,18 @@ pub(crate) fn config_value(
             out.sort();
             out.dedup();
             (cx.errors.len() == before).then_some(ConfigValue::Cidr4Set(out))
+        }
+        ParamType::Cidr6Set | ParamType::CidrSet => {
+            let items = cx.list(node, what)?;
+            let before = cx.errors.len();
+            let mixed = matches!(ty, ParamType::CidrSet);
+            let mut out: Vec<Cidr> = items
+                .iter()
+                .filter_map(|i| wide_cidr(cx, i, what, mixed))
+                .collect();
+            out.sort();
+            out.dedup();
+            (cx.errors.len() == before).then_some(ConfigValue::CidrSet(out))
         }
         ParamType::PortSet => {
             let items = cx.list(node, what)?;

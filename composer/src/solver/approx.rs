@@ -512,7 +512,9 @@ impl<'c> Approximator<'c> {
                 ConfigValue::PortSet(ps) => IntervalSet::normalize(
                     ps.iter().map(|p| (u64::from(*p), u64::from(*p))).collect(),
                 ),
-                ConfigValue::Scalar(_) => return None,
+                // 128-bit sets are lowered to word constraints before the
+                // checks; one left here has no interval form.
+                ConfigValue::Scalar(_) | ConfigValue::CidrSet(_) => return None,
             },
         };
         Some(s.intersect(&IntervalSet::range(0, max)))

@@ -394,6 +394,14 @@ impl<'c> Encoder<'c> {
                 let is_ports = match p.ty {
                     ParamType::Cidr4Set => false,
                     ParamType::PortSet => true,
+                    // The front end lowers 128-bit prefix sets to word
+                    // constraints with their deployed value (guard::wide).
+                    ParamType::Cidr6Set | ParamType::CidrSet => {
+                        return Err(EncodeError::TypeMismatch {
+                            feature: feature.name.clone(),
+                            what: format!("128-bit prefix set `${name}` left unlowered"),
+                        })
+                    }
                     ParamType::Scalar { .. } => {
                         return Err(EncodeError::TypeMismatch {
                             feature: feature.name.clone(),

@@ -102,6 +102,7 @@ pub fn show_config(ty: &ParamType, v: &ConfigValue) -> WitnessValue {
         },
         ConfigValue::Cidr4Set(cs) => set_value(render_cidr_set(cs)),
         ConfigValue::PortSet(ps) => set_value(render_port_set(ps)),
+        ConfigValue::CidrSet(cs) => set_value(crate::eval::render_wide_set(cs)),
     }
 }
 

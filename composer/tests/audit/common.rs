@@ -103,12 +103,21 @@ pub fn catalog() -> HookCatalog {
         .expect("the sock_ops catalog loads")
 }
 
-/// The SDK parser's reads (ACCORD_SOCK_OPS_PARSER_READS in accord.h).
+/// The SDK parser's reads (ACCORD_SOCK_OPS_PARSER_READS in accord.h), with
+/// the 128-bit fields as the catalog splits them (four u32 words).
 pub const PARSER_READS: &[&str] = &[
     "op",
     "family",
     "remote_ip4",
     "local_ip4",
+    "remote_ip6[0]",
+    "remote_ip6[1]",
+    "remote_ip6[2]",
+    "remote_ip6[3]",
+    "local_ip6[0]",
+    "local_ip6[1]",
+    "local_ip6[2]",
+    "local_ip6[3]",
     "remote_port",
     "local_port",
 ];
