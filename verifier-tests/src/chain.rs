@@ -222,6 +222,26 @@ impl TestChain {
             .map_err(|e| format!("{name}: {e}"))
     }
 
+    /// Adds the IPv6 prefix `addr/len` to member `idx`'s `accord_set_<param>`
+    /// LPM trie (a cidr6_set or cidr_set entry; `::ffff:a.b.c.d/(96+n)` is
+    /// the IPv4 prefix a.b.c.d/n, as [`TestChain::add_prefix`] stores it).
+    pub fn add_prefix6(
+        &mut self,
+        idx: usize,
+        param: &str,
+        addr: std::net::Ipv6Addr,
+        len: u32,
+    ) -> Result<(), String> {
+        let name = format!("accord_set_{param}");
+        let map = self.members[idx]
+            .map_mut(&name)
+            .ok_or_else(|| format!("member has no {name}"))?;
+        let mut trie: LpmTrie<_, [u8; 16], u8> =
+            map.try_into().map_err(|e| format!("{name}: {e}"))?;
+        trie.insert(&Key::new(len, addr.octets()), 1, 0)
+            .map_err(|e| format!("{name}: {e}"))
+    }
+
     /// Member `idx`'s `accord_stats`, summed over CPUs.
     pub fn stats(&mut self, idx: usize) -> Result<AccordStats, String> {
         let map = self.members[idx]

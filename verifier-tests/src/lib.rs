@@ -36,6 +36,7 @@ mod cgroup;
 mod chain;
 mod netns;
 mod sock;
+mod sock6;
 
 pub use cgroup::{cgroup2_mount, TestCgroup};
 pub use chain::{load_object, AccordStats, PinDir, TestChain, BPFFS};
@@ -44,6 +45,7 @@ pub use sock::{
     getsockopt_u32, listener_in, setsockopt_u32, so_rcvbuf, so_sndbuf, socket_in, tcp_congestion,
     tcp_info, tcp_maxseg, TcpConn, TcpInfo,
 };
+pub use sock6::listener6_in;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

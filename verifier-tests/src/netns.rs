@@ -42,6 +42,12 @@ impl NetNs {
         PathBuf::from("/run/netns").join(&self.name)
     }
 
+    /// Adds an IPv6 address to the namespace's loopback (`::2/128`-style,
+    /// no duplicate address detection), next to its `::1`.
+    pub fn add_loopback_v6(&self, cidr: &str) -> io::Result<()> {
+        self.exec(&["ip", "-6", "addr", "add", cidr, "dev", "lo", "nodad"])
+    }
+
     /// Runs a command inside the namespace (`ip netns exec`).
     pub fn exec(&self, cmd: &[&str]) -> io::Result<()> {
         let mut args = vec!["netns", "exec", self.name.as_str()];
@@ -95,6 +101,28 @@ impl VethPair {
 
     pub fn host_if(&self) -> &str {
         &self.host_if
+    }
+
+    /// Adds IPv6 addresses to both ends (`host_cidr` such as
+    /// `2001:db8:77::1/64` here, `ns_cidr` on `ns_if` inside `ns`), without
+    /// duplicate address detection so they are usable at once.
+    pub fn add_v6(
+        &self,
+        ns: &NetNs,
+        ns_if: &str,
+        host_cidr: &str,
+        ns_cidr: &str,
+    ) -> io::Result<()> {
+        ip(&[
+            "-6",
+            "addr",
+            "add",
+            host_cidr,
+            "dev",
+            &self.host_if,
+            "nodad",
+        ])?;
+        ns.exec(&["ip", "-6", "addr", "add", ns_cidr, "dev", ns_if, "nodad"])
     }
 }
 

@@ -117,8 +117,16 @@ fn parser_ipv6_branch_recognises_v4_mapped_peers() {
     if !require_root_or_skip("parser IPv6 branch") {
         return;
     }
-    let (mapped, native, mapped_port, native_port) = probe_v6_connections("conn_probe_v6");
-    eprintln!("ACCORD_IPV6: mapped {mapped:?}\nnative {native:?}");
+    // The default build parses IPv6; `conn_probe_v6` (ACCORD_IPV6 defined,
+    // now a no-op) must parse the same.
+    for object in ["conn_probe", "conn_probe_v6"] {
+        check_v6_parse(object);
+    }
+}
+
+fn check_v6_parse(object: &str) {
+    let (mapped, native, mapped_port, native_port) = probe_v6_connections(object);
+    eprintln!("{object}: mapped {mapped:?}\nnative {native:?}");
     assert_eq!(mapped.family, libc::AF_INET6 as u32);
     assert_eq!(
         (mapped.is_v4, mapped.remote4),
@@ -136,12 +144,12 @@ fn parser_ipv6_branch_recognises_v4_mapped_peers() {
 
 #[test]
 fn parser_without_ipv6_leaves_ipv6_sockets_unparsed() {
-    if !require_root_or_skip("parser without ACCORD_IPV6") {
+    if !require_root_or_skip("parser with ACCORD_NO_IPV6") {
         return;
     }
-    // The default build reads only the catalog's IPv4 fields: an AF_INET6
-    // socket, even a v4-mapped one, has no address, so no prefix matches.
-    let (mapped, native, _, _) = probe_v6_connections("conn_probe");
+    // The IPv4-only build reads only the IPv4 fields: an AF_INET6 socket,
+    // even a v4-mapped one, has no address, so no prefix matches.
+    let (mapped, native, _, _) = probe_v6_connections("conn_probe_v4only");
     for r in [mapped, native] {
         assert_eq!(r.family, libc::AF_INET6 as u32);
         assert_eq!((r.is_v4, r.remote4), (0, 0), "{r:?}");

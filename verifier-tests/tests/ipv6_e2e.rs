@@ -1,0 +1,162 @@
+//! IPv6 end to end on the running kernel: the real feature objects behind
+//! the mini dispatcher, their prefix tries holding IPv6 (or IPv4-mapped)
+//! prefixes, and real TCP connections over IPv6 loopback in a network
+//! namespace (`::1` and an extra `2001:db8::2` on its `lo`), over a
+//! dual-stack socket to IPv4-mapped peers, and across an IPv6 veth pair.
+//! Each effect must appear on connections inside the configured prefix and
+//! not outside it. Root only; each test owns its cgroup, namespace and pins.
+
+use std::net::{Ipv6Addr, SocketAddrV6};
+
+use runtime::objects::feature_object;
+use verifier_tests::*;
+
+const IN6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+
+/// `feature` in slot 0 with `config`, its `prefixes` holding `prefix/len`.
+fn setup(feature: &str, config: &[u64], prefix: Ipv6Addr, len: u32) -> (TestCgroup, TestChain) {
+    let cg = TestCgroup::create(feature).unwrap();
+    let mut chain = TestChain::new(feature).unwrap();
+    let object = feature_object(feature).unwrap_or_else(|| panic!("no embedded object {feature}"));
+    chain.add_member(object).unwrap();
+    chain.set_config(0, config).unwrap();
+    chain.add_prefix6(0, "prefixes", prefix, len).unwrap();
+    chain.attach(&cg).unwrap();
+    (cg, chain)
+}
+
+/// A namespace whose loopback has `::1` and `2001:db8::2`.
+fn loopback_ns(tag: &str) -> NetNs {
+    let ns = NetNs::create(tag).unwrap();
+    ns.add_loopback_v6(&format!("{IN6}/128")).unwrap();
+    ns
+}
+
+#[test]
+fn init_cwnd_on_ipv6_loopback_inside_and_outside_the_prefix() {
+    if !require_root_or_skip("init_cwnd IPv6 loopback e2e") {
+        return;
+    }
+    let ns = loopback_ns("v6lo");
+    let (cg, mut chain) = setup("init_cwnd", &[40], "2001:db8::".parse().unwrap(), 32);
+    let inside = TcpConn::within6(&cg, Some(&ns), IN6).unwrap();
+    let outside = TcpConn::within6(&cg, Some(&ns), Ipv6Addr::LOCALHOST).unwrap();
+    let (ia, ip, oa, op) = (
+        tcp_info(&inside.client).unwrap().tcpi_snd_cwnd,
+        tcp_info(&inside.server).unwrap().tcpi_snd_cwnd,
+        tcp_info(&outside.client).unwrap().tcpi_snd_cwnd,
+        tcp_info(&outside.server).unwrap().tcpi_snd_cwnd,
+    );
+    eprintln!("init_cwnd v6: in active={ia} passive={ip} | ::1 active={oa} passive={op}");
+    assert_eq!((ia, ip), (40, 40), "2001:db8::2 is in 2001:db8::/32");
+    assert_eq!((oa, op), (10, 10), "::1 is outside: the kernel's default");
+    let s = chain.stats(0).unwrap();
+    assert_eq!((s.writes, s.errors), (2, 0), "{s:?}");
+}
+
+#[test]
+fn init_cwnd_matches_ipv4_mapped_peers_of_a_dual_stack_socket() {
+    if !require_root_or_skip("init_cwnd IPv4-mapped e2e") {
+        return;
+    }
+    let ns = NetNs::create("v6map").unwrap();
+    // 127.0.0.2/32 as a cidr_set stores it: ::ffff:127.0.0.2/128.
+    let (cg, mut chain) = setup("init_cwnd", &[40], "::ffff:127.0.0.2".parse().unwrap(), 128);
+    let inside = TcpConn::within6(&cg, Some(&ns), "::ffff:127.0.0.2".parse().unwrap()).unwrap();
+    let outside = TcpConn::within6(&cg, Some(&ns), "::ffff:127.0.0.1".parse().unwrap()).unwrap();
+    let (i, o) = (
+        tcp_info(&inside.client).unwrap().tcpi_snd_cwnd,
+        tcp_info(&outside.client).unwrap().tcpi_snd_cwnd,
+    );
+    eprintln!("init_cwnd mapped: ::ffff:127.0.0.2={i} ::ffff:127.0.0.1={o}");
+    assert_eq!(i, 40, "an AF_INET6 socket's IPv4-mapped peer in the prefix");
+    assert_eq!(o, 10, "outside the prefix");
+    // The same IPv4 prefix also matches plain AF_INET sockets.
+    let v4 = TcpConn::connect_from(&cg, "127.0.0.2".parse().unwrap()).unwrap();
+    assert_eq!(
+        tcp_info(&v4.client).unwrap().tcpi_snd_cwnd,
+        40,
+        "AF_INET peer"
+    );
+    let s = chain.stats(0).unwrap();
+    assert_eq!((s.writes, s.errors), (3, 0), "{s:?}");
+}
+
+#[test]
+fn rto_min_on_ipv6_loopback_inside_and_outside_the_prefix() {
+    if !require_root_or_skip("rto_min IPv6 loopback e2e") {
+        return;
+    }
+    let ns = loopback_ns("v6rto");
+    let (cg, mut chain) = setup("rto_min", &[5000], Ipv6Addr::LOCALHOST, 128);
+    let mut inside = TcpConn::within6(&cg, Some(&ns), Ipv6Addr::LOCALHOST).unwrap();
+    let mut outside = TcpConn::within6(&cg, Some(&ns), IN6).unwrap();
+    inside.ping_pong(40).unwrap();
+    outside.ping_pong(40).unwrap();
+    let (in_rto, out_rto) = (
+        tcp_info(&inside.client).unwrap().tcpi_rto,
+        tcp_info(&outside.client).unwrap().tcpi_rto,
+    );
+    eprintln!("rto_min v6: ::1 rto={in_rto}us | 2001:db8::2 rto={out_rto}us");
+    assert!(
+        in_rto < 50_000,
+        "::1/128: rto {in_rto}us should be near 5 ms"
+    );
+    assert!(
+        out_rto >= 200_000,
+        "outside: rto {out_rto}us should be at the 200 ms default"
+    );
+    let s = chain.stats(0).unwrap();
+    // Active and passive end of the connection inside the prefix.
+    assert_eq!((s.writes, s.errors), (2, 0), "{s:?}");
+}
+
+#[test]
+fn init_cwnd_across_an_ipv6_veth_pair() {
+    if !require_root_or_skip("init_cwnd IPv6 veth e2e") {
+        return;
+    }
+    let n = std::process::id() % 250 + 1;
+    let ns = NetNs::create("v6veth").unwrap();
+    let ns_if = format!("a6vn{}", std::process::id() % 100_000);
+    let veth = VethPair::create(
+        &ns,
+        &format!("a6vh{}", std::process::id() % 100_000),
+        &ns_if,
+        &format!("10.233.{n}.1/24"),
+        &format!("10.233.{n}.2/24"),
+        1500,
+    )
+    .unwrap();
+    veth.add_v6(&ns, &ns_if, "2001:db8:77::1/64", "2001:db8:77::2/64")
+        .unwrap();
+    veth.add_v6(&ns, &ns_if, "2001:db9:77::1/64", "2001:db9:77::2/64")
+        .unwrap();
+    let (cg, mut chain) = setup("init_cwnd", &[40], "2001:db8:77::".parse().unwrap(), 48);
+    let listen = |ip: &str| {
+        listener6_in(
+            &cg,
+            Some(&ns),
+            SocketAddrV6::new(ip.parse().unwrap(), 0, 0, 0),
+        )
+        .unwrap()
+    };
+    let (in_l, out_l) = (listen("2001:db8:77::2"), listen("2001:db9:77::2"));
+    let inside = TcpConn::connect6_to(&cg, &in_l).unwrap();
+    let outside = TcpConn::connect6_to(&cg, &out_l).unwrap();
+    let (ia, ip, oa, op) = (
+        tcp_info(&inside.client).unwrap().tcpi_snd_cwnd,
+        tcp_info(&inside.server).unwrap().tcpi_snd_cwnd,
+        tcp_info(&outside.client).unwrap().tcpi_snd_cwnd,
+        tcp_info(&outside.server).unwrap().tcpi_snd_cwnd,
+    );
+    eprintln!("init_cwnd veth v6: in active={ia} passive={ip} | out active={oa} passive={op}");
+    assert_eq!(
+        (ia, ip),
+        (40, 40),
+        "both ends' peers are in 2001:db8:77::/48"
+    );
+    assert_eq!((oa, op), (10, 10), "2001:db9:77::/64 is outside");
+    let s = chain.stats(0).unwrap();
+    assert_eq!((s.writes, s.errors), (2, 0), "{s:?}");
+}
