@@ -175,6 +175,25 @@ fn overlapping_cidrs_conflict_inside_both_prefixes() {
 }
 
 #[test]
+fn ipv6_dual_stack_finds_the_mapped_rack_inside_the_ipv4_prefix() {
+    let o = run("ipv6-dual-stack", false);
+    assert_eq!(kinds(&o), ["same_field TCP_BPF_IW init_cwnd rack_iw"]);
+    let Conflict::SameField { witness, .. } = &o.conflicts[0] else {
+        unreachable!()
+    };
+    let conn: std::collections::BTreeMap<String, String> =
+        composer::eval::fold_addresses(&witness.connection)
+            .into_iter()
+            .collect();
+    assert_eq!(conn["family"], "AF_INET6");
+    let ip = &conn["remote_ip6"];
+    assert!(
+        ip.starts_with("::ffff:10.20."),
+        "peer {ip} should be inside ::ffff:10.20.0.0/112"
+    );
+}
+
+#[test]
 fn invariant_break_is_reported() {
     let o = run("invariant-break", false);
     assert_eq!(
@@ -211,6 +230,7 @@ fn every_example_has_a_readme_and_is_tested() {
     let tested = [
         "config-dependent",
         "invariant-break",
+        "ipv6-dual-stack",
         "ordering-cycle",
         "overlapping-cidrs",
         "resolved-override",
