@@ -36,10 +36,17 @@ struct sock_cgroup_data {
 	struct cgroup *cgroup;
 } ACCORD_ITER_CORE;
 
+struct in6_addr {
+	union {
+		__u32 u6_addr32[4];
+	} in6_u;
+} ACCORD_ITER_CORE;
+
 struct sock_common {
 	__be32 skc_daddr;
 	unsigned short skc_family;
 	volatile unsigned char skc_state;
+	struct in6_addr skc_v6_daddr;
 } ACCORD_ITER_CORE;
 
 struct sock {
@@ -102,6 +109,7 @@ struct accord_iter_record {
 
 #define ACCORD_TCP_ESTABLISHED 1
 #define ACCORD_AF_INET 2
+#define ACCORD_AF_INET6 10
 #define ACCORD_SOL_SOCKET 1
 #define ACCORD_SO_SNDBUF 7
 #define ACCORD_SOL_TCP 6
@@ -110,8 +118,8 @@ struct accord_iter_record {
 #define ACCORD_TCP_BPF_DELACK_MAX 1003
 #define ACCORD_TCP_BPF_RTO_MIN 1004
 
-/* The socket as a tcp_sock when it is an established IPv4 TCP socket
- * charged to the target cgroup; NULL otherwise. */
+/* The socket as a tcp_sock when it is an established TCP socket (IPv4 or
+ * IPv6) charged to the target cgroup; NULL otherwise. */
 static __always_inline struct tcp_sock *accord_iter_target_sock(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
@@ -126,7 +134,8 @@ static __always_inline struct tcp_sock *accord_iter_target_sock(struct bpf_iter_
 		return NULL;
 	sk = (struct sock *)tp;
 	if (sk->__sk_common.skc_state != ACCORD_TCP_ESTABLISHED ||
-	    sk->__sk_common.skc_family != ACCORD_AF_INET)
+	    (sk->__sk_common.skc_family != ACCORD_AF_INET &&
+	     sk->__sk_common.skc_family != ACCORD_AF_INET6))
 		return NULL;
 	cg = sk->sk_cgrp_data.cgroup;
 	if (!cg || !cg->kn || cg->kn->id != ACCORD_TARGET_CGROUP)
@@ -134,14 +143,24 @@ static __always_inline struct tcp_sock *accord_iter_target_sock(struct bpf_iter_
 	return tp;
 }
 
-/* The remote address in a cidr4_set map. */
+/* The remote address in a prefix-set map, keyed as the members key it:
+ * 16 bytes, IPv4 peers IPv4-mapped (an IPv6 socket to an IPv4 peer already
+ * holds the mapped form). */
 static __always_inline int accord_iter_prefix_match(void *set, struct tcp_sock *tp)
 {
+	struct sock_common *skc = &((struct sock *)tp)->__sk_common;
 	struct accord_lpm_key key = { .prefixlen = 128 };
 	__u32 *a = (__u32 *)key.addr;
 
-	a[2] = bpf_htonl(0x0000ffff);
-	a[3] = ((struct sock *)tp)->__sk_common.skc_daddr;
+	if (skc->skc_family == ACCORD_AF_INET) {
+		a[2] = bpf_htonl(0x0000ffff);
+		a[3] = skc->skc_daddr;
+	} else {
+		a[0] = skc->skc_v6_daddr.in6_u.u6_addr32[0];
+		a[1] = skc->skc_v6_daddr.in6_u.u6_addr32[1];
+		a[2] = skc->skc_v6_daddr.in6_u.u6_addr32[2];
+		a[3] = skc->skc_v6_daddr.in6_u.u6_addr32[3];
+	}
 	return bpf_map_lookup_elem(set, &key) != NULL;
 }
 

@@ -350,11 +350,23 @@ fn connections_established_before_the_apply_are_retuned() {
     let other = TestCgroup::create("dexist-other").unwrap();
     let old = TcpConn::connect_from(&cg, PEER).unwrap();
     let outside = TcpConn::connect_from(&other, PEER).unwrap();
+    let v6_listener = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let v6_addr = v6_listener.local_addr().unwrap();
+    let old_v6 = TcpConn::connect_to(&cg, &v6_listener, v6_addr).unwrap();
     let default_cwnd = tcp_info(&old.client).unwrap().tcpi_snd_cwnd;
     let default_sndbuf = so_sndbuf(&old.client).unwrap();
     assert_ne!(default_cwnd, 40);
     assert_ne!(default_sndbuf, 2 << 20);
-    env.composition("c.yaml", &[IW40, SNDBUF]);
+    env.composition(
+        "c.yaml",
+        &[
+            (
+                "init_cwnd",
+                "{ iw: 40, prefixes: [127.0.0.2/32, \"::1/128\"] }",
+            ),
+            SNDBUF,
+        ],
+    );
     env.write_policy(&policy_for(&cg, "c.yaml", ""));
     let mut d = env.start();
     d.ready();
@@ -374,6 +386,11 @@ fn connections_established_before_the_apply_are_retuned() {
         so_sndbuf(&old.client).unwrap(),
         2 << 20,
         "sndbuf reached it too"
+    );
+    assert_eq!(
+        tcp_info(&old_v6.client).unwrap().tcpi_snd_cwnd,
+        40,
+        "an IPv6 connection in the prefixes too"
     );
     assert_eq!(so_sndbuf(&outside.client).unwrap(), default_sndbuf);
     assert_eq!(
