@@ -409,6 +409,19 @@ mod tests {
     }
 
     #[test]
+    fn the_example_policy_is_accepted() {
+        let path = repo().join("examples/daemon/policy.yaml");
+        let policy = read(&path, Path::new("/sys/fs/cgroup")).unwrap();
+        assert_eq!(policy.targets.len(), 2);
+        let scratch = std::env::temp_dir().join(format!("accord-policy-ex-{}", std::process::id()));
+        for t in &policy.targets {
+            let p = prepare(t, &scratch).unwrap_or_else(|e| panic!("{e}"));
+            assert!(p.outcome.is_safe());
+        }
+        let _ = std::fs::remove_dir_all(scratch);
+    }
+
+    #[test]
     fn refuses_duplicates_escapes_and_unknown_keys() {
         let at = Path::new("/p.yaml");
         let root = Path::new("/cg");
