@@ -159,6 +159,14 @@ fn edits_are_live_without_a_restart() {
     let (gen4, ids4) = chain_of(&d.status());
     assert_eq!((gen4, ids4.len()), (gen3 + 1, 1));
 
+    // SIGHUP reloads without stopping.
+    let reloads = d.status()["reloads"].as_u64().unwrap();
+    d.signal(libc::SIGHUP);
+    let reloaded = within(LIMIT, || {
+        (d.status()["reloads"].as_u64().unwrap() > reloads).then_some(())
+    });
+    assert!(reloaded.is_some(), "{}", d.log_text());
+
     // Stopping leaves the chain running.
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait(), Some(0), "{}", d.log_text());

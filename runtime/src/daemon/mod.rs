@@ -12,6 +12,7 @@
 //! - a cgroup appearing or vanishing beside a target, and every tick of the
 //!   reconcile interval, is a reconcile: desired versus observed, the
 //!   difference executed;
+//! - SIGHUP reloads at once (as an input change does);
 //! - SIGTERM/SIGINT stop the daemon; the chains stay pinned and attached.
 
 pub mod engine;
@@ -150,6 +151,7 @@ pub async fn run(
     let listener = socket::bind(&cfg.socket)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
     let mut stop = stop;
     info!(socket = %cfg.socket.display(), interval_ms = interval.as_millis() as u64, "daemon running");
 
@@ -166,6 +168,7 @@ pub async fn run(
                 info!("stop requested; the chains stay pinned and attached");
                 break Ok(());
             }
+            _ = sighup.recv() => { info!("SIGHUP: reloading the policy"); reload_at = Instant::now(); }
             change = watch.next(), if watching => match change {
                 Some(Change::Inputs) => reload_at = Instant::now() + cfg.debounce,
                 Some(Change::Cgroups) => reconcile_at = reconcile_at.min(Instant::now() + Duration::from_millis(10)),
