@@ -47,6 +47,7 @@ pub fn verdict(o: &CheckOutcome) -> &'static str {
 
 /// The outcome as pretty JSON, with a trailing newline.
 pub fn json(outcome: &CheckOutcome, warnings: &[LoadWarning]) -> String {
+    let outcome = &with_folded_addresses(outcome);
     let r = JsonReport {
         verdict: verdict(outcome),
         safe: outcome.is_safe(),
@@ -58,6 +59,40 @@ pub fn json(outcome: &CheckOutcome, warnings: &[LoadWarning]) -> String {
         serde_json::to_string_pretty(&r).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
+}
+
+/// The outcome with every witness's 128-bit fields (four `u32` words in
+/// the checks) as one address each: `"remote_ip6": {"raw": "2001:db8::1",
+/// "display": "2001:db8::1"}`.
+fn with_folded_addresses(outcome: &CheckOutcome) -> CheckOutcome {
+    use crate::outcome::{Conflict, Witness, WitnessValue};
+    let fold = |w: &mut Witness| {
+        if !w.connection.keys().any(|k| crate::ir::wide_of(k).is_some()) {
+            return;
+        }
+        w.connection = crate::eval::fold_addresses(&w.connection)
+            .into_iter()
+            .map(|(k, display)| {
+                let raw = match w.connection.get(&k) {
+                    Some(v) => v.raw.clone(),
+                    None => crate::ir::Literal::Str(display.clone()),
+                };
+                (k, WitnessValue { raw, display })
+            })
+            .collect();
+    };
+    let mut o = outcome.clone();
+    for c in &mut o.conflicts {
+        match c {
+            Conflict::SameField { witness, .. } | Conflict::Invariant { witness, .. } => {
+                fold(witness)
+            }
+        }
+    }
+    for ov in &mut o.overrides {
+        fold(&mut ov.witness);
+    }
+    o
 }
 
 /// Used by the human and DOT renderers: `(feature, program)` of a member in
