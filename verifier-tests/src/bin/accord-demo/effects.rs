@@ -426,10 +426,16 @@ pub fn describe(ip: Ipv4Addr, c: &Composition) -> String {
     let mut inside = Vec::new();
     for f in &c.features {
         for v in f.config.values() {
-            if let composer::ir::ConfigValue::Cidr4Set(cs) = v {
-                if cs.iter().any(|c| c.contains(ip_u)) {
-                    inside.push(f.name.as_str());
-                }
+            let holds = match v {
+                composer::ir::ConfigValue::Cidr4Set(cs) => cs.iter().any(|c| c.contains(ip_u)),
+                // A mixed cidr_set holds IPv4 prefixes IPv4-mapped.
+                composer::ir::ConfigValue::CidrSet(cs) => cs.iter().any(|c| {
+                    c.contains(composer::ir::Cidr::V4_MAPPED | u128::from(ip_u))
+                }),
+                _ => false,
+            };
+            if holds {
+                inside.push(f.name.as_str());
             }
         }
     }
