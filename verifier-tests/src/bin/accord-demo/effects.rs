@@ -429,9 +429,9 @@ pub fn describe(ip: Ipv4Addr, c: &Composition) -> String {
             let holds = match v {
                 composer::ir::ConfigValue::Cidr4Set(cs) => cs.iter().any(|c| c.contains(ip_u)),
                 // A mixed cidr_set holds IPv4 prefixes IPv4-mapped.
-                composer::ir::ConfigValue::CidrSet(cs) => cs.iter().any(|c| {
-                    c.contains(composer::ir::Cidr::V4_MAPPED | u128::from(ip_u))
-                }),
+                composer::ir::ConfigValue::CidrSet(cs) => cs
+                    .iter()
+                    .any(|c| c.contains(composer::ir::Cidr::V4_MAPPED | u128::from(ip_u))),
                 _ => false,
             };
             if holds {
