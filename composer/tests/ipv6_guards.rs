@@ -260,3 +260,162 @@ fn malformed_ipv6_and_long_prefixes_are_located_errors() {
         assert!(msg.contains("a.yaml:"), "{name}: no location in {msg}");
     }
 }
+
+/// A two-feature composition where `a` guards on `$p` (a set param of type
+/// `ty` deployed as `value`) and `b` on `guard_b`.
+fn run_param(name: &str, ty: &str, value: &str, guard_a: &str, guard_b: &str) -> CheckOutcome {
+    let path = write_case(name, "true", guard_b);
+    let dir = path.parent().expect("case dir");
+    let spec = format!(
+        "feature: a\ndescription: test\nconfig:\n  p: {{ type: {ty} }}\nprograms:\n  - name: a\n    \
+         hook: sock_ops\n    reads: [op, remote_ip, remote_ip4, remote_ip6]\n    writes:\n      - field: TCP_CONGESTION\n        \
+         value: \"cubic\"\n        when: '{guard_a}'\n"
+    );
+    std::fs::write(dir.join("a.yaml"), spec).expect("write spec");
+    let comp = format!(
+        "composition: {name}\nhook: sock_ops\nfeatures:\n  - spec: a.yaml\n    config: {{ p: {value} }}\n  - spec: b.yaml\n"
+    );
+    std::fs::write(&path, comp).expect("write composition");
+    let loaded = load(&path, &opts()).unwrap_or_else(|e| {
+        panic!(
+            "case {name} does not load:\n{}",
+            report::load_errors_human(&e)
+        )
+    });
+    let c = &loaded.composition;
+    let o = check(c, &CheckOptions::default());
+    for conflict in &o.conflicts {
+        confirm(c, conflict).unwrap_or_else(|e| panic!("{name}: witness does not confirm: {e}"));
+        let Conflict::SameField { witness, .. } = conflict else {
+            panic!("{name}: unexpected conflict kind {conflict:?}");
+        };
+        assert!(
+            guard_holds_for(c, "a", witness),
+            "{name}: a's guard on {witness:?}"
+        );
+        assert!(
+            guard_holds_for(c, "b", witness),
+            "{name}: b's guard on {witness:?}"
+        );
+    }
+    o
+}
+
+#[test]
+fn mixed_and_ipv6_set_params_take_their_deployed_prefixes() {
+    let mixed = r#"[10.0.0.0/8, "2001:db8::/32"]"#;
+    for (name, ty, value, a, b, want) in [
+        (
+            "mixed-v6-in",
+            "cidr_set",
+            mixed,
+            "remote_ip in $p",
+            "remote_ip6 == 2001:db8::9",
+            1,
+        ),
+        (
+            "mixed-v4-in",
+            "cidr_set",
+            mixed,
+            "remote_ip in $p",
+            "family == AF_INET && remote_ip4 == 10.1.1.1",
+            1,
+        ),
+        (
+            "mixed-out",
+            "cidr_set",
+            mixed,
+            "remote_ip in $p",
+            "remote_ip in 2001:db9::/32 || remote_ip in 11.0.0.0/8",
+            0,
+        ),
+        (
+            "mixed-not-in",
+            "cidr_set",
+            mixed,
+            "remote_ip not in $p",
+            "remote_ip == ::ffff:10.2.3.4",
+            0,
+        ),
+        (
+            "mixed-v4-field",
+            "cidr_set",
+            mixed,
+            "remote_ip4 in $p",
+            "remote_ip4 == 10.9.9.9",
+            1,
+        ),
+        (
+            "mixed-v4-field-out",
+            "cidr_set",
+            r#"["2001:db8::/32"]"#,
+            "remote_ip4 in $p",
+            "true",
+            0,
+        ),
+        (
+            "v6set-in",
+            "cidr6_set",
+            r#"["2001:db8::/32", "::ffff:10.0.0.0/104"]"#,
+            "remote_ip6 in $p",
+            "remote_ip in 10.5.0.0/16",
+            1,
+        ),
+        (
+            "v6set-out",
+            "cidr6_set",
+            r#"["2001:db8::/32"]"#,
+            "remote_ip6 in $p",
+            "remote_ip6 in fe80::/10",
+            0,
+        ),
+    ] {
+        let o = run_param(name, ty, value, a, b);
+        assert_eq!(o.conflicts.len(), want, "{name}: {o:?}");
+    }
+}
+
+#[test]
+fn set_param_values_are_checked() {
+    for (name, ty, value, want) in [
+        (
+            "v4-in-v6set",
+            "cidr6_set",
+            "[10.0.0.0/8]",
+            "a cidr6_set holds IPv6 prefixes",
+        ),
+        (
+            "long",
+            "cidr_set",
+            r#"["2001:db8::/200"]"#,
+            "out of range 0..=128",
+        ),
+        (
+            "bad",
+            "cidr_set",
+            r#"["2001:db8:::/32"]"#,
+            "invalid CIDR prefix",
+        ),
+    ] {
+        let path = write_case(name, "true", "true");
+        let dir = path.parent().expect("case dir");
+        let spec = format!(
+            "feature: a\ndescription: test\nconfig:\n  p: {{ type: {ty} }}\nprograms:\n  - name: a\n    hook: sock_ops\n    \
+             writes:\n      - field: TCP_CONGESTION\n        value: \"cubic\"\n        when: remote_ip in $p\n"
+        );
+        std::fs::write(dir.join("a.yaml"), spec).expect("write spec");
+        let comp = format!(
+            "composition: {name}\nhook: sock_ops\nfeatures:\n  - spec: a.yaml\n    config: {{ p: {value} }}\n  - spec: b.yaml\n"
+        );
+        std::fs::write(&path, comp).expect("write composition");
+        let msg = match load(&path, &opts()) {
+            Ok(_) => panic!("{name}: loaded"),
+            Err(e) => report::load_errors_human(&e),
+        };
+        assert!(msg.contains(want), "{name}: {msg}");
+        assert!(
+            msg.contains("composition.yaml:5:"),
+            "{name}: no location in {msg}"
+        );
+    }
+}
