@@ -631,4 +631,38 @@ mod tests {
             assert!(at(op, [127, 0, 0, 1]).is_empty(), "{op}");
         }
     }
+
+    /// IPv6 events: an IPv4-mapped peer of a dual-stack socket is in the
+    /// demo's IPv4 prefixes (through `remote_ip`), a native IPv6 peer is not.
+    #[test]
+    fn ipv6_events_follow_the_family_independent_peer() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo/loopback.yaml");
+        let c = crate::load::load(&path, &Default::default())
+            .expect("the demo composition loads")
+            .composition;
+        let order: Vec<MemberId> = c.members().map(|(m, _, _)| m).collect();
+        let at = |peer: &str| {
+            let ip: std::net::Ipv6Addr = peer.parse().unwrap();
+            let mut ev: BTreeMap<String, Literal> = [
+                ("op", enum_value(&c, "op", "ACTIVE_ESTABLISHED_CB").unwrap()),
+                ("family", enum_value(&c, "family", "AF_INET6").unwrap()),
+                ("remote_port", 443),
+                ("local_port", 50000),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Literal::Int(v)))
+            .collect();
+            ev.extend(address_fields("remote_ip6", ip));
+            ev.extend(address_fields("local_ip6", ip));
+            predict(&c, &order, &ev).unwrap()
+        };
+        let mapped = at("::ffff:127.0.0.2");
+        assert_eq!(
+            mapped.effective("TCP_BPF_IW").map(|(v, _)| v),
+            Some(PredictedValue::Exact(Literal::Int(40)))
+        );
+        assert!(at("2001:db8::2").is_empty());
+        assert!(at("::1").is_empty());
+    }
 }
