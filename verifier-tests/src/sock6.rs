@@ -98,9 +98,23 @@ impl TcpConn {
     /// peer (an address on the namespace's loopback, or IPv4-mapped) and the
     /// active and the passive callbacks both run in the cgroup.
     pub fn within6(cgroup: &TestCgroup, netns: Option<&NetNs>, ip: Ipv6Addr) -> io::Result<Self> {
+        Self::within6_with(cgroup, netns, ip, None)
+    }
+
+    /// [`TcpConn::within6`], with `TCP_MAXSEG` = `client_maxseg` set on the
+    /// client before it connects (a small MSS over loopback).
+    pub fn within6_with(
+        cgroup: &TestCgroup,
+        netns: Option<&NetNs>,
+        ip: Ipv6Addr,
+        client_maxseg: Option<u32>,
+    ) -> io::Result<Self> {
         let listener = listener6_in(cgroup, netns, SocketAddrV6::new(ip, 0, 0, 0))?;
         let addr = v6(listener.local_addr()?)?;
         let fd = socket_in(cgroup, netns, libc::AF_INET6)?;
+        if let Some(mss) = client_maxseg {
+            crate::setsockopt_u32(&fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss)?;
+        }
         bind_v6(&fd, SocketAddrV6::new(ip, 0, 0, 0))?;
         connect_v6(&fd, addr)?;
         let (server, _) = listener.accept()?;

@@ -160,3 +160,36 @@ fn init_cwnd_across_an_ipv6_veth_pair() {
     let s = chain.stats(0).unwrap();
     assert_eq!((s.writes, s.errors), (2, 0), "{s:?}");
 }
+
+#[test]
+fn rwnd_init_on_ipv6_loopback_inside_and_outside_the_prefix() {
+    if !require_root_or_skip("rwnd_init IPv6 loopback e2e") {
+        return;
+    }
+    let ns = loopback_ns("v6rwnd");
+    let (cg, mut chain) = setup("rwnd_init", &[4], "2001:db8::".parse().unwrap(), 32);
+    let inside = TcpConn::within6_with(&cg, Some(&ns), IN6, Some(1400)).unwrap();
+    let outside = TcpConn::within6_with(&cg, Some(&ns), Ipv6Addr::LOCALHOST, Some(1400)).unwrap();
+    let (i, o) = (
+        tcp_info(&inside.client).unwrap(),
+        tcp_info(&outside.client).unwrap(),
+    );
+    eprintln!(
+        "rwnd_init v6: in rcv_space={} advmss={} | ::1 rcv_space={} advmss={}",
+        i.tcpi_rcv_space, i.tcpi_advmss, o.tcpi_rcv_space, o.tcpi_advmss
+    );
+    // The client connects with MSS 1400: the reply is 4 segments, the
+    // kernel's own initial window 10.
+    assert_eq!(i.tcpi_rcv_space, 4 * 1400, "in prefix: 4 segments");
+    assert!(
+        o.tcpi_rcv_space > 10_000,
+        "outside: the kernel's default, got {}",
+        o.tcpi_rcv_space
+    );
+    let s = chain.stats(0).unwrap();
+    assert_eq!(s.errors, 0, "{s:?}");
+    assert!(
+        s.writes >= 1,
+        "a reply at RWND_INIT inside the prefix: {s:?}"
+    );
+}
