@@ -26,7 +26,7 @@
  *   ACCORD_CONFIG(
  *       __u64 iw;                  // spec: iw: { type: u32, ... }
  *   );
- *   ACCORD_CIDR4_SET(prefixes);    // spec: prefixes: { type: cidr4_set }
+ *   ACCORD_CIDR_SET(prefixes);     // spec: prefixes: { type: cidr_set }
  *
  *   ACCORD_SOCK_OPS(init_cwnd)
  *   {
@@ -39,12 +39,16 @@
  *
  * and its spec (specs/features/init_cwnd.yaml) declares exactly that:
  *
- *   reads: [op, family, remote_ip4, local_ip4, remote_port, local_port]
+ *   reads: [op, family, remote_ip4, local_ip4, remote_ip6, local_ip6,
+ *           remote_port, local_port]
  *   writes:
  *     - field: TCP_BPF_IW
  *       value: $iw
  *       when: op in {ACTIVE_ESTABLISHED_CB, PASSIVE_ESTABLISHED_CB}
- *             && remote_ip4 in $prefixes
+ *             && remote_ip in $prefixes
+ *
+ * (`remote_ip` is the peer of either family, IPv4 as ::ffff:a.b.c.d: what
+ * the parser puts in conn->remote6 and accord_prefix_match looks up.)
  *
  * Inside the body, `ctx` is the hook's context (struct bpf_sock_ops *) and
  * `conn` the parsed `const struct accord_conn *`. Return early to do
@@ -56,7 +60,8 @@
  * names and has no per-feature code. Do not rename them.
  *
  * Every ctx field the SDK's parser reads (op, family, remote_ip4,
- * local_ip4, remote_port, local_port) is read by every sock_ops member, so
+ * local_ip4, remote_ip6, local_ip6, remote_port, local_port) is read by
+ * every sock_ops member, so
  * a spec's `reads:` lists them all (ACCORD_SOCK_OPS_PARSER_READS), plus
  * any field the body reads from ctx itself.
  */
