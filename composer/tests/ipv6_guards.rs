@@ -264,6 +264,17 @@ fn malformed_ipv6_and_long_prefixes_are_located_errors() {
 /// A two-feature composition where `a` guards on `$p` (a set param of type
 /// `ty` deployed as `value`) and `b` on `guard_b`.
 fn run_param(name: &str, ty: &str, value: &str, guard_a: &str, guard_b: &str) -> CheckOutcome {
+    run_param_with(name, ty, value, guard_a, guard_b, false)
+}
+
+fn run_param_with(
+    name: &str,
+    ty: &str,
+    value: &str,
+    guard_a: &str,
+    guard_b: &str,
+    any_config: bool,
+) -> CheckOutcome {
     let path = write_case(name, "true", guard_b);
     let dir = path.parent().expect("case dir");
     let spec = format!(
@@ -283,7 +294,11 @@ fn run_param(name: &str, ty: &str, value: &str, guard_a: &str, guard_b: &str) ->
         )
     });
     let c = &loaded.composition;
-    let o = check(c, &CheckOptions::default());
+    let opts = CheckOptions {
+        any_config,
+        ..CheckOptions::default()
+    };
+    let o = check(c, &opts);
     for conflict in &o.conflicts {
         confirm(c, conflict).unwrap_or_else(|e| panic!("{name}: witness does not confirm: {e}"));
         let Conflict::SameField { witness, .. } = conflict else {
@@ -299,6 +314,20 @@ fn run_param(name: &str, ty: &str, value: &str, guard_a: &str, guard_b: &str) ->
         );
     }
     o
+}
+
+#[test]
+fn any_config_leaves_the_ipv4_entries_of_a_mixed_set_free() {
+    // Deployed, the set holds no IPv4 prefix; some config could hold 10.1.1.1.
+    let v6_only = r#"["2001:db8::/32"]"#;
+    let (a, b) = ("remote_ip in $p", "remote_ip == ::ffff:10.1.1.1");
+    let o = run_param_with("any-deployed", "cidr_set", v6_only, a, b, false);
+    assert_eq!(o.conflicts.len(), 0, "{o:?}");
+    let o = run_param_with("any-free", "cidr_set", v6_only, a, b, true);
+    assert_eq!(o.conflicts.len(), 1, "{o:?}");
+    let (a, b) = ("remote_ip4 in $p", "remote_ip4 == 10.1.1.1");
+    let o = run_param_with("any-free-v4", "cidr_set", v6_only, a, b, true);
+    assert_eq!(o.conflicts.len(), 1, "{o:?}");
 }
 
 #[test]

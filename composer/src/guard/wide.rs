@@ -353,12 +353,13 @@ fn in_v4_prefix_words(f: &WideField) -> Guard {
     in_prefix(f, Cidr::from_v4(Cidr4 { addr: 0, len: 0 }))
 }
 
-/// Replaces every `x in $p` over a `cidr6_set`/`cidr_set` param with the
-/// deployed prefixes (the solver's sets are 32-bit; a 128-bit set becomes a
-/// disjunction of word constraints): on a 128-bit field each prefix, on an
-/// IPv4 field the set's IPv4(-mapped) prefixes. Run once the feature's
-/// config is final. A param without a value (a spec on its own, no
-/// default) is an over-approximation: the membership may hold either way.
+/// Lowers every `x in $p` of a 128-bit field `x` over a `cidr6_set` or
+/// `cidr_set` param (the solver's sets are 32-bit): an IPv4-mapped `x`
+/// whose low word is in the param (the checks read a 128-bit set's IPv4
+/// entries there, free under `--any-config` like a `cidr4_set`), or `x` in
+/// one of the deployed value's IPv6 prefixes (constants). Run once the
+/// feature's config is final. A param without a value (a spec on its own,
+/// no default) is an over-approximation: the membership may hold either way.
 pub fn lower_prefix_sets(feature: &mut crate::ir::Feature, catalog: &HookCatalog) {
     let config = feature.config.clone();
     for p in &mut feature.programs {
@@ -384,25 +385,23 @@ fn lower(
             set: SetExpr::Param(p),
             negated,
         } => {
-            let Some(ConfigValue::CidrSet(cs)) = config.get(p) else {
-                if !config.contains_key(p) && wide_field(cat, f).is_some() {
-                    return Guard::True;
-                }
+            // An IPv4 field's membership stays symbolic: the checks read a
+            // 128-bit set's IPv4 entries from a 32-bit operand.
+            let Some(wf) = wide_field(cat, f) else {
                 return g.clone();
             };
-            let any = match wide_field(cat, f) {
-                Some(wf) => Guard::Or(cs.iter().map(|c| in_prefix(&wf, *c)).collect()),
-                None => Guard::Or(
-                    cs.iter()
-                        .filter_map(Cidr::as_v4)
-                        .map(|c| Guard::In {
-                            operand: Operand::Field(f.clone()),
-                            set: SetExpr::Cidr4(c),
-                            negated: false,
-                        })
-                        .collect(),
-                ),
+            let Some(ConfigValue::CidrSet(cs)) = config.get(p) else {
+                return Guard::True;
             };
+            // IPv4(-mapped) entries stay the param (free under
+            // `--any-config`, like a cidr4_set); IPv6 ones are constants.
+            let mut alts = vec![in_v4_param(&wf, p)];
+            alts.extend(
+                cs.iter()
+                    .filter(|c| c.as_v4().is_none())
+                    .map(|c| in_prefix(&wf, *c)),
+            );
+            let any = Guard::Or(alts);
             if *negated {
                 Guard::Not(Box::new(any))
             } else {

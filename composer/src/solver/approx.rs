@@ -512,9 +512,14 @@ impl<'c> Approximator<'c> {
                 ConfigValue::PortSet(ps) => IntervalSet::normalize(
                     ps.iter().map(|p| (u64::from(*p), u64::from(*p))).collect(),
                 ),
-                // 128-bit sets are lowered to word constraints before the
-                // checks; one left here has no interval form.
-                ConfigValue::Scalar(_) | ConfigValue::CidrSet(_) => return None,
+                // A 128-bit set on a 32-bit operand: its IPv4 entries.
+                ConfigValue::CidrSet(cs) => IntervalSet::normalize(
+                    cs.iter()
+                        .filter_map(crate::ir::Cidr::as_v4)
+                        .map(|c| cidr(c.addr, c.len))
+                        .collect(),
+                ),
+                ConfigValue::Scalar(_) => return None,
             },
         };
         Some(s.intersect(&IntervalSet::range(0, max)))

@@ -392,16 +392,12 @@ impl<'c> Encoder<'c> {
             SetExpr::Param(name) => {
                 let p = Self::param_decl(feature, name)?;
                 let is_ports = match p.ty {
-                    ParamType::Cidr4Set => false,
+                    // A 128-bit set seen from a 32-bit operand (an IPv4
+                    // field, or the low word of an IPv4-mapped address; the
+                    // front end lowers the rest, guard::wide): its IPv4
+                    // entries, or any IPv4 set when free.
+                    ParamType::Cidr4Set | ParamType::Cidr6Set | ParamType::CidrSet => false,
                     ParamType::PortSet => true,
-                    // The front end lowers 128-bit prefix sets to word
-                    // constraints with their deployed value (guard::wide).
-                    ParamType::Cidr6Set | ParamType::CidrSet => {
-                        return Err(EncodeError::TypeMismatch {
-                            feature: feature.name.clone(),
-                            what: format!("128-bit prefix set `${name}` left unlowered"),
-                        })
-                    }
                     ParamType::Scalar { .. } => {
                         return Err(EncodeError::TypeMismatch {
                             feature: feature.name.clone(),
@@ -415,6 +411,11 @@ impl<'c> Encoder<'c> {
                     return match feature.config.get(name.as_str()) {
                         Some(ConfigValue::Cidr4Set(cs)) if !is_ports => Ok(Formula::or(
                             cs.iter().map(|c| Self::prefix(&t, c.addr, c.len)),
+                        )),
+                        Some(ConfigValue::CidrSet(cs)) if !is_ports => Ok(Formula::or(
+                            cs.iter()
+                                .filter_map(crate::ir::Cidr::as_v4)
+                                .map(|c| Self::prefix(&t, c.addr, c.len)),
                         )),
                         Some(ConfigValue::PortSet(ps)) if is_ports => {
                             Ok(Formula::or(ps.iter().map(|p| Self::port(&t, *p))))
