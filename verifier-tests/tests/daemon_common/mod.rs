@@ -299,6 +299,19 @@ pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
     }
 }
 
+/// The host's multiarch include directory (for `asm/types.h`), as
+/// runtime/build.rs finds it.
+fn multiarch_include() -> String {
+    let triple = match std::env::consts::ARCH {
+        "aarch64" => "aarch64-linux-gnu",
+        "riscv64" => "riscv64-linux-gnu",
+        "powerpc64" => "powerpc64le-linux-gnu",
+        "s390x" => "s390x-linux-gnu",
+        _ => "x86_64-linux-gnu",
+    };
+    format!("/usr/include/{triple}")
+}
+
 /// Builds ebpf/iter/*.bpf.c with clang into `dir` (until the build embeds
 /// them); `None` without clang.
 pub fn build_iter_objects(dir: &Path) -> Option<PathBuf> {
@@ -316,7 +329,7 @@ pub fn build_iter_objects(dir: &Path) -> Option<PathBuf> {
         let status = Command::new(clang)
             .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-I"])
             .arg(repo().join("ebpf/include"))
-            .args(["-idirafter", "/usr/include/x86_64-linux-gnu", "-c"])
+            .args(["-idirafter", &multiarch_include(), "-c"])
             .arg(entry.path())
             .arg("-o")
             .arg(out.join(format!("{stem}.bpf.o")))
