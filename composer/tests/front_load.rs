@@ -471,3 +471,22 @@ fn one_resolve_entry_per_field() {
     let dir = fixture(&[("a.yaml", SPEC), ("composition.yaml", &comp)]);
     assert_has(&errors(&dir), &["error: feature `init_cwnd` does not write `TCP_BPF_RTO_MIN`, so it cannot be preferred for it", "help: features that write it: (none)"]);
 }
+
+#[test]
+fn unknown_read_lists_whole_address_fields_not_their_words() {
+    let spec = SPEC.replace("reads: [op, remote_ip4]", "reads: [op, remote_prot]");
+    let dir = fixture(&[("a.yaml", &spec), ("composition.yaml", &composition("{}"))]);
+    let text = errors(&dir);
+    assert_has(
+        &text,
+        &[
+            "unknown field `remote_prot`",
+            "did you mean `remote_port`?",
+            "`remote_ip6`",
+        ],
+    );
+    assert!(
+        !text.contains("remote_ip6["),
+        "the 128-bit lowering leaked into the message:\n{text}"
+    );
+}

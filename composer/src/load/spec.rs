@@ -306,12 +306,18 @@ fn program(
             } else if let Some(words) = wide_reads(catalog, f) {
                 reads.extend(words);
             } else {
-                let choices: Vec<String> = catalog
+                // Users name 128-bit fields whole (`remote_ip6`), never by word.
+                let mut choices: Vec<String> = catalog
                     .readable
                     .keys()
-                    .chain(catalog.writable.keys())
-                    .cloned()
+                    .map(|k| {
+                        crate::ir::wide_of(k)
+                            .map_or(k.as_str(), |(b, _)| b)
+                            .to_string()
+                    })
                     .collect();
+                choices.dedup();
+                choices.extend(catalog.writable.keys().cloned());
                 cx.err(
                     s.span(),
                     LoadErrorKind::UnknownField {
