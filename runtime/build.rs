@@ -6,7 +6,8 @@
 //! by feature specs), `ebpf/struct_ops/*.bpf.c` (kernel struct_ops such as
 //! the BPF DCTCP congestion control), `ebpf/testing/*.bpf.c` (test-only
 //! programs: a minimal dispatcher, benchmark members, deliberately broken
-//! objects). clang is `$ACCORD_CLANG`, else `$CLANG`, else `clang-19` or
+//! objects), `ebpf/iter/*.bpf.c` (the daemon's `iter/tcp` programs for
+//! existing connections). clang is `$ACCORD_CLANG`, else `$CLANG`, else `clang-19` or
 //! `clang` on `PATH`. Flags are fixed and warnings are errors; source paths
 //! are mapped to `ebpf/...` so the objects do not depend on the checkout's
 //! location.
@@ -22,6 +23,7 @@ const GROUPS: &[(&str, &str)] = &[
     ("FEATURES", "features"),
     ("STRUCT_OPS", "struct_ops"),
     ("TESTING", "testing"),
+    ("ITER", "iter"),
 ];
 
 fn main() {
@@ -48,6 +50,10 @@ fn main() {
     for (constant, dir) in GROUPS {
         let src_dir = ebpf.join(dir);
         println!("cargo:rerun-if-changed={}", src_dir.display());
+        // Group-local headers (ebpf/iter/accord_iter.h).
+        for header in sorted_files(&src_dir, ".h") {
+            println!("cargo:rerun-if-changed={}", header.display());
+        }
         let obj_dir = out.join(dir);
         fs::create_dir_all(&obj_dir).expect("create the object directory under OUT_DIR");
         let sources = sorted_files(&src_dir, ".bpf.c");

@@ -54,6 +54,11 @@ pub fn struct_ops_object(name: &str) -> Option<&'static [u8]> {
     find(STRUCT_OPS, name).map(|o| o.bytes)
 }
 
+/// The daemon's existing-connection iterator of a feature (`init_cwnd`).
+pub fn iter_object(name: &str) -> Option<&'static [u8]> {
+    find(ITER, name).map(|o| o.bytes)
+}
+
 /// A test-only object by name (`mini_dispatcher`).
 pub fn testing_object(name: &str) -> Option<&'static [u8]> {
     find(TESTING, name).map(|o| o.bytes)

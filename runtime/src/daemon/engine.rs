@@ -141,7 +141,7 @@ impl Engine {
         }
     }
 
-    /// Where the existing-connection iterators are (`None`: not run).
+    /// Where the existing-connection iterators are (`None`: the built-in ones).
     pub fn set_iter_objects(&mut self, dir: Option<PathBuf>) {
         self.iter_objects = dir;
     }
@@ -366,16 +366,19 @@ impl Engine {
                 self.loaded_since_trim = true;
                 self.owned.insert(key.clone());
                 self.targets[i].phase = Phase::Live { key, generation };
-                if let Some(dir) = &self.iter_objects {
-                    let find = |f: &str| super::existing::objects_in(dir, f);
-                    super::existing::retune(
-                        &self.layout,
-                        &desired,
-                        generation,
-                        &find,
-                        &mut self.iter_runner,
-                    );
-                }
+                // `--iter-objects DIR` wins over the objects built in.
+                let dir = self.iter_objects.clone();
+                let find = |f: &str| match &dir {
+                    Some(d) => super::existing::objects_in(d, f),
+                    None => crate::objects::iter_object(f).map(<[u8]>::to_vec),
+                };
+                super::existing::retune(
+                    &self.layout,
+                    &desired,
+                    generation,
+                    &find,
+                    &mut self.iter_runner,
+                );
             }
             Err(e) => {
                 error!(hookpoint = %key, generation, cgroup = %cgroup.display(), "apply failed: {e}");
