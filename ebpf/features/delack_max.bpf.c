@@ -15,7 +15,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 ACCORD_CONFIG(
 	__u64 delack_max_us; /* delack_max_us: { type: u32, min: 5000, max: 200000, default: 5000 } */
 );
-ACCORD_CIDR4_SET(prefixes);
+ACCORD_CIDR_SET(prefixes);
 
 ACCORD_SOCK_OPS(delack_max)
 {

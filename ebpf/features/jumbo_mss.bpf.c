@@ -23,7 +23,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 ACCORD_CONFIG(
 	__u64 mss; /* mss: { type: u32, min: 536, max: 65495, default: 8948 } */
 );
-ACCORD_CIDR4_SET(prefixes);
+ACCORD_CIDR_SET(prefixes);
 
 ACCORD_SOCK_OPS(jumbo_mss)
 {

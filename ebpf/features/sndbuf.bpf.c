@@ -13,7 +13,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 ACCORD_CONFIG(
 	__u64 bytes; /* bytes: { type: u32, min: 4096, max: 67108864, default: 4194304 } */
 );
-ACCORD_CIDR4_SET(prefixes);
+ACCORD_CIDR_SET(prefixes);
 
 ACCORD_SOCK_OPS(sndbuf)
 {

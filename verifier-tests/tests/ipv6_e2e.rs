@@ -193,3 +193,183 @@ fn rwnd_init_on_ipv6_loopback_inside_and_outside_the_prefix() {
         "a reply at RWND_INIT inside the prefix: {s:?}"
     );
 }
+
+/// `feature` in slot 0 with its maps filled the way `accord apply` fills
+/// them: the spec loaded in a composition with `config` (YAML flow map),
+/// turned into a config image ([`runtime::config::image`]). So the spec's
+/// param type decides whether IPv6 prefixes are accepted at all.
+fn setup_from_spec(feature: &str, config: &str) -> (TestCgroup, TestChain) {
+    let specs = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../specs"));
+    let file =
+        std::env::temp_dir().join(format!("accord-ipv6-{feature}-{}.yaml", std::process::id()));
+    let spec = specs.join(format!("features/{feature}.yaml"));
+    std::fs::write(
+        &file,
+        format!(
+            "composition: v6\nhook: sock_ops\nfeatures:\n  - spec: {}\n    config: {config}\n",
+            spec.display()
+        ),
+    )
+    .unwrap();
+    let opts = composer::load::LoadOptions {
+        specs_dir: Some(specs.to_path_buf()),
+        catalog: None,
+    };
+    let loaded = composer::load::load_composition(&file, &opts);
+    std::fs::remove_file(&file).unwrap();
+    let composition = loaded.unwrap_or_else(|e| panic!("{feature} with {config}: {e:?}"));
+    let image = runtime::config::image(&composition.features[0]).unwrap();
+
+    let cg = TestCgroup::create(feature).unwrap();
+    let mut chain = TestChain::new(feature).unwrap();
+    let object = feature_object(feature).unwrap_or_else(|| panic!("no embedded object {feature}"));
+    chain.add_member(object).unwrap();
+    let scalar: Vec<u64> = image
+        .scalar
+        .unwrap_or_default()
+        .chunks(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .collect();
+    chain.set_config(0, &scalar).unwrap();
+    for set in &image.sets {
+        for key in &set.keys {
+            let len = u32::from_ne_bytes(key[..4].try_into().unwrap());
+            let addr: [u8; 16] = key[4..].try_into().unwrap();
+            chain
+                .add_prefix6(0, &set.param, Ipv6Addr::from(addr), len)
+                .unwrap();
+        }
+    }
+    chain.attach(&cg).unwrap();
+    (cg, chain)
+}
+
+#[test]
+fn sndbuf_on_ipv6_loopback_inside_and_outside_the_prefix() {
+    if !require_root_or_skip("sndbuf IPv6 loopback e2e") {
+        return;
+    }
+    let ns = loopback_ns("v6snd");
+    let (cg, mut chain) = setup_from_spec("sndbuf", "{ bytes: 100000, prefixes: [2001:db8::/32] }");
+    let inside = TcpConn::within6(&cg, Some(&ns), IN6).unwrap();
+    let outside = TcpConn::within6(&cg, Some(&ns), Ipv6Addr::LOCALHOST).unwrap();
+    let (ia, ip, oa, op) = (
+        so_sndbuf(&inside.client).unwrap(),
+        so_sndbuf(&inside.server).unwrap(),
+        so_sndbuf(&outside.client).unwrap(),
+        so_sndbuf(&outside.server).unwrap(),
+    );
+    eprintln!("sndbuf v6: in active={ia} passive={ip} | ::1 active={oa} passive={op}");
+    assert_eq!(
+        (ia, ip),
+        (200_000, 200_000),
+        "2001:db8::2 is in 2001:db8::/32: the kernel doubles the 100000 bytes"
+    );
+    assert!(oa != 200_000 && op != 200_000, "::1 is outside: autotuned");
+    let s = chain.stats(0).unwrap();
+    assert_eq!((s.writes, s.errors), (2, 0), "{s:?}");
+}
+
+#[test]
+fn jumbo_mss_on_ipv6_loopback_inside_and_outside_the_prefix() {
+    if !require_root_or_skip("jumbo_mss IPv6 loopback e2e") {
+        return;
+    }
+    let ns = loopback_ns("v6mss");
+    let (cg, mut chain) = setup_from_spec("jumbo_mss", "{ mss: 1400, prefixes: [2001:db8::/32] }");
+    let inside = TcpConn::within6(&cg, Some(&ns), IN6).unwrap();
+    let outside = TcpConn::within6(&cg, Some(&ns), Ipv6Addr::LOCALHOST).unwrap();
+    let (in_client, in_server) = (
+        tcp_maxseg(&inside.client).unwrap(),
+        tcp_info(&inside.server).unwrap().tcpi_snd_mss,
+    );
+    let (out_client, out_server) = (
+        tcp_maxseg(&outside.client).unwrap(),
+        tcp_info(&outside.server).unwrap().tcpi_snd_mss,
+    );
+    eprintln!("jumbo_mss v6: in client={in_client} server snd_mss={in_server} | ::1 client={out_client} server snd_mss={out_server}");
+    // 1400 minus the timestamp option; the SYN advertised it to the peer.
+    assert!(
+        (1300..=1400).contains(&in_client) && (1300..=1400).contains(&in_server),
+        "in prefix: MSS ({in_client}, {in_server})"
+    );
+    assert!(
+        out_client > 16_000 && out_server > 16_000,
+        "::1 is outside: loopback's large MSS ({out_client}, {out_server})"
+    );
+    let s = chain.stats(0).unwrap();
+    // One write: the active side's TCP_CONNECT_CB inside the prefix.
+    assert_eq!((s.writes, s.errors), (1, 0), "{s:?}");
+}
+
+/// The sender's smoothed RTT after `rounds` one-byte messages, `gap`
+/// apart, to a receiver that neither reads nor answers, so each message
+/// past the first quick ACKs waits for the receiver's delayed-ACK timer.
+fn delayed_ack_rtt(mut conn: TcpConn, rounds: usize, gap: std::time::Duration) -> u32 {
+    use std::io::Write;
+    for _ in 0..rounds {
+        conn.client.write_all(b"x").unwrap();
+        std::thread::sleep(gap);
+    }
+    tcp_info(&conn.client).unwrap().tcpi_rtt
+}
+
+#[test]
+fn delack_max_on_ipv6_loopback_inside_and_outside_the_prefix() {
+    if !require_root_or_skip("delack_max IPv6 loopback e2e") {
+        return;
+    }
+    let ns = loopback_ns("v6dack");
+    let (cg, mut chain) = setup_from_spec(
+        "delack_max",
+        "{ delack_max_us: 5000, prefixes: [2001:db8::/32] }",
+    );
+    let inside = TcpConn::within6(&cg, Some(&ns), IN6).unwrap();
+    let outside = TcpConn::within6(&cg, Some(&ns), Ipv6Addr::LOCALHOST).unwrap();
+    let s = chain.stats(0).unwrap();
+    assert_eq!((s.writes, s.errors), (2, 0), "both ends inside: {s:?}");
+    let gap = std::time::Duration::from_millis(50);
+    let t = std::thread::spawn(move || delayed_ack_rtt(outside, 40, gap));
+    let rtt_in = delayed_ack_rtt(inside, 40, gap);
+    let rtt_out = t.join().unwrap();
+    eprintln!("delack_max v6: sender rtt 2001:db8::2 {rtt_in}us, ::1 {rtt_out}us");
+    // The default delayed-ACK timeout starts at 40 ms (TCP_ATO_MIN); with
+    // delack_max it is 5 ms (rounded up to jiffies).
+    assert!(
+        rtt_in < 20_000,
+        "in prefix: ACKs delayed at most ~5 ms, rtt {rtt_in}us"
+    );
+    assert!(
+        rtt_out > 30_000,
+        "::1 is outside: the default ~40 ms delayed ACK, rtt {rtt_out}us"
+    );
+}
+
+#[test]
+fn jumbo_mss_delack_max_sndbuf_take_mixed_sets_with_ipv4_defaults() {
+    // The defaults of the mixed sets are IPv4 ([10.0.0.0/8]): their image
+    // holds the one IPv4-mapped key, as for a cidr4_set.
+    let specs = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../specs"));
+    let catalog = composer::load::load_catalog(&specs.join("hooks/sock_ops.yaml")).unwrap();
+    for feature in ["jumbo_mss", "delack_max", "sndbuf"] {
+        let f = composer::load::load_feature_spec(
+            &specs.join(format!("features/{feature}.yaml")),
+            &catalog,
+        )
+        .unwrap();
+        let param = f.params.iter().find(|p| p.name == "prefixes").unwrap();
+        assert_eq!(
+            param.ty,
+            composer::ir::ParamType::CidrSet,
+            "{feature}: a mixed set"
+        );
+        let image = runtime::config::image(&f).unwrap();
+        let mut want = (96u32 + 8).to_ne_bytes().to_vec();
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0]);
+        assert_eq!(
+            image.sets[0].keys,
+            vec![want],
+            "{feature}: ::ffff:10.0.0.0/104"
+        );
+    }
+}
