@@ -273,6 +273,20 @@ pub fn guard_holds(g: &Guard, feature: &Feature, w: &Witness) -> Result<bool, Ev
             compare(&operand(lhs, feature, w)?, *op, &operand(rhs, feature, w)?)?
         }
         Guard::In {
+            operand: Operand::Field(f),
+            set: SetExpr::Param(p),
+            negated,
+        } if !w.connection.contains_key(f)
+            && w.connection.contains_key(&crate::ir::word_field(f, 0)) =>
+        {
+            // A lowered 128-bit membership (`guard::lower_prefix_sets`):
+            // the address in one of the set's IPv6 entries.
+            let ConfigValue::CidrSet(cs) = param_value(feature, w, p)? else {
+                return Err(EvalError::NotASet { param: p.clone() });
+            };
+            guard_holds(&crate::guard::v6_entries(f, &cs), feature, w)? != *negated
+        }
+        Guard::In {
             operand: o,
             set,
             negated,

@@ -37,7 +37,7 @@ use crate::ir::{Guard, HookCatalog, Param};
 pub use print::{cmp_op, ipv4, literal as print_literal, pretty};
 pub use syntax::{parse_cidr4, parse_cidr6, parse_ipv4, parse_ipv6};
 pub use typeck::{enum_prefix, param_type_name, type_max, type_name};
-pub use wide::lower_prefix_sets;
+pub use wide::{lower_prefix_sets, lowered_wide, v6_entries};
 
 /// What a guard may name: the hook's readable fields and the feature's params.
 #[derive(Debug, Clone, Copy)]

@@ -342,6 +342,7 @@ impl<'c> Prover<'c> {
             let mut fp = Footprint::default();
             fp.add_guard(&s.write.guard);
             fp.add_value(&s.write.value);
+            fp.expand_wide(&self.enc.composition().catalog);
             fields.extend(fp.fields);
             for p in fp.params {
                 if !params
@@ -391,7 +392,11 @@ impl<'c> Prover<'c> {
             }
         }
         for sp in &set_probes {
-            probes.terms.push(sp.arg.clone());
+            if sp.words.is_empty() {
+                probes.terms.push(sp.arg.clone());
+            } else {
+                probes.terms.extend(sp.words.iter().cloned());
+            }
             probes.formulas.push(sp.member.clone());
         }
         whole.push(violation.clone());
@@ -431,23 +436,48 @@ impl<'c> Prover<'c> {
             w.written
                 .insert(label, show(&s.field.ty, raw, &self.enc.strings));
         }
-        // Free sets: the tested values the solver put in each set.
-        let mut sets: BTreeMap<String, (bool, BTreeSet<u64>)> = BTreeMap::new();
+        // Free sets: the tested values the solver put in each set. A
+        // 128-bit set's members are its IPv6 entries (the encoder keeps
+        // IPv4-mapped addresses out of it; they are the 32-bit set's).
+        let mut sets: BTreeMap<String, FreeSet> = BTreeMap::new();
         for (sp, member) in set_probes.iter().zip(formulas) {
-            let raw = it.next().unwrap_or(0);
-            let e = sets
-                .entry(sp.key.clone())
-                .or_insert((sp.is_ports, BTreeSet::new()));
-            if member {
-                e.1.insert(raw);
+            let e = sets.entry(sp.key.clone()).or_insert_with(|| FreeSet {
+                is_ports: sp.is_ports,
+                ..FreeSet::default()
+            });
+            if sp.words.is_empty() {
+                let raw = it.next().unwrap_or(0);
+                if member {
+                    e.narrow.insert(raw);
+                }
+            } else {
+                let raw = (0..4).fold(0u128, |a, _| {
+                    (a << 32) | u128::from(it.next().unwrap_or(0) as u32)
+                });
+                e.wide = true;
+                if member && raw >> 32 != crate::ir::Cidr::V4_MAPPED >> 32 {
+                    e.v6.insert(raw);
+                }
             }
         }
-        for (key, (is_ports, vals)) in sets {
-            let text = if is_ports {
-                render_port_set(&vals.iter().map(|v| *v as u16).collect::<Vec<_>>())
+        for (key, set) in sets {
+            let text = if set.is_ports {
+                render_port_set(&set.narrow.iter().map(|v| *v as u16).collect::<Vec<_>>())
+            } else if set.wide {
+                let v4 = set.narrow.iter().map(|v| {
+                    crate::ir::Cidr::from_v4(Cidr4 {
+                        addr: *v as u32,
+                        len: 32,
+                    })
+                });
+                let v6 = set
+                    .v6
+                    .iter()
+                    .map(|a| crate::ir::Cidr { addr: *a, len: 128 });
+                crate::eval::render_wide_set(&v4.chain(v6).collect::<Vec<_>>())
             } else {
                 render_cidr_set(
-                    &vals
+                    &set.narrow
                         .iter()
                         .map(|v| Cidr4 {
                             addr: *v as u32,
@@ -478,4 +508,17 @@ impl<'c> Prover<'c> {
 /// The z3 version this process runs against (e.g. `4.8.12.0`).
 pub fn z3_version() -> String {
     backend::z3_version()
+}
+
+/// What a witness shows of one free set param: the probed values the
+/// solver put in it.
+#[derive(Debug, Default)]
+struct FreeSet {
+    is_ports: bool,
+    /// A 128-bit set (`cidr6_set`/`cidr_set`) was probed as such.
+    wide: bool,
+    /// Members of the 32-bit (or 16-bit) set: IPv4 addresses, or ports.
+    narrow: BTreeSet<u64>,
+    /// Members of the 128-bit set: IPv6 addresses.
+    v6: BTreeSet<u128>,
 }

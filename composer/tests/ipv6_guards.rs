@@ -448,3 +448,84 @@ fn set_param_values_are_checked() {
         );
     }
 }
+
+/// The free set a conflict's witness shows for `a.p`.
+fn witness_set(o: &CheckOutcome) -> String {
+    let Some(Conflict::SameField { witness, .. }) = o.conflicts.first() else {
+        panic!("no conflict: {o:?}");
+    };
+    witness
+        .config
+        .get("a.p")
+        .unwrap_or_else(|| panic!("no a.p in {witness:?}"))
+        .display
+        .clone()
+}
+
+#[test]
+fn any_config_leaves_the_ipv6_entries_of_a_set_free() {
+    // Deployed, the set holds no prefix around the peer; some config could
+    // (the witness shows one that does, and `eval` re-checks it).
+    for (name, ty, value, a, b, want) in [
+        (
+            "free6-mixed",
+            "cidr_set",
+            "[10.0.0.0/8]",
+            "remote_ip in $p",
+            "remote_ip == 2001:db8::9",
+            Some("2001:db8::9/128"),
+        ),
+        (
+            "free6-v6set",
+            "cidr6_set",
+            r#"["2001:db8::/32"]"#,
+            "remote_ip6 in $p",
+            "remote_ip6 == fe80::1",
+            Some("fe80::1/128"),
+        ),
+        (
+            "free6-negated",
+            "cidr_set",
+            r#"["2001:db8::/32"]"#,
+            "remote_ip not in $p",
+            "remote_ip == 2001:db8::9",
+            None,
+        ),
+        (
+            "free6-with-v4-part",
+            "cidr_set",
+            r#"["2001:db8::/32"]"#,
+            "remote_ip in $p && remote_ip4 in $p",
+            "family == AF_INET6 && remote_ip6 == 2001:db9::1",
+            Some("2001:db9::1/128"),
+        ),
+    ] {
+        let o = run_param_with(name, ty, value, a, b, false);
+        assert_eq!(o.conflicts.len(), 0, "{name} deployed: {o:?}");
+        let o = run_param_with(name, ty, value, a, b, true);
+        assert_eq!(o.conflicts.len(), 1, "{name} any config: {o:?}");
+        let set = witness_set(&o);
+        match want {
+            Some(entry) => assert!(set.contains(entry), "{name}: {set}"),
+            None => assert!(!set.contains("2001:db8::9"), "{name}: {set}"),
+        }
+    }
+}
+
+#[test]
+fn a_free_ipv6_set_keeps_the_families_apart() {
+    // The 128-bit set holds no IPv4-mapped address (those are the IPv4
+    // entries'), so on an AF_INET socket (remote_ip is remote_ip4 mapped)
+    // the two parts never disagree about one address.
+    let (a, b) = (
+        "remote_ip in $p && remote_ip4 not in $p",
+        "family == AF_INET && remote_ip4 == 10.1.1.1",
+    );
+    let o = run_param_with("free6-apart", "cidr_set", "[10.0.0.0/8]", a, b, true);
+    assert_eq!(o.conflicts.len(), 0, "{o:?}");
+    // Under the same guard an IPv6 peer does conflict.
+    let b = "remote_ip == 2001:db8::1";
+    let o = run_param_with("free6-apart-v6", "cidr_set", "[10.0.0.0/8]", a, b, true);
+    assert_eq!(o.conflicts.len(), 1, "{o:?}");
+    assert!(witness_set(&o).contains("2001:db8::1/128"), "{o:?}");
+}

@@ -354,12 +354,15 @@ fn in_v4_prefix_words(f: &WideField) -> Guard {
 }
 
 /// Lowers every `x in $p` of a 128-bit field `x` over a `cidr6_set` or
-/// `cidr_set` param (the solver's sets are 32-bit): an IPv4-mapped `x`
-/// whose low word is in the param (the checks read a 128-bit set's IPv4
-/// entries there, free under `--any-config` like a `cidr4_set`), or `x` in
-/// one of the deployed value's IPv6 prefixes (constants). Run once the
-/// feature's config is final. A param without a value (a spec on its own,
-/// no default) is an over-approximation: the membership may hold either way.
+/// `cidr_set` param (the solver's 32-bit sets cannot hold it): an
+/// IPv4-mapped `x` whose low word is in the param (the checks read a
+/// 128-bit set's IPv4 entries there, free under `--any-config` like a
+/// `cidr4_set`), or `x in $p` kept as it is, which from here on means `x`
+/// in one of the param's IPv6 entries ([`v6_entries`] of the value: the
+/// deployed one, a witness's, or a free 128-bit set under `--any-config`).
+/// Run once the feature's config is final. A param without a value (a spec
+/// on its own, no default) is an over-approximation: the membership may
+/// hold either way.
 pub fn lower_prefix_sets(feature: &mut crate::ir::Feature, catalog: &HookCatalog) {
     let config = feature.config.clone();
     for p in &mut feature.programs {
@@ -390,18 +393,13 @@ fn lower(
             let Some(wf) = wide_field(cat, f) else {
                 return g.clone();
             };
-            let Some(ConfigValue::CidrSet(cs)) = config.get(p) else {
+            // IPv4(-mapped) entries stay the 32-bit param (free under
+            // `--any-config`, like a cidr4_set); the IPv6 ones are the
+            // 128-bit membership left in place (see `v6_entries`).
+            let Some(ConfigValue::CidrSet(_)) = config.get(p) else {
                 return Guard::True;
             };
-            // IPv4(-mapped) entries stay the param (free under
-            // `--any-config`, like a cidr4_set); IPv6 ones are constants.
-            let mut alts = vec![in_v4_param(&wf, p)];
-            alts.extend(
-                cs.iter()
-                    .filter(|c| c.as_v4().is_none())
-                    .map(|c| in_prefix(&wf, *c)),
-            );
-            let any = Guard::Or(alts);
+            let any = Guard::Or(vec![in_v4_param(&wf, p), g_pos(f, p)]);
             if *negated {
                 Guard::Not(Box::new(any))
             } else {
@@ -409,5 +407,44 @@ fn lower(
             }
         }
         other => other.clone(),
+    }
+}
+
+fn g_pos(field: &str, param: &str) -> Guard {
+    Guard::In {
+        operand: Operand::Field(field.into()),
+        set: SetExpr::Param(param.into()),
+        negated: false,
+    }
+}
+
+/// What a lowered `x in $p` over a 128-bit field `x` (see
+/// [`lower_prefix_sets`]) means for the set value `cs`: `x` in one of its
+/// IPv6 entries (those not inside `::ffff:0.0.0.0/96`), as word
+/// constraints. The checks encode a deployed value this way; `eval` the
+/// value a witness shows.
+pub fn v6_entries(field: &str, cs: &[Cidr]) -> Guard {
+    let wf = WideField {
+        name: field.into(),
+        virtual_: false,
+    };
+    Guard::Or(
+        cs.iter()
+            .filter(|c| c.as_v4().is_none())
+            .map(|c| in_prefix(&wf, *c))
+            .collect(),
+    )
+}
+
+/// `x in $p` where `x` names a 128-bit field (its words are in the
+/// catalog): a lowered membership in `$p`'s IPv6 entries.
+pub fn lowered_wide(cat: &HookCatalog, g: &Guard) -> Option<(String, String)> {
+    match g {
+        Guard::In {
+            operand: Operand::Field(f),
+            set: SetExpr::Param(p),
+            ..
+        } if wide_field(cat, f).is_some() => Some((f.clone(), p.clone())),
+        _ => None,
     }
 }

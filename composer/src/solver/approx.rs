@@ -465,6 +465,14 @@ impl<'c> Approximator<'c> {
                 negated,
             } => {
                 let Some(field) = self.field(operand) else {
+                    // A lowered `remote_ip in $p` (128-bit): the deployed
+                    // value's IPv6 entries as word constraints.
+                    if let (Operand::Field(f), SetExpr::Param(p)) = (operand, set) {
+                        if let Some(ConfigValue::CidrSet(cs)) = self.deployed(feature, p) {
+                            let g = crate::guard::v6_entries(f, cs);
+                            return self.approx(feature, &g, positive != *negated);
+                        }
+                    }
                     return (GuardBox::top(), false);
                 };
                 let Some(s) = self.set(feature, set, field.max) else {

@@ -84,6 +84,9 @@ pub enum Term {
         lo: u32,
         term: Box<Term>,
     },
+    /// The parts side by side, the first one most significant (a 128-bit
+    /// address from its four words).
+    Concat(Vec<Term>),
 }
 
 impl Term {
@@ -101,6 +104,7 @@ impl Term {
             Term::Var { width, .. } | Term::Num { width, .. } => *width,
             Term::ZeroExt { extra, term } => term.width() + extra,
             Term::Extract { hi, lo, .. } => hi - lo + 1,
+            Term::Concat(parts) => parts.iter().map(Term::width).sum(),
         }
     }
 
@@ -294,6 +298,7 @@ fn term_vars(t: &Term, vars: &mut BTreeSet<VarId>) {
         }
         Term::Num { .. } => {}
         Term::ZeroExt { term, .. } | Term::Extract { term, .. } => term_vars(term, vars),
+        Term::Concat(parts) => parts.iter().for_each(|p| term_vars(p, vars)),
     }
 }
 
@@ -364,6 +369,10 @@ fn term_smt(s: &Symbols, t: &Term) -> String {
             format!("((_ zero_extend {extra}) {})", term_smt(s, term))
         }
         Term::Extract { hi, lo, term } => format!("((_ extract {hi} {lo}) {})", term_smt(s, term)),
+        Term::Concat(parts) => {
+            let parts: Vec<String> = parts.iter().map(|p| term_smt(s, p)).collect();
+            format!("(concat {})", parts.join(" "))
+        }
     }
 }
 

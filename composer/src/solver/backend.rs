@@ -302,6 +302,13 @@ impl Session {
             Term::Num { value, width } => BV::from_u64(*value, *width),
             Term::ZeroExt { extra, term } => self.term(symbols, term, used).zero_ext(*extra),
             Term::Extract { hi, lo, term } => self.term(symbols, term, used).extract(*hi, *lo),
+            Term::Concat(parts) => {
+                let mut it = parts.iter();
+                let first = it
+                    .next()
+                    .map_or_else(|| BV::from_u64(0, 1), |p| self.term(symbols, p, used));
+                it.fold(first, |acc, p| acc.concat(self.term(symbols, p, used)))
+            }
         }
     }
 

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::ir::{
-    CmpOp, Composition, ConfigValue, Feature, Guard, Literal, Operand, Param, ParamType, SetExpr,
-    ValueType, WritableField, WriteValue,
+    word_field, CmpOp, Composition, ConfigValue, Feature, Guard, Literal, Operand, Param,
+    ParamType, SetExpr, ValueType, WritableField, WriteValue,
 };
 
 use super::ast::{bits_for, Formula, FuncId, Symbols, Term, VarId};
@@ -39,6 +39,10 @@ pub struct SetProbe {
     pub is_ports: bool,
     pub arg: Term,
     pub member: Formula,
+    /// For a 128-bit set (a `cidr6_set`/`cidr_set` param's IPv6 entries):
+    /// the four 32-bit words `arg` is made of, most significant first, read
+    /// back one by one. Empty for a 32- or 16-bit set.
+    pub words: Vec<Term>,
 }
 
 /// Interned strings: distinct strings get distinct ids `0..n`; any other id
@@ -368,6 +372,12 @@ impl<'c> Encoder<'c> {
         set: &SetExpr,
         probes: &mut Vec<SetProbe>,
     ) -> Result<Formula, EncodeError> {
+        if let (Operand::Field(f), SetExpr::Param(p)) = (operand, set) {
+            let cat = &self.comp.catalog;
+            if !cat.readable.contains_key(f) && cat.readable.contains_key(&word_field(f, 0)) {
+                return self.wide_membership(feature, f, p, probes);
+            }
+        }
         let v = self.operand(feature, operand)?;
         match set {
             SetExpr::Values(lits) => {
@@ -447,10 +457,78 @@ impl<'c> Encoder<'c> {
                     is_ports,
                     arg,
                     member: member.clone(),
+                    words: Vec::new(),
                 });
                 Ok(Formula::and([ok, member]))
             }
         }
+    }
+
+    /// A lowered `x in $p` over the 128-bit field `field`
+    /// (`guard::lower_prefix_sets`): `x` in one of the param's IPv6
+    /// entries. Deployed, the entries' word constraints; free, a 128-bit
+    /// set over the four words that holds no IPv4-mapped address (those
+    /// are the 32-bit set's, so together the two are any `cidr_set`).
+    fn wide_membership(
+        &mut self,
+        feature: &Feature,
+        field: &str,
+        name: &str,
+        probes: &mut Vec<SetProbe>,
+    ) -> Result<Formula, EncodeError> {
+        let p = Self::param_decl(feature, name)?;
+        if !matches!(p.ty, ParamType::Cidr6Set | ParamType::CidrSet) {
+            return Err(EncodeError::TypeMismatch {
+                feature: feature.name.clone(),
+                what: format!("`{field}` in `${name}`, which is not a 128-bit set"),
+            });
+        }
+        if !self.param_is_free(feature, name) {
+            return match feature.config.get(name) {
+                Some(ConfigValue::CidrSet(cs)) => {
+                    let g = crate::guard::v6_entries(field, cs);
+                    self.guard_inner(feature, &g, probes)
+                }
+                _ => Err(EncodeError::TypeMismatch {
+                    feature: feature.name.clone(),
+                    what: format!("deployed value of `${name}`"),
+                }),
+            };
+        }
+        let mut words = Vec::with_capacity(4);
+        for i in 0..4 {
+            let t = self.field(&word_field(field, i))?;
+            words.push(Self::fit(t, 32).1);
+        }
+        let key = (feature.name.clone(), format!("{name}#v6"));
+        let func = match self.sets.get(&key) {
+            Some(f) => *f,
+            None => {
+                let f = self
+                    .symbols
+                    .func(format!("set6.{}.{}", feature.name, name), 128);
+                self.sets.insert(key, f);
+                f
+            }
+        };
+        let arg = Term::Concat(words.clone());
+        let member = Formula::Member {
+            func,
+            arg: arg.clone(),
+        };
+        let mapped = Formula::and([
+            Formula::eq(words[0].clone(), Term::num(0, 32)),
+            Formula::eq(words[1].clone(), Term::num(0, 32)),
+            Formula::eq(words[2].clone(), Term::num(0xffff, 32)),
+        ]);
+        probes.push(SetProbe {
+            key: format!("{}.{}", feature.name, name),
+            is_ports: false,
+            arg,
+            member: member.clone(),
+            words,
+        });
+        Ok(Formula::and([Formula::not(mapped), member]))
     }
 
     /// The guard as a formula, and the free-set atoms it uses.

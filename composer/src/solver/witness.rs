@@ -52,6 +52,25 @@ impl Footprint {
         }
     }
 
+    /// Replaces a 128-bit field the catalog knows only by its words (a
+    /// lowered `remote_ip in $p`) with those four words.
+    pub fn expand_wide(&mut self, cat: &crate::ir::HookCatalog) {
+        let wide: Vec<String> = self
+            .fields
+            .iter()
+            .filter(|f| {
+                !cat.readable.contains_key(*f)
+                    && cat.readable.contains_key(&crate::ir::word_field(f, 0))
+            })
+            .cloned()
+            .collect();
+        for f in wide {
+            self.fields.remove(&f);
+            self.fields
+                .extend((0..4).map(|i| crate::ir::word_field(&f, i)));
+        }
+    }
+
     pub fn add_value(&mut self, v: &WriteValue) {
         if let WriteValue::Param(p) = v {
             self.params.insert(p.clone());
@@ -134,6 +153,7 @@ pub fn from_box(
         let mut fp = Footprint::default();
         fp.add_guard(&write.guard);
         fp.add_value(&write.value);
+        fp.expand_wide(&comp.catalog);
         for f in fp.fields {
             let rf = comp.catalog.readable.get(&f)?;
             let raw = match (meet.least(approx.field_index(&f)?), &rf.ty) {
