@@ -284,9 +284,10 @@ pub(super) fn membership(
                 };
                 match &p.ty {
                     ParamType::Cidr4Set => in_v4_param(&f, name),
-                    // Lowered to the deployed prefixes once the config is
-                    // known (`lower_prefix_sets`); the field's base name
-                    // stands for its words until then.
+                    // Split once the config is known
+                    // (`lower_prefix_sets`): the IPv4 entries on the low
+                    // word, the IPv6 ones left as this membership of the
+                    // field's base name (its four words).
                     ParamType::Cidr6Set | ParamType::CidrSet => {
                         if matches!(p.ty, ParamType::CidrSet) && !f.virtual_ {
                             // remote_ip6 in a mixed set: fine, IPv4 entries
