@@ -26,6 +26,9 @@ pub const CHAIN_MAP_NAME: &str = "accord_chain";
 pub const SLOT_GLOBAL: &str = "ACCORD_SLOT";
 /// The global holding a member's debug sampling rate (the chain ABI).
 pub const DEBUG_SAMPLE_GLOBAL: &str = "ACCORD_DEBUG_SAMPLE";
+/// The global turning on a member's own timing (the chain ABI); set only
+/// when timing is on, so objects without it still load with timing off.
+pub const TIMING_GLOBAL: &str = "ACCORD_TIMING";
 /// The kernel object name given to every dispatcher (at most 15 bytes).
 pub const DISPATCHER_PROG_NAME: &str = "accord_disp";
 
@@ -102,6 +105,8 @@ pub struct ChainSpec {
     pub members: Vec<MemberId>,
     /// `ACCORD_DEBUG_SAMPLE` for every member: 0 means no debug events.
     pub debug_sample: u32,
+    /// `ACCORD_TIMING = 1` for every member: each measures its own run time.
+    pub timing: bool,
 }
 
 /// A place in the instructions the loader must patch with a map fd.
@@ -191,13 +196,17 @@ pub fn generate(spec: &ChainSpec) -> Result<Dispatcher, DispatcherError> {
         .enumerate()
         .map(|(slot, member)| {
             let slot = u32::try_from(slot).expect("at most 32 members");
+            let mut globals = vec![
+                (SLOT_GLOBAL, slot),
+                (DEBUG_SAMPLE_GLOBAL, spec.debug_sample),
+            ];
+            if spec.timing {
+                globals.push((TIMING_GLOBAL, 1));
+            }
             MemberConstants {
                 member: member.clone(),
                 slot,
-                globals: vec![
-                    (SLOT_GLOBAL, slot),
-                    (DEBUG_SAMPLE_GLOBAL, spec.debug_sample),
-                ],
+                globals,
             }
         })
         .collect();
@@ -226,6 +235,7 @@ mod tests {
             hook,
             members: names.iter().map(|n| member(n)).collect(),
             debug_sample: 0,
+            timing: false,
         }
     }
 
@@ -269,6 +279,19 @@ mod tests {
             d.members[1].globals,
             vec![("ACCORD_SLOT", 1), ("ACCORD_DEBUG_SAMPLE", 64)]
         );
+    }
+
+    #[test]
+    fn timing_sets_accord_timing_only_when_on() {
+        let mut s = spec(Hook::SockOps, &["a"]);
+        let off = generate(&s).unwrap();
+        assert!(off.members[0]
+            .globals
+            .iter()
+            .all(|(n, _)| *n != TIMING_GLOBAL));
+        s.timing = true;
+        let on = generate(&s).unwrap();
+        assert_eq!(on.members[0].globals.last(), Some(&("ACCORD_TIMING", 1)));
     }
 
     #[test]

@@ -54,7 +54,7 @@
  * `conn` the parsed `const struct accord_conn *`. Return early to do
  * nothing; never call bpf_tail_call yourself.
  *
- * The names below (accord_chain, ACCORD_SLOT, ACCORD_DEBUG_SAMPLE,
+ * The names below (accord_chain, ACCORD_SLOT, ACCORD_DEBUG_SAMPLE, ACCORD_TIMING,
  * accord_config, accord_set_<param>, accord_stats, accord_events) are the
  * chain ABI in ARCHITECTURE.md: the runtime finds maps and globals by these
  * names and has no per-feature code. Do not rename them.
@@ -129,6 +129,10 @@
 volatile const __u32 ACCORD_SLOT = 0;
 /* 0: no debug events; N: one event in N (sampled with bpf_get_prandom_u32). */
 volatile const __u32 ACCORD_DEBUG_SAMPLE = 0;
+/* 0: no timing; 1: each run adds its own time (bpf_ktime_get_ns around
+ * the body) to accord_stats.run_ns. With 0 the verifier drops the timing
+ * code (a dead branch on a load-time constant). */
+volatile const __u32 ACCORD_TIMING = 0;
 
 /* Tail-call depth is capped at 33 by the kernel: at most 32 members. */
 #define ACCORD_CHAIN_SLOTS 32
@@ -152,6 +156,7 @@ struct accord_stats {
 	__u64 events; /* times this member ran */
 	__u64 writes; /* socket writes that succeeded (setsockopt, reply) */
 	__u64 errors; /* socket writes the kernel refused */
+	__u64 run_ns; /* time spent in this member (ACCORD_TIMING = 1 only) */
 };
 
 struct {
@@ -495,6 +500,24 @@ static __always_inline void accord_count_event(void)
 		__sync_fetch_and_add(&s->events, 1);
 }
 
+/* The start of a timed run: 0 when ACCORD_TIMING is off. */
+static __always_inline __u64 accord_timing_start(void)
+{
+	return ACCORD_TIMING ? bpf_ktime_get_ns() : 0;
+}
+
+/* Adds the time since `start` to run_ns, when ACCORD_TIMING is on. */
+static __always_inline void accord_timing_end(__u64 start)
+{
+	struct accord_stats *s;
+
+	if (!ACCORD_TIMING)
+		return;
+	s = accord_stats_get();
+	if (s)
+		__sync_fetch_and_add(&s->run_ns, bpf_ktime_get_ns() - start);
+}
+
 /* ------------------------------------------------------------------ */
 /* Member declarations.                                               */
 /* ------------------------------------------------------------------ */
@@ -516,11 +539,13 @@ static __always_inline void accord_count_event(void)
 	{                                                                    \
 		struct accord_conn conn = {};                                \
 		struct accord_run run = {};                                  \
+		__u64 t0 = accord_timing_start();                            \
 									     \
 		accord_count_event();                                        \
 		accord_parse_sock_ops(ctx, &conn);                           \
 		name##_body(ctx, &conn, &run);                               \
 		accord_debug(&conn, &run);                                   \
+		accord_timing_end(t0);                                       \
 		bpf_tail_call(ctx, &accord_chain, ACCORD_SLOT + 1);          \
 		return 1;                                                    \
 	}                                                                    \
@@ -543,10 +568,12 @@ static __always_inline void accord_count_event(void)
 	{                                                                    \
 		struct accord_run run = {};                                  \
 		int verdict;                                                 \
+		__u64 t0 = accord_timing_start();                            \
 									     \
 		accord_count_event();                                        \
 		verdict = name##_body(ctx, &run);                            \
 		accord_debug(NULL, &run);                                    \
+		accord_timing_end(t0);                                       \
 		if (verdict != XDP_PASS)                                     \
 			return verdict;                                      \
 		bpf_tail_call(ctx, &accord_chain, ACCORD_SLOT + 1);          \
@@ -577,10 +604,12 @@ static __always_inline void accord_count_event(void)
 	{                                                                    \
 		struct accord_run run = {};                                  \
 		int verdict;                                                 \
+		__u64 t0 = accord_timing_start();                            \
 									     \
 		accord_count_event();                                        \
 		verdict = name##_body(ctx, &run);                            \
 		accord_debug(NULL, &run);                                    \
+		accord_timing_end(t0);                                       \
 		if (verdict != TC_ACT_OK)                                    \
 			return verdict;                                      \
 		bpf_tail_call(ctx, &accord_chain, ACCORD_SLOT + 1);          \

@@ -105,6 +105,7 @@ fn chain(hook: Hook, n: usize) -> (OwnedFd, Vec<OwnedFd>) {
             })
             .collect(),
         debug_sample: 0,
+        timing: false,
     };
     let d = dispatcher::generate(&spec).unwrap();
     let disp = sys::prog_load(
@@ -378,6 +379,7 @@ fn apply_latency() {
         composition_path: PathBuf::from("bench.yaml"),
         members: eight(reversed),
         debug_sample: 0,
+        timing: false,
     };
     let (a, b) = (desired(false), desired(true));
     let mut adapter = RealAdapter::default();

@@ -100,6 +100,9 @@ pub struct DesiredChain {
     /// In chain order: slot = index.
     pub members: Vec<DesiredMember>,
     pub debug_sample: u32,
+    /// `ACCORD_TIMING = 1` for every member (`accord apply --timing`): a
+    /// load constant, so part of the chain digest (a change reloads).
+    pub timing: bool,
 }
 
 #[derive(Debug, Error)]
@@ -207,6 +210,7 @@ pub fn from_composition(
         composition_path: comp.path.clone(),
         members,
         debug_sample,
+        timing: false,
     };
     // Refuse what no dispatcher can run before anything else happens.
     chain.dispatcher()?;
@@ -219,6 +223,7 @@ impl DesiredChain {
             hook: self.hook,
             members: self.members.iter().map(DesiredMember::id).collect(),
             debug_sample: self.debug_sample,
+            timing: self.timing,
         })
     }
 
@@ -240,6 +245,10 @@ impl DesiredChain {
             self.hook.name().into(),
             self.debug_sample.to_le_bytes().to_vec(),
         ];
+        // Only when on, so digests of chains without timing stay as they were.
+        if self.timing {
+            parts.push(b"timing".to_vec());
+        }
         for m in &self.members {
             parts.push(m.feature.as_bytes().to_vec());
             parts.push(m.program.as_bytes().to_vec());
@@ -286,6 +295,7 @@ impl DesiredChain {
                 .into_iter()
                 .map(|s| s.name.clone())
                 .collect(),
+            timing: self.timing,
         }
     }
 }

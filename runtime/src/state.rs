@@ -43,6 +43,10 @@ pub struct HookpointRecord {
     /// struct_ops registrations the members need (by name).
     #[serde(default)]
     pub struct_ops: Vec<String>,
+    /// The members measure their own run time (`ACCORD_TIMING = 1`,
+    /// `accord apply --timing`). Absent in older records: off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timing: bool,
 }
 
 #[derive(Debug, Error)]

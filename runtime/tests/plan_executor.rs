@@ -53,6 +53,7 @@ fn chain(members: Vec<DesiredMember>) -> DesiredChain {
         composition_path: PathBuf::from("examples/storage/composition.yaml"),
         members,
         debug_sample: 0,
+        timing: false,
     }
 }
 

@@ -64,9 +64,11 @@ pub struct AccordStats {
     pub events: u64,
     pub writes: u64,
     pub errors: u64,
+    /// Nanoseconds in the member (only with `ACCORD_TIMING` = 1).
+    pub run_ns: u64,
 }
 
-// SAFETY: repr(C), three u64s, no padding: any bit pattern is valid.
+// SAFETY: repr(C), four u64s, no padding: any bit pattern is valid.
 unsafe impl aya::Pod for AccordStats {}
 
 /// Loads every program of `object` into the kernel (maps pinned by name
@@ -256,6 +258,7 @@ impl TestChain {
                 events: acc.events + s.events,
                 writes: acc.writes + s.writes,
                 errors: acc.errors + s.errors,
+                run_ns: acc.run_ns + s.run_ns,
             }))
     }
 

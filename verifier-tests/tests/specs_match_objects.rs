@@ -73,7 +73,7 @@ fn every_spec_matches_its_object() {
             );
             let stats = &obj.maps["accord_stats"];
             assert_eq!(stats.map_type(), map_type::BPF_MAP_TYPE_PERCPU_ARRAY as u32);
-            assert_eq!(stats.value_size(), 24, "{name}: accord_stats is three u64");
+            assert_eq!(stats.value_size(), 32, "{name}: accord_stats is four u64");
             assert_eq!(
                 obj.maps["accord_events"].map_type(),
                 map_type::BPF_MAP_TYPE_RINGBUF as u32

@@ -427,6 +427,7 @@ impl BpfAdapter for FakeAdapter {
                     events: *run_cnt,
                     writes: 0,
                     errors: 0,
+                    run_ns: 0,
                 })
             }
             _ => None,

@@ -58,6 +58,10 @@ pub struct MemberCounters {
     pub events: u64,
     pub writes: u64,
     pub errors: u64,
+    /// Nanoseconds spent in the member, measured by the member itself when
+    /// loaded with `ACCORD_TIMING = 1`; 0 otherwise, and for objects built
+    /// before the field existed (a 24-byte value).
+    pub run_ns: u64,
 }
 
 /// What this kernel offers, probed rather than assumed.

@@ -170,9 +170,17 @@ impl BpfAdapter for RealAdapter {
             l.verifier_log_level(VerifierLogLevel::DEBUG | VerifierLogLevel::STATS);
             l
         });
+        // The loader is reused and keeps every override: reset the optional
+        // timing switch so a previous timed load does not leak into this one.
+        loader.override_global(dispatcher::TIMING_GLOBAL, static_u32(0), false);
         for (name, value) in req.globals {
-            // ACCORD_SLOT is required by the ABI; the others are optional.
-            loader.override_global(name, static_u32(*value), *name == dispatcher::SLOT_GLOBAL);
+            // ACCORD_SLOT is required by the ABI; ACCORD_TIMING is set only
+            // when asked for, so an object without it is refused then.
+            loader.override_global(
+                name,
+                static_u32(*value),
+                *name == dispatcher::SLOT_GLOBAL || *name == dispatcher::TIMING_GLOBAL,
+            );
         }
         loader.map_pin_path(CHAIN_MAP_NAME, req.chain_pin.to_path_buf());
         let mut ebpf = loader
@@ -413,12 +421,17 @@ impl BpfAdapter for RealAdapter {
         let cpus =
             aya::util::nr_cpus().map_err(|(path, e)| AdapterError::io(Path::new(path), e))?;
         // Per-CPU values come back one per possible CPU, each 8-byte aligned.
+        // Read only the fields the value holds (older objects: no run_ns).
+        let fields = info.value_size as usize / 8;
         let stride = (info.value_size as usize).div_ceil(8) * 8;
         let mut buf = vec![0u8; stride * cpus];
         if !sys::map_lookup(map.as_fd(), &0u32.to_ne_bytes(), &mut buf).map_err(what)? {
             return Ok(None);
         }
         let field = |cpu: usize, i: usize| {
+            if i >= fields {
+                return 0;
+            }
             let at = cpu * stride + i * 8;
             buf.get(at..at + 8)
                 .map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
@@ -428,6 +441,7 @@ impl BpfAdapter for RealAdapter {
             c.events += field(cpu, 0);
             c.writes += field(cpu, 1);
             c.errors += field(cpu, 2);
+            c.run_ns += field(cpu, 3);
         }
         Ok(Some(c))
     }

@@ -77,6 +77,11 @@ pub struct ChainArgs {
     /// Emit one debug event per N chain events per member (0: none).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub debug_sample: u32,
+    /// Every member measures its own run time (ACCORD_TIMING=1; `accord
+    /// status` shows it). Costs two clock reads per member and event;
+    /// turning it on or off reloads the chain.
+    #[arg(long)]
+    pub timing: bool,
 }
 
 /// Loads and checks the composition; on anything but safe prints the same
@@ -129,6 +134,7 @@ pub fn desired_chain(
             eprintln!("accord: {e}");
             ExitCode::from(EXIT_INPUT)
         })?;
+    chain.timing = args.timing;
     // Records name the composition by its absolute path.
     if let Ok(abs) = std::fs::canonicalize(&chain.composition_path) {
         chain.composition_path = abs;
@@ -181,15 +187,39 @@ pub fn print_hookpoint(st: &HookpointStatus) {
             );
         }
     }
+    let timing = r.timing;
+    if !timing {
+        println!("  member timing: off (accord apply --timing measures each member's run time)");
+    }
     println!(
-        "  {:>4}  {:<20} {:>8} {:>10} {:>10} {:>8}",
-        "slot", "member", "prog id", "events", "writes", "errors"
+        "  {:>4}  {:<20} {:>8} {:>10} {:>10} {:>8}{}",
+        "slot",
+        "member",
+        "prog id",
+        "events",
+        "writes",
+        "errors",
+        if timing {
+            format!(" {:>14} {:>10}", "run ns", "ns/event")
+        } else {
+            String::new()
+        }
     );
     for m in &st.members {
         match (&m.stats, &m.counters) {
             (Ok(s), Some(c)) => println!(
-                "  {:>4}  {:<20} {:>8} {:>10} {:>10} {:>8}",
-                m.slot, m.member, s.id, c.events, c.writes, c.errors
+                "  {:>4}  {:<20} {:>8} {:>10} {:>10} {:>8}{}",
+                m.slot,
+                m.member,
+                s.id,
+                c.events,
+                c.writes,
+                c.errors,
+                if timing {
+                    format!(" {:>14} {:>10}", c.run_ns, ns_per_event(c))
+                } else {
+                    String::new()
+                }
             ),
             (Ok(s), None) => println!("  {:>4}  {:<20} {:>8} {:>10}", m.slot, m.member, s.id, "-"),
             (Err(e), _) => println!("  {:>4}  {:<20} missing: {e}", m.slot, m.member),
@@ -210,5 +240,14 @@ pub fn print_live(layout: &Layout, adapter: &dyn BpfAdapter, store: &dyn StateSt
             }
         }
         Err(e) => eprintln!("accord: cannot read back the live state: {e}"),
+    }
+}
+
+/// A member's own run time per event, as `accord status` prints it.
+fn ns_per_event(c: &runtime::adapter::MemberCounters) -> String {
+    if c.events == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}", c.run_ns as f64 / c.events as f64)
     }
 }

@@ -95,6 +95,7 @@ fn subtract(st: &mut lifecycle::HookpointStatus, old: &lifecycle::HookpointStatu
             c.events -= p.events.min(c.events);
             c.writes -= p.writes.min(c.writes);
             c.errors -= p.errors.min(c.errors);
+            c.run_ns -= p.run_ns.min(c.run_ns);
         }
     }
 }

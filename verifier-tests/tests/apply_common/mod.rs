@@ -93,6 +93,7 @@ pub fn chain(cgroup: &std::path::Path, members: Vec<DesiredMember>) -> DesiredCh
         composition_path: PathBuf::from("test/composition.yaml"),
         members,
         debug_sample: 0,
+        timing: false,
     }
 }
 
