@@ -2,15 +2,21 @@
 //! member measures its own run time (`accord_stats.run_ns`), which the
 //! kernel's `BPF_ENABLE_STATS` cannot (tail-called programs are never
 //! counted); turning timing off is a reload to members whose `run_ns` stays 0.
+//! The XDP member form measures itself the same way (BPF_PROG_TEST_RUN).
 
 mod apply_common;
 
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use aya::maps::PerCpuArray;
+use aya::programs::Xdp;
+use aya::EbpfLoader;
 
 use apply_common::*;
 use runtime::lifecycle::{self, HookpointStatus};
 use runtime::plan::PlanKind;
-use verifier_tests::{require_root_or_skip, tcp_info, TcpConn, TestCgroup};
+use verifier_tests::{require_root_or_skip, tcp_info, AccordStats, PinDir, TcpConn, TestCgroup};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
@@ -109,4 +115,102 @@ fn timing_on_measures_every_member_and_off_leaves_run_ns_zero() {
     }
 
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &untimed.key).unwrap();
+}
+
+/// The BPF_PROG_TEST_RUN part of `union bpf_attr` (include/uapi/linux/bpf.h).
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// Runs an XDP program `repeat` times on a zeroed 64-byte packet.
+fn test_run(prog: BorrowedFd<'_>, repeat: u32) -> u32 {
+    let packet = [0u8; 64];
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: packet.len() as u32,
+        data_in: packet.as_ptr() as u64,
+        repeat,
+        ..Default::default()
+    };
+    // SAFETY: attr is a zero-padded BPF_PROG_TEST_RUN attribute whose data
+    // pointer outlives the call; the kernel zero-extends the short struct.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            10, /* BPF_PROG_TEST_RUN */
+            &mut attr as *mut TestRunAttr,
+            std::mem::size_of::<TestRunAttr>(),
+        )
+    };
+    assert_eq!(
+        ret,
+        0,
+        "BPF_PROG_TEST_RUN: {}",
+        std::io::Error::last_os_error()
+    );
+    attr.retval
+}
+
+/// `(events, run_ns)` of an XDP member loaded with `ACCORD_TIMING` = `timing`
+/// in the last slot (its tail call falls through) after 100 test runs.
+fn xdp_member_after_runs(timing: u32) -> AccordStats {
+    const REPEAT: u32 = 100;
+    let pins = PinDir::create("xdptiming").unwrap();
+    let slot = 31u32;
+    let mut ebpf = EbpfLoader::new()
+        .default_map_pin_directory(pins.path())
+        .override_global("ACCORD_SLOT", &slot, true)
+        .override_global("ACCORD_TIMING", &timing, true)
+        .load(runtime::objects::testing_object("xdp_bench_member").unwrap())
+        .unwrap();
+    let prog: &mut Xdp = ebpf
+        .program_mut("xdp_bench_member")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    prog.load().unwrap();
+    let verdict = test_run(prog.fd().unwrap().as_fd(), REPEAT);
+    assert_eq!(verdict, 2, "XDP_PASS at the end of the chain");
+    let stats: PerCpuArray<_, AccordStats> =
+        ebpf.map_mut("accord_stats").unwrap().try_into().unwrap();
+    let total = stats
+        .get(&0, 0)
+        .unwrap()
+        .iter()
+        .fold(AccordStats::default(), |a, s| AccordStats {
+            events: a.events + s.events,
+            writes: a.writes + s.writes,
+            errors: a.errors + s.errors,
+            run_ns: a.run_ns + s.run_ns,
+        });
+    assert_eq!(total.events, u64::from(REPEAT), "one event per run");
+    total
+}
+
+#[test]
+fn the_xdp_member_form_measures_itself_only_with_timing_on() {
+    if !require_root_or_skip("XDP member timing") {
+        return;
+    }
+    let on = xdp_member_after_runs(1);
+    assert!(on.run_ns > 0, "timing on: {on:?}");
+    let off = xdp_member_after_runs(0);
+    assert_eq!(off.run_ns, 0, "timing off: {off:?}");
 }
