@@ -8,6 +8,7 @@
 //! pin it here", "put the program pinned there into slot 3". The adapter
 //! opens pins as it needs them, so no fd outlives one call.
 
+pub mod events;
 pub mod fake;
 pub mod real;
 

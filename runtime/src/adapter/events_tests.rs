@@ -1,0 +1,205 @@
+//! Unit tests of the event decoder, the sampling check and the polling
+//! loop (on [`FakeEvents`]).
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::config::ConfigImage;
+use crate::desired::{DesiredChain, DesiredMember, ObjectImage, Target};
+use crate::layout::hookpoint_key;
+
+/// The bytes of a `struct accord_event` as the kernel writes them.
+fn raw(e: &AccordEvent) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&e.ts_ns.to_ne_bytes());
+    for v in [e.slot, e.op, e.family, e.remote4, e.local4] {
+        b.extend_from_slice(&v.to_ne_bytes());
+    }
+    b.extend_from_slice(&e.remote_port.to_ne_bytes());
+    b.extend_from_slice(&e.local_port.to_ne_bytes());
+    b.extend_from_slice(&e.writes.to_ne_bytes());
+    b.extend_from_slice(&e.last_err.to_ne_bytes());
+    b
+}
+
+fn sample() -> AccordEvent {
+    AccordEvent {
+        ts_ns: 123_456_789_012,
+        slot: 1,
+        op: 4,
+        family: 2,
+        remote4: u32::from(Ipv4Addr::new(127, 0, 0, 2)),
+        local4: u32::from(Ipv4Addr::new(127, 0, 0, 1)),
+        remote_port: 8080,
+        local_port: 40000,
+        writes: 1,
+        last_err: -22,
+    }
+}
+
+#[test]
+fn decodes_the_accord_h_layout() {
+    let e = sample();
+    let bytes = raw(&e);
+    assert_eq!(bytes.len(), EVENT_SIZE);
+    assert_eq!(AccordEvent::decode(&bytes).unwrap(), e);
+    // Field offsets, spelled out: slot at 8, ports at 28/30, last_err at 36.
+    assert_eq!(bytes[8..12], 1u32.to_ne_bytes());
+    assert_eq!(bytes[28..30], 8080u16.to_ne_bytes());
+    assert_eq!(bytes[36..40], (-22i32).to_ne_bytes());
+    assert!(matches!(
+        AccordEvent::decode(&bytes[..39]),
+        Err(EventsError::Size { len: 39 })
+    ));
+}
+
+#[test]
+fn names_ops_families_and_addresses() {
+    assert_eq!(op_name(Hook::SockOps, 4), "ACTIVE_ESTABLISHED_CB");
+    assert_eq!(op_name(Hook::SockOps, 5), "PASSIVE_ESTABLISHED_CB");
+    assert_eq!(op_name(Hook::SockOps, 3), "TCP_CONNECT_CB");
+    assert_eq!(op_name(Hook::SockOps, 99), "op99");
+    assert_eq!(op_name(Hook::Xdp, 0), "-");
+    let mut e = sample();
+    assert_eq!(e.family_name(), "ipv4");
+    assert_eq!(e.remote_text().as_deref(), Some("127.0.0.2"));
+    assert_eq!(e.local_text().as_deref(), Some("127.0.0.1"));
+    e.family = 10;
+    assert_eq!(e.family_name(), "ipv6");
+    assert_eq!(e.remote_text().as_deref(), Some("::ffff:127.0.0.2"));
+    e.remote4 = 0;
+    assert_eq!(e.remote_text(), None);
+}
+
+fn chain(debug_sample: u32, timing: bool) -> DesiredChain {
+    let member = |f: &str, bytes: &[u8]| DesiredMember {
+        feature: f.into(),
+        program: f.into(),
+        object: ObjectImage::new(&format!("{f}.bpf.o"), "test".into(), bytes.to_vec()),
+        config: ConfigImage::default(),
+        struct_ops: None,
+    };
+    DesiredChain {
+        key: hookpoint_key(Hook::SockOps, 7),
+        hook: Hook::SockOps,
+        target: Target {
+            cgroup: PathBuf::from("/sys/fs/cgroup/unified/t"),
+            cgroup_id: 7,
+        },
+        composition: "t".into(),
+        composition_path: PathBuf::from("t.yaml"),
+        members: vec![member("init_cwnd", b"a"), member("rto_min", b"b")],
+        debug_sample,
+        timing,
+    }
+}
+
+#[test]
+fn tells_the_sampling_rate_from_the_record() {
+    // Against the real digest: breaks if chain_digest changes its parts.
+    assert_eq!(debug_sample(&chain(0, false).record(1)), DebugSample::Off);
+    assert_eq!(debug_sample(&chain(0, true).record(1)), DebugSample::Off);
+    assert_eq!(
+        debug_sample(&chain(1, false).record(1)),
+        DebugSample::Every(1)
+    );
+    assert_eq!(
+        debug_sample(&chain(64, true).record(3)),
+        DebugSample::Every(64)
+    );
+    assert_eq!(
+        debug_sample(&chain(1 << 20, false).record(1)),
+        DebugSample::On
+    );
+}
+
+fn layout(tag: &str) -> (Layout, HookpointRecord) {
+    let dir = std::env::temp_dir().join(format!("accord-events-{tag}-{}", std::process::id()));
+    let layout = Layout {
+        bpffs_root: dir.join("bpf"),
+        state_dir: dir.join("state"),
+    };
+    let record = chain(1, false).record(2);
+    for m in &record.members {
+        let d = layout.member_dir(&record.key, 2, m.slot, &m.feature, &m.program);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(EVENTS_MAP), b"").unwrap();
+    }
+    (layout, record)
+}
+
+#[test]
+fn polls_every_member_in_time_order_until_the_count() {
+    let (layout, record) = layout("poll");
+    let pin = |slot: u32, f: &str| {
+        layout
+            .member_dir(&record.key, 2, slot, f, f)
+            .join(EVENTS_MAP)
+    };
+    let ev = |ts: u64, slot: u32| {
+        raw(&AccordEvent {
+            ts_ns: ts,
+            slot,
+            ..sample()
+        })
+    };
+    let source = FakeEvents {
+        rings: vec![
+            (pin(0, "init_cwnd"), vec![ev(10, 0), ev(30, 0)]),
+            (pin(1, "rto_min"), vec![ev(20, 1)]),
+        ],
+    };
+    let mut rings = open_rings(&layout, &record, &source, None).unwrap();
+    assert_eq!(rings.len(), 2);
+    let mut got = Vec::new();
+    let until = Until {
+        count: Some(3),
+        duration: None,
+    };
+    let n = poll(&mut rings, until, &mut |e| {
+        got.push((e.member.clone(), e.event.ts_ns))
+    })
+    .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        got,
+        [
+            ("init_cwnd".to_owned(), 10),
+            ("rto_min".to_owned(), 20),
+            ("init_cwnd".to_owned(), 30)
+        ]
+    );
+
+    // One member only; an unknown one is refused with the names there are.
+    let rings = open_rings(&layout, &record, &source, Some("rto_min")).unwrap();
+    assert_eq!(rings.len(), 1);
+    assert_eq!(rings[0].slot, 1);
+    let err = open_rings(&layout, &record, &source, Some("nope"))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("init_cwnd, rto_min"),
+        "{err}"
+    );
+
+    // A duration ends an empty poll.
+    let mut rings = open_rings(&layout, &record, &source, Some("rto_min")).unwrap();
+    let until = Until {
+        count: Some(5),
+        duration: Some(Duration::from_millis(50)),
+    };
+    assert_eq!(poll(&mut rings, until, &mut |_| {}).unwrap(), 1);
+    let _ = std::fs::remove_dir_all(layout.bpffs_root.parent().unwrap());
+}
+
+#[test]
+fn refuses_a_chain_without_sampling() {
+    let (layout, _) = layout("off");
+    let off = chain(0, false).record(2);
+    let err = open_rings(&layout, &off, &FakeEvents::default(), None)
+        .err()
+        .unwrap();
+    assert!(matches!(err, EventsError::DebugOff { .. }));
+    assert!(err.to_string().contains("debug events are off"), "{err}");
+    let _ = std::fs::remove_dir_all(layout.bpffs_root.parent().unwrap());
+}
