@@ -6,6 +6,7 @@ pub mod struct_ops;
 pub mod adapter;
 pub mod config;
 pub mod desired;
+pub mod doctor;
 pub mod executor;
 pub mod layout;
 pub mod lifecycle;

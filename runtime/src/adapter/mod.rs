@@ -10,6 +10,7 @@
 
 pub mod events;
 pub mod fake;
+pub mod inventory;
 pub mod real;
 
 use std::io;
