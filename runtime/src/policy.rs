@@ -13,6 +13,7 @@
 //!     config:                        # optional per-feature overrides
 //!       init_cwnd: { iw: 40 }
 //!     debug_sample: 0                # optional, as `accord apply --debug-sample`
+//!     timing: false                  # optional, as `accord apply --timing`
 //! ```
 //!
 //! Overrides are merged into the composition's YAML (the `config:` of the
@@ -51,6 +52,8 @@ struct TargetFile {
     config: BTreeMap<String, serde_yaml::Mapping>,
     #[serde(default)]
     debug_sample: u32,
+    #[serde(default)]
+    timing: bool,
 }
 
 /// One target with its paths resolved.
@@ -63,6 +66,9 @@ pub struct PolicyTarget {
     /// Feature name to the params it overrides.
     pub config: BTreeMap<String, serde_yaml::Mapping>,
     pub debug_sample: u32,
+    /// Every member measures its own run time (`ACCORD_TIMING = 1`), as
+    /// `accord apply --timing`; part of the chain digest, so a change reloads.
+    pub timing: bool,
     /// The policy's `specs:` directory, if it names one.
     pub specs: Option<PathBuf>,
 }
@@ -163,6 +169,7 @@ pub fn parse(text: &str, path: &Path, cgroup_root: &Path) -> Result<Policy, Poli
             composition: normalize(&base.join(&t.composition)),
             config: t.config,
             debug_sample: t.debug_sample,
+            timing: t.timing,
             specs: file.specs.as_ref().map(|d| normalize(&base.join(d))),
         });
     }
@@ -278,6 +285,7 @@ impl Prepared {
             self.target.debug_sample,
             &objects,
         )?;
+        chain.timing = self.target.timing;
         // As `accord apply` records it, so either can adopt the other's chain.
         if let Ok(abs) = std::fs::canonicalize(&chain.composition_path) {
             chain.composition_path = abs;
@@ -441,6 +449,40 @@ mod tests {
     }
 
     #[test]
+    fn timing_is_off_unless_the_target_asks_and_reaches_the_chain() {
+        let at = repo().join("examples/daemon/policy.yaml");
+        let comp = repo().join("examples/storage-hosts/composition.yaml");
+        let text = format!(
+            "targets:\n  - {{cgroup: a, composition: {c}, timing: true}}\n  - {{cgroup: b, composition: {c}}}\n  - {{cgroup: c, composition: {c}, timing: false}}\n",
+            c = comp.display()
+        );
+        let p = parse(&text, &at, Path::new("/cg")).unwrap();
+        let timing: Vec<bool> = p.targets.iter().map(|t| t.timing).collect();
+        assert_eq!(timing, [true, false, false]);
+        let bad = format!(
+            "targets:\n  - {{cgroup: a, composition: {}, timing: 3}}\n",
+            comp.display()
+        );
+        let e = parse(&bad, &at, Path::new("/cg")).unwrap_err().to_string();
+        assert!(e.contains("timing"), "{e}");
+        // The desired chain carries it, and it changes the digest (a reload).
+        let scratch =
+            std::env::temp_dir().join(format!("accord-policy-timing-{}", std::process::id()));
+        let target = Target {
+            cgroup: "/cg/a".into(),
+            cgroup_id: 4242,
+        };
+        let on = prepare(&p.targets[0], &scratch).unwrap();
+        let off = prepare(&p.targets[1], &scratch).unwrap();
+        let on = on.desired(target.clone()).unwrap();
+        let off = off.desired(target).unwrap();
+        assert!(on.timing);
+        assert!(!off.timing);
+        assert_ne!(on.chain_digest(), off.chain_digest());
+        let _ = std::fs::remove_dir_all(scratch);
+    }
+
+    #[test]
     fn overrides_reach_the_config_and_the_check() {
         let scratch = std::env::temp_dir().join(format!("accord-policy-{}", std::process::id()));
         let comp = repo().join("examples/storage-hosts/composition.yaml");
@@ -449,6 +491,7 @@ mod tests {
             composition: comp.clone(),
             config: BTreeMap::new(),
             debug_sample: 0,
+            timing: false,
             specs: None,
         };
         let plain = prepare(&t, &scratch).unwrap();

@@ -430,6 +430,7 @@ impl Engine {
                 let mut v = json!({
                     "cgroup": t.prepared.target.cgroup,
                     "composition": t.prepared.target.composition,
+                    "timing": t.prepared.target.timing,
                 });
                 let m = v.as_object_mut().expect("an object");
                 match &t.phase {
@@ -509,6 +510,8 @@ fn hookpoint_json(st: &lifecycle::HookpointStatus) -> Value {
         "composition": r.composition,
         "composition_path": r.composition_path,
         "generation": r.generation,
+        // Whether the members measure their run time (`run_ns` below).
+        "timing": r.timing,
         "link_prog_id": st.link_prog_id,
         "dispatcher_prog_id": st.dispatcher.as_ref().ok().map(|d| d.id),
         "members": st.members.iter().map(|m| json!({
@@ -518,6 +521,8 @@ fn hookpoint_json(st: &lifecycle::HookpointStatus) -> Value {
             "events": m.counters.map(|c| c.events),
             "writes": m.counters.map(|c| c.writes),
             "errors": m.counters.map(|c| c.errors),
+            // 0 unless `timing` is on.
+            "run_ns": m.counters.map(|c| c.run_ns),
         })).collect::<Vec<_>>(),
         "drift": st.drift,
     })

@@ -3,8 +3,9 @@
 //! daemon answers with one JSON object per line.
 //!
 //! Requests: `status` (the daemon's targets and every hookpoint with its
-//! members' program ids and counters), `reload` (re-read the policy now;
-//! answers `{"ok": true}` or `{"ok": false, "error": ...}`).
+//! members' program ids and counters: events, writes, errors, run_ns),
+//! `reload` (re-read the policy now; answers `{"ok": true}` or
+//! `{"ok": false, "error": ...}`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
