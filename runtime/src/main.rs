@@ -58,10 +58,19 @@ enum Command {
     /// Remove accord pins that no hookpoint uses (old generations, leftovers
     /// of interrupted runs). `--dry-run` only lists them.
     Gc(cli::status::GcArgs),
+    /// Compare the records with what bpffs and the kernel show: missing or
+    /// swapped links, stale generations, removed cgroups, programs on the
+    /// cgroup that accord does not own, unused struct_ops. Each finding says
+    /// what to do. Exit 0 when healthy, 1 with findings.
+    Doctor(cli::doctor::DoctorArgs),
     /// Keep a policy file true on this host: apply it, reconcile it, reapply
     /// on edits, follow cgroups as they come and go; serve status on a
     /// root-only socket. `--status` asks a running daemon.
     Daemon(cli::daemon::DaemonArgs),
+    /// Print the debug events of a cgroup's live chain as they come (one
+    /// line per sampled member run: op, addresses, ports, writes, last
+    /// error). The chain must be applied with `--debug-sample N`.
+    Events(cli::events::EventsArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +84,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::run_status(args),
         Command::Detach(args) => cli::status::run_detach(args),
         Command::Gc(args) => cli::status::run_gc(args),
+        Command::Doctor(args) => cli::doctor::run(args),
         Command::Daemon(args) => cli::daemon::run(args),
+        Command::Events(args) => cli::events::run(args),
     }
 }

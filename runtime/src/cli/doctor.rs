@@ -1,0 +1,99 @@
+//! `accord doctor`: compares the records with what bpffs and the kernel
+//! show and reports every disagreement with what to do. Exit 0 when every
+//! hookpoint is healthy, 1 with findings, 3 when the facts cannot be read.
+
+use std::process::ExitCode;
+
+use runtime::adapter::inventory::RealInventory;
+use runtime::adapter::real::RealAdapter;
+use runtime::doctor::{self, Finding, Report};
+use serde::Serialize;
+
+use super::common::{Roots, EXIT_KERNEL};
+
+/// Exit code: at least one finding.
+const EXIT_FINDINGS: u8 = 1;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// How to print the report.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    #[command(flatten)]
+    pub roots: Roots,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    problem: String,
+    action: String,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    healthy: &'a [String],
+    findings: Vec<JsonFinding<'a>>,
+}
+
+pub fn run(args: DoctorArgs) -> ExitCode {
+    let layout = args.roots.layout();
+    let store = args.roots.store();
+    let facts = match doctor::gather(&layout, &RealAdapter::default(), &RealInventory, &store) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("accord: {e}");
+            return ExitCode::from(EXIT_KERNEL);
+        }
+    };
+    let report = doctor::diagnose(&facts);
+    match args.format {
+        Format::Human => print_human(&report, facts.hookpoints.is_empty()),
+        Format::Json => {
+            let json = JsonReport {
+                healthy: &report.healthy,
+                findings: report
+                    .findings
+                    .iter()
+                    .map(|f| JsonFinding {
+                        finding: f,
+                        problem: f.problem(),
+                        action: f.action(),
+                    })
+                    .collect(),
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).expect("reports serialize")
+            );
+        }
+    }
+    if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FINDINGS)
+    }
+}
+
+fn print_human(report: &Report, no_records: bool) {
+    if no_records && report.findings.is_empty() {
+        println!("no hookpoints managed by accord, and no pins left behind");
+    }
+    for key in &report.healthy {
+        println!("{key}: healthy");
+    }
+    for f in &report.findings {
+        println!("{}: {}", f.key().unwrap_or("host"), f.problem());
+        println!("    fix: {}", f.action());
+    }
+    if !report.findings.is_empty() {
+        println!("{} finding(s)", report.findings.len());
+    }
+}
