@@ -3,6 +3,8 @@
 //! kernel's `BPF_ENABLE_STATS` cannot (tail-called programs are never
 //! counted); turning timing off is a reload to members whose `run_ns` stays 0.
 //! The XDP member form measures itself the same way (BPF_PROG_TEST_RUN).
+//! With `ACCORD_TIMING = 0` the verifier removes the timing code: every
+//! feature's translated program is shorter than its timed load.
 
 mod apply_common;
 
@@ -10,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use aya::maps::PerCpuArray;
-use aya::programs::Xdp;
+use aya::programs::{SockOps, Xdp};
 use aya::EbpfLoader;
 
 use apply_common::*;
@@ -213,4 +215,55 @@ fn the_xdp_member_form_measures_itself_only_with_timing_on() {
     assert!(on.run_ns > 0, "timing on: {on:?}");
     let off = xdp_member_after_runs(0);
     assert_eq!(off.run_ns, 0, "timing off: {off:?}");
+}
+
+/// The kernel's translated length (`BPF_OBJ_GET_INFO_BY_FD`
+/// `xlated_prog_len`, bytes) of feature `name` loaded with `ACCORD_TIMING` =
+/// `timing`.
+fn xlated_len(name: &str, bytes: &[u8], timing: u32) -> u32 {
+    let pins = PinDir::create("xlated").unwrap();
+    let slot = 2u32;
+    let mut ebpf = EbpfLoader::new()
+        .default_map_pin_directory(pins.path())
+        .override_global("ACCORD_SLOT", &slot, true)
+        .override_global("ACCORD_TIMING", &timing, true)
+        .load(bytes)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let prog: &mut SockOps = ebpf
+        .program_mut(name)
+        .unwrap_or_else(|| panic!("{name}: no program named after the feature"))
+        .try_into()
+        .unwrap();
+    prog.load()
+        .unwrap_or_else(|e| panic!("{name} with ACCORD_TIMING={timing}: {e}"));
+    prog.info()
+        .unwrap()
+        .size_translated()
+        .unwrap_or_else(|| panic!("{name}: the kernel reports no translated length"))
+}
+
+#[test]
+fn the_verifier_removes_the_timing_code_when_timing_is_off() {
+    if !require_root_or_skip("xlated length with and without ACCORD_TIMING") {
+        return;
+    }
+    assert!(!runtime::objects::FEATURES.is_empty());
+    for object in runtime::objects::FEATURES {
+        let off = xlated_len(object.name, object.bytes, 0);
+        let on = xlated_len(object.name, object.bytes, 1);
+        eprintln!("{}: {off} bytes untimed, {on} bytes timed", object.name);
+        assert!(
+            on > off,
+            "{}: the timed program ({on} bytes) must be longer than the untimed one ({off} bytes)",
+            object.name
+        );
+        // Two clock reads and the per-CPU add: a handful of instructions
+        // (8 bytes each), not a different program.
+        assert!(
+            on - off <= 64 * 8,
+            "{}: timing adds {} instructions",
+            object.name,
+            (on - off) / 8
+        );
+    }
 }
