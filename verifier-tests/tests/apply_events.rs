@@ -1,0 +1,135 @@
+//! `accord events` on the real kernel: a chain applied with
+//! `--debug-sample 1` has every member write one `struct accord_event` per
+//! run into its pinned `accord_events` ring buffer; the runtime reads them
+//! back through the pins and finds, for every member, the events of a
+//! connection made from the cgroup (its ports, ACTIVE_ESTABLISHED_CB, the
+//! write made). Applied again with sampling 0, the runtime says debug
+//! events are off instead of waiting.
+
+mod apply_common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use apply_common::*;
+use runtime::adapter::events::{
+    self, op_name, DebugSample, EventsError, MemberEvent, RealEvents, Until,
+};
+use runtime::dispatcher::Hook;
+use runtime::lifecycle;
+use runtime::state::StateStore;
+use verifier_tests::{require_root_or_skip, TcpConn, TestCgroup};
+
+const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB.
+const ACTIVE_ESTABLISHED: u32 = 4;
+
+fn members() -> Vec<runtime::desired::DesiredMember> {
+    vec![
+        member("init_cwnd", Some(40), &[(PEER, 32)]),
+        member("rto_min", Some(5000), &[(PEER, 32)]),
+    ]
+}
+
+#[test]
+fn debug_events_of_a_connection_are_read_for_every_member() {
+    if !require_root_or_skip("accord events") {
+        return;
+    }
+    let roots = Roots::new("events");
+    let cg = TestCgroup::create("events").unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+
+    let mut sampled = chain(cg.path(), members());
+    sampled.debug_sample = 1;
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &sampled).unwrap();
+    let record = store.load(&sampled.key).unwrap().expect("a record");
+    assert_eq!(events::debug_sample(&record), DebugSample::Every(1));
+
+    let mut rings = events::open_rings(&roots.layout, &record, &RealEvents, None).unwrap();
+    assert_eq!(rings.len(), 2);
+    // Nothing ran in the cgroup yet: the rings are empty.
+    let until = Until {
+        count: None,
+        duration: Some(Duration::from_millis(100)),
+    };
+    assert_eq!(events::poll(&mut rings, until, &mut |_| {}).unwrap(), 0);
+
+    let mut conn = TcpConn::connect_from(&cg, PEER).unwrap();
+    conn.exchange(4096).unwrap();
+    let local_port = conn.client.local_addr().unwrap().port();
+    let remote_port = conn.client.peer_addr().unwrap().port();
+
+    let mut got: Vec<MemberEvent> = Vec::new();
+    let until = Until {
+        count: None,
+        duration: Some(Duration::from_millis(500)),
+    };
+    let n = events::poll(&mut rings, until, &mut |e| got.push(e.clone())).unwrap();
+    assert_eq!(n, got.len());
+    for e in &got {
+        eprintln!(
+            "{} slot {} {} {} {:?}:{} -> {:?}:{} writes {} err {}",
+            e.member,
+            e.event.slot,
+            op_name(Hook::SockOps, e.event.op),
+            e.event.family_name(),
+            e.event.local_text(),
+            e.event.local_port,
+            e.event.remote_text(),
+            e.event.remote_port,
+            e.event.writes,
+            e.event.last_err
+        );
+    }
+    for (slot, name) in ["init_cwnd", "rto_min"].iter().enumerate() {
+        let mine: Vec<_> = got
+            .iter()
+            .filter(|e| e.member == *name)
+            .map(|e| e.event)
+            .collect();
+        assert!(!mine.is_empty(), "{name}: no events in {got:?}");
+        assert!(mine.iter().all(|e| e.slot == slot as u32), "{name}: {mine:?}");
+        let established = mine
+            .iter()
+            .find(|e| e.op == ACTIVE_ESTABLISHED && e.local_port == local_port)
+            .unwrap_or_else(|| panic!("{name}: no ACTIVE_ESTABLISHED_CB event in {mine:?}"));
+        assert_eq!(established.family_name(), "ipv4");
+        assert_eq!(established.remote_port, remote_port, "{name}");
+        assert_eq!(established.remote_text().as_deref(), Some("127.0.0.2"));
+        assert_eq!(established.local_text().as_deref(), Some("127.0.0.1"));
+        // Both members write at ACTIVE_ESTABLISHED_CB for a peer in their set.
+        assert_eq!(
+            (established.writes, established.last_err),
+            (1, 0),
+            "{name}"
+        );
+        // Every run of the chain is sampled, the connect callback too.
+        assert!(
+            mine.iter().any(|e| op_name(Hook::SockOps, e.op) == "TCP_CONNECT_CB"),
+            "{name}: {mine:?}"
+        );
+    }
+    drop(conn);
+    drop(rings);
+
+    // One member only.
+    let rings = events::open_rings(&roots.layout, &record, &RealEvents, Some("rto_min")).unwrap();
+    assert_eq!(rings.len(), 1);
+    assert_eq!(rings[0].slot, 1);
+    drop(rings);
+
+    // Sampling 0: a reload whose members emit nothing; the reader says so.
+    let quiet = chain(cg.path(), members());
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &quiet).unwrap();
+    let record = store.load(&quiet.key).unwrap().expect("a record");
+    assert_eq!(record.generation, 2);
+    assert_eq!(events::debug_sample(&record), DebugSample::Off);
+    let err = events::open_rings(&roots.layout, &record, &RealEvents, None)
+        .err()
+        .expect("refused");
+    assert!(matches!(err, EventsError::DebugOff { .. }), "{err}");
+    assert!(err.to_string().contains("debug events are off"), "{err}");
+
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &quiet.key).unwrap();
+}
