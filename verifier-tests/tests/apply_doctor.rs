@@ -1,0 +1,137 @@
+//! `accord doctor` against the running kernel: a freshly applied chain is
+//! healthy; a sock_ops program attached to the same cgroup outside accord
+//! (BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, as another agent would) is named
+//! by its kernel id; pins whose record was removed are reported as running
+//! unmanaged; a removed cgroup is reported; gc and detach clean up.
+
+mod apply_common;
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+
+use apply_common::*;
+use runtime::adapter::inventory::RealInventory;
+use runtime::adapter::BpfAdapter;
+use runtime::doctor::{self, Finding, Report};
+use runtime::lifecycle;
+use runtime::sys;
+use verifier_tests::{require_root_or_skip, TestCgroup};
+
+const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const SOCK_OPS: u32 = 13;
+const CGROUP_SOCK_OPS: u32 = 3;
+const ALLOW_MULTI: u32 = 2;
+
+fn diagnose(roots: &Roots) -> Report {
+    let facts = doctor::gather(
+        &roots.layout,
+        &roots.adapter(),
+        &RealInventory,
+        &roots.store(),
+    )
+    .unwrap();
+    doctor::diagnose(&facts)
+}
+
+/// `r0 = 1; exit`: a sock_ops program that changes nothing.
+fn foreign_program() -> std::os::fd::OwnedFd {
+    let insns = [
+        0xb7, 0, 0, 0, 1, 0, 0, 0, // mov64 r0, 1
+        0x95, 0, 0, 0, 0, 0, 0, 0, // exit
+    ];
+    sys::prog_load(SOCK_OPS, CGROUP_SOCK_OPS, "foreign_ops", &insns).unwrap()
+}
+
+#[test]
+fn doctor_finds_foreign_programs_missing_records_and_removed_cgroups() {
+    if !require_root_or_skip("accord doctor") {
+        return;
+    }
+    let roots = Roots::new("doctor");
+    let cg = TestCgroup::create("doctor").unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    let desired = chain(
+        cg.path(),
+        vec![member("init_cwnd", Some(40), &[(PEER, 32)])],
+    );
+    let key = desired.key.clone();
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired).unwrap();
+
+    // The kernel lists the link's program on the cgroup, and it is ours.
+    let facts = doctor::gather(&roots.layout, &adapter, &RealInventory, &store).unwrap();
+    let hp = &facts.hookpoints[0];
+    let listed: Vec<u32> = hp
+        .attached
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| p.prog_id)
+        .collect();
+    assert_eq!(listed, vec![hp.link_prog_id.unwrap()]);
+    assert_eq!(hp.dispatcher_id, hp.link_prog_id);
+    let report = diagnose(&roots);
+    assert_eq!(report.findings, vec![], "a fresh apply is healthy");
+    assert_eq!(report.healthy, vec![key.clone()]);
+
+    // Another agent attaches its own sock_ops program beside accord's link.
+    let prog = foreign_program();
+    let prog_id = sys::prog_info(prog.as_fd()).unwrap().id;
+    let cg_file = cg.open().unwrap();
+    sys::prog_attach(prog.as_fd(), cg_file.as_fd(), CGROUP_SOCK_OPS, ALLOW_MULTI).unwrap();
+    let report = diagnose(&roots);
+    assert_eq!(
+        report.findings,
+        vec![Finding::ForeignProgram {
+            key: key.clone(),
+            cgroup: cg.path().to_owned(),
+            prog_id,
+            name: "foreign_ops".into(),
+        }]
+    );
+    assert!(report.healthy.is_empty());
+    sys::prog_detach(prog.as_fd(), cg_file.as_fd(), CGROUP_SOCK_OPS).unwrap();
+    assert_eq!(diagnose(&roots).findings, vec![], "detached: healthy again");
+
+    // The record file goes missing: the pins and the attached link remain.
+    let link_prog = adapter
+        .link_prog_id(&roots.layout.link_pin(&key))
+        .unwrap()
+        .expect("the link is pinned");
+    std::fs::remove_file(roots.layout.record_path(&key)).unwrap();
+    let report = diagnose(&roots);
+    assert_eq!(
+        report.findings,
+        vec![Finding::Unrecorded {
+            key: key.clone(),
+            path: roots.layout.hookpoint_dir(&key),
+            link_prog_id: Some(link_prog),
+        }]
+    );
+    assert!(report.healthy.is_empty());
+    let removed = lifecycle::gc(&roots.layout, &mut adapter, &store, false).unwrap();
+    assert_eq!(removed, vec![roots.layout.hookpoint_dir(&key)]);
+    let report = diagnose(&roots);
+    assert_eq!(report, Report::default(), "gc left nothing to report");
+
+    // A chain on a cgroup that is then removed.
+    let gone = TestCgroup::create("doctor-gone").unwrap();
+    let gone_path = gone.path().to_owned();
+    let desired = chain(
+        &gone_path,
+        vec![member("init_cwnd", Some(40), &[(PEER, 32)])],
+    );
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired).unwrap();
+    drop(gone);
+    assert!(!gone_path.exists(), "the test cgroup was removed");
+    let report = diagnose(&roots);
+    assert_eq!(
+        report.findings,
+        vec![Finding::CgroupGone {
+            key: desired.key.clone(),
+            cgroup: gone_path,
+            replaced_by: None,
+        }]
+    );
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &desired.key).unwrap();
+    assert_eq!(diagnose(&roots), Report::default());
+}
