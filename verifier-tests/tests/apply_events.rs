@@ -89,7 +89,10 @@ fn debug_events_of_a_connection_are_read_for_every_member() {
             .map(|e| e.event)
             .collect();
         assert!(!mine.is_empty(), "{name}: no events in {got:?}");
-        assert!(mine.iter().all(|e| e.slot == slot as u32), "{name}: {mine:?}");
+        assert!(
+            mine.iter().all(|e| e.slot == slot as u32),
+            "{name}: {mine:?}"
+        );
         let established = mine
             .iter()
             .find(|e| e.op == ACTIVE_ESTABLISHED && e.local_port == local_port)
@@ -99,14 +102,11 @@ fn debug_events_of_a_connection_are_read_for_every_member() {
         assert_eq!(established.remote_text().as_deref(), Some("127.0.0.2"));
         assert_eq!(established.local_text().as_deref(), Some("127.0.0.1"));
         // Both members write at ACTIVE_ESTABLISHED_CB for a peer in their set.
-        assert_eq!(
-            (established.writes, established.last_err),
-            (1, 0),
-            "{name}"
-        );
+        assert_eq!((established.writes, established.last_err), (1, 0), "{name}");
         // Every run of the chain is sampled, the connect callback too.
         assert!(
-            mine.iter().any(|e| op_name(Hook::SockOps, e.op) == "TCP_CONNECT_CB"),
+            mine.iter()
+                .any(|e| op_name(Hook::SockOps, e.op) == "TCP_CONNECT_CB"),
             "{name}: {mine:?}"
         );
     }

@@ -319,7 +319,13 @@ pub fn open_rings(
     for m in chosen {
         let member = name_of(&m.feature, &m.program);
         let pin = layout
-            .member_dir(&record.key, record.generation, m.slot, &m.feature, &m.program)
+            .member_dir(
+                &record.key,
+                record.generation,
+                m.slot,
+                &m.feature,
+                &m.program,
+            )
             .join(EVENTS_MAP);
         if !pin.exists() {
             return Err(EventsError::NoRing { member, pin });

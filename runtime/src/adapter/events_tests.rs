@@ -177,10 +177,7 @@ fn polls_every_member_in_time_order_until_the_count() {
     let err = open_rings(&layout, &record, &source, Some("nope"))
         .err()
         .unwrap();
-    assert!(
-        err.to_string().contains("init_cwnd, rto_min"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("init_cwnd, rto_min"), "{err}");
 
     // A duration ends an empty poll.
     let mut rings = open_rings(&layout, &record, &source, Some("rto_min")).unwrap();

@@ -8,6 +8,6 @@ pub mod graph;
 pub mod apply;
 pub mod common;
 pub mod daemon;
-pub mod events;
 pub mod doctor;
+pub mod events;
 pub mod status;
