@@ -93,12 +93,13 @@ pub fn run(args: EventsArgs) -> ExitCode {
     let hook = record.hook;
     if args.format == Format::Human {
         let rate = match events::debug_sample(&record) {
-            DebugSample::Every(n) => format!("one event in {n}"),
-            _ => "sampled".to_owned(),
+            DebugSample::Every(1) => "every run".to_owned(),
+            DebugSample::Every(n) => format!("one run in {n}"),
+            _ => "sampled runs".to_owned(),
         };
         let names: Vec<&str> = rings.iter().map(|r| r.member.as_str()).collect();
         println!(
-            "{} on {} ({}), generation {}: {rate} per member, reading {}",
+            "{} on {} ({}), generation {}: events of {rate} of each member, reading {}",
             hook.name(),
             record.cgroup.display(),
             record.key,
