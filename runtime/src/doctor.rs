@@ -28,6 +28,9 @@ pub struct HookpointFacts {
     pub cgroup_id_now: Option<u64>,
     /// The programs the kernel lists on the cgroup for the hook.
     pub attached: Result<Vec<AttachedProg>, String>,
+    /// Programs that run for the cgroup's sockets too, attached to an
+    /// ancestor (the effective list minus the attached one).
+    pub inherited: Vec<AttachedProg>,
 }
 
 /// One hookpoint directory under the bpffs root.
@@ -91,6 +94,16 @@ pub enum Finding {
         prog_id: u32,
         name: String,
     },
+    /// A program attached to an ancestor cgroup that runs for this one's
+    /// sockets too.
+    InheritedProgram {
+        key: String,
+        cgroup: PathBuf,
+        prog_id: u32,
+        name: String,
+    },
+    /// A struct_ops registration the record needs is not pinned.
+    StructOpsMissing { key: String, name: String },
     /// The kernel could not list the cgroup's programs.
     QueryFailed { key: String, error: String },
     /// A struct_ops registration no record uses.
@@ -109,6 +122,8 @@ impl Finding {
             | Finding::Unrecorded { key, .. }
             | Finding::CgroupGone { key, .. }
             | Finding::ForeignProgram { key, .. }
+            | Finding::InheritedProgram { key, .. }
+            | Finding::StructOpsMissing { key, .. }
             | Finding::QueryFailed { key, .. } => Some(key),
             Finding::UnusedStructOps { .. } => None,
         }
@@ -175,6 +190,19 @@ impl Finding {
                 if name.is_empty() { "no name" } else { name },
                 cgroup.display()
             ),
+            Finding::InheritedProgram {
+                cgroup,
+                prog_id,
+                name,
+                ..
+            } => format!(
+                "program {prog_id} ({}) is attached to an ancestor of {} and runs for its sockets too, outside what accord proved",
+                if name.is_empty() { "no name" } else { name },
+                cgroup.display()
+            ),
+            Finding::StructOpsMissing { name, .. } => format!(
+                "struct_ops `{name}`, which the members need, is not registered"
+            ),
             Finding::QueryFailed { error, .. } => {
                 format!("cannot list the cgroup's programs: {error}")
             }
@@ -193,6 +221,7 @@ impl Finding {
             ),
             Finding::DispatcherMissing { .. }
             | Finding::MemberMissing { .. }
+            | Finding::StructOpsMissing { .. }
             | Finding::LinkRunsOther { .. } => {
                 "run `accord apply` again: it rebuilds a generation from the record's composition".into()
             }
@@ -209,6 +238,9 @@ impl Finding {
             Finding::ForeignProgram { cgroup, prog_id, .. } => format!(
                 "find its owner (`bpftool cgroup show {}`, `bpftool prog show id {prog_id}`) and detach it, or make it a member of the composition",
                 cgroup.display()
+            ),
+            Finding::InheritedProgram { prog_id, .. } => format!(
+                "find where it is attached (`bpftool cgroup tree`, `bpftool prog show id {prog_id}`) and detach it, or accept that it runs beside the chain"
             ),
             Finding::QueryFailed { .. } => "run as root on a kernel with cgroup v2 BPF".into(),
         }
@@ -256,12 +288,22 @@ pub fn gather(
             .map(|m| format!("{}/{}", m.feature, m.program))
             .collect();
         let cgroup_id_now = inventory.cgroup_id(&record.cgroup);
-        let attached = if cgroup_id_now.is_some() {
-            inventory
-                .attached(&record.cgroup, record.hook)
-                .map_err(|e| e.to_string())
+        let (attached, inherited) = if cgroup_id_now.is_some() {
+            let query = || -> Result<_, crate::adapter::AdapterError> {
+                let attached = inventory.attached(&record.cgroup, record.hook)?;
+                let inherited = inventory
+                    .effective(&record.cgroup, record.hook)?
+                    .into_iter()
+                    .filter(|p| !attached.iter().any(|a| a.prog_id == p.prog_id))
+                    .collect();
+                Ok((attached, inherited))
+            };
+            match query() {
+                Ok((a, i)) => (Ok(a), i),
+                Err(e) => (Err(e.to_string()), Vec::new()),
+            }
         } else {
-            Ok(Vec::new())
+            (Ok(Vec::new()), Vec::new())
         };
         facts.hookpoints.push(HookpointFacts {
             record,
@@ -270,6 +312,7 @@ pub fn gather(
             missing_members,
             cgroup_id_now,
             attached,
+            inherited,
         });
     }
     for dir in adapter.list_dir(&layout.bpffs_root)? {
@@ -335,9 +378,25 @@ pub fn diagnose(facts: &Facts) -> Report {
                 member: member.clone(),
             });
         }
+        for name in &r.struct_ops {
+            if !facts.struct_ops.iter().any(|(n, _)| n == name) {
+                findings.push(Finding::StructOpsMissing {
+                    key: key.clone(),
+                    name: name.clone(),
+                });
+            }
+        }
         if gone {
             // The programs at the path now belong to another cgroup.
             continue;
+        }
+        for p in &hp.inherited {
+            findings.push(Finding::InheritedProgram {
+                key: key.clone(),
+                cgroup: r.cgroup.clone(),
+                prog_id: p.prog_id,
+                name: p.name.clone(),
+            });
         }
         match &hp.attached {
             Err(error) => findings.push(Finding::QueryFailed {

@@ -56,6 +56,7 @@ fn healthy() -> Facts {
                 prog_id: 7,
                 name: "accord_dispatch".into(),
             }]),
+            inherited: vec![],
         }],
         pin_dirs: vec![PinDirFacts {
             key: KEY.into(),
@@ -178,6 +179,33 @@ fn a_foreign_program_on_the_cgroup_is_named() {
 }
 
 #[test]
+fn an_inherited_program_and_a_missing_struct_ops_are_reported() {
+    let mut facts = healthy();
+    facts.hookpoints[0].inherited = vec![AttachedProg {
+        prog_id: 3,
+        name: "parent_ops".into(),
+    }];
+    facts.struct_ops.clear();
+    let report = diagnose(&facts);
+    assert_eq!(
+        report.findings,
+        vec![
+            Finding::StructOpsMissing {
+                key: KEY.into(),
+                name: "dctcp".into()
+            },
+            Finding::InheritedProgram {
+                key: KEY.into(),
+                cgroup: CG.into(),
+                prog_id: 3,
+                name: "parent_ops".into()
+            }
+        ]
+    );
+    assert!(report.findings[1].problem().contains("ancestor"));
+}
+
+#[test]
 fn pins_without_a_record_and_unused_struct_ops_are_reported() {
     let mut facts = healthy();
     facts.hookpoints.clear();
@@ -261,6 +289,13 @@ fn gather_reads_records_pins_and_the_inventory() {
             name: "accord_dispatch".into(),
         }],
     );
+    inventory.inherited.insert(
+        CG.into(),
+        vec![AttachedProg {
+            prog_id: 77,
+            name: "parent_ops".into(),
+        }],
+    );
     let facts = gather(&layout, &adapter, &inventory, &store).unwrap();
     let hp = &facts.hookpoints[0];
     assert_eq!(hp.link_prog_id, Some(disp_id));
@@ -268,11 +303,24 @@ fn gather_reads_records_pins_and_the_inventory() {
     assert_eq!(hp.missing_members, vec!["init_cwnd/init_cwnd".to_owned()]);
     assert_eq!(facts.pin_dirs.len(), 1);
     assert_eq!(facts.pin_dirs[0].generations, vec![(2, gen.clone())]);
+    // Nothing registered `dctcp`; the ancestor's program is inherited.
     assert_eq!(
         diagnose(&facts).findings,
-        vec![Finding::MemberMissing {
-            key: KEY.into(),
-            member: "init_cwnd/init_cwnd".into()
-        }]
+        vec![
+            Finding::MemberMissing {
+                key: KEY.into(),
+                member: "init_cwnd/init_cwnd".into()
+            },
+            Finding::StructOpsMissing {
+                key: KEY.into(),
+                name: "dctcp".into()
+            },
+            Finding::InheritedProgram {
+                key: KEY.into(),
+                cgroup: CG.into(),
+                prog_id: 77,
+                name: "parent_ops".into()
+            }
+        ]
     );
 }

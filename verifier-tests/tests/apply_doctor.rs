@@ -135,3 +135,42 @@ fn doctor_finds_foreign_programs_missing_records_and_removed_cgroups() {
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &desired.key).unwrap();
     assert_eq!(diagnose(&roots), Report::default());
 }
+
+#[test]
+fn doctor_names_a_program_inherited_from_an_ancestor_cgroup() {
+    if !require_root_or_skip("accord doctor, inherited programs") {
+        return;
+    }
+    let roots = Roots::new("doctor-inherit");
+    let parent = TestCgroup::create("doctor-parent").unwrap();
+    let child = parent.path().join("child");
+    std::fs::create_dir(&child).unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    let desired = chain(&child, vec![member("init_cwnd", Some(40), &[(PEER, 32)])]);
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired).unwrap();
+    assert_eq!(diagnose(&roots).findings, vec![]);
+
+    let prog = foreign_program();
+    let prog_id = sys::prog_info(prog.as_fd()).unwrap().id;
+    let parent_file = parent.open().unwrap();
+    sys::prog_attach(
+        prog.as_fd(),
+        parent_file.as_fd(),
+        CGROUP_SOCK_OPS,
+        ALLOW_MULTI,
+    )
+    .unwrap();
+    let report = diagnose(&roots);
+    sys::prog_detach(prog.as_fd(), parent_file.as_fd(), CGROUP_SOCK_OPS).unwrap();
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &desired.key).unwrap();
+    std::fs::remove_dir(&child).unwrap();
+    assert_eq!(
+        report.findings,
+        vec![Finding::InheritedProgram {
+            key: desired.key.clone(),
+            cgroup: child.clone(),
+            prog_id,
+            name: "foreign_ops".into(),
+        }]
+    );
+}

@@ -1,6 +1,8 @@
 //! What the kernel shows about a hookpoint's target, beside accord's own
 //! pins: whether the cgroup still exists (and is the same cgroup), and which
 //! programs are attached to it for a hook, as `BPF_PROG_QUERY` lists them.
+//! With `effective`, the programs that run for the cgroup's sockets,
+//! including those inherited from its ancestors.
 //! `accord doctor` compares this with the records; [`RealInventory`] asks
 //! the kernel, [`FakeInventory`] answers from a table for tests.
 
@@ -15,8 +17,9 @@ use libbpf_sys as bpfsys;
 use super::{AdapterError, AdapterResult};
 use crate::sys::{self, SyscallError};
 
-/// Most programs one query returns (the kernel caps a cgroup at 64).
-const QUERY_MAX: usize = 64;
+/// Most programs one query returns: the kernel caps each cgroup at 64, an
+/// effective query adds the ancestors' (`ENOSPC` beyond this).
+const QUERY_MAX: usize = 256;
 
 /// One program attached to a cgroup, as the kernel lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -34,6 +37,9 @@ pub trait Inventory {
     /// The programs attached directly to `cgroup` for `hook` (links and
     /// `BPF_PROG_ATTACH` alike), in the kernel's order.
     fn attached(&self, cgroup: &Path, hook: Hook) -> AdapterResult<Vec<AttachedProg>>;
+    /// The programs that run for `cgroup`'s sockets on `hook`: its own and
+    /// those inherited from its ancestors (`BPF_F_QUERY_EFFECTIVE`).
+    fn effective(&self, cgroup: &Path, hook: Hook) -> AdapterResult<Vec<AttachedProg>>;
 }
 
 /// The kernel's answers (`stat`, `BPF_PROG_QUERY`, `BPF_OBJ_GET_INFO_BY_FD`).
@@ -48,31 +54,42 @@ impl Inventory for RealInventory {
     }
 
     fn attached(&self, cgroup: &Path, hook: Hook) -> AdapterResult<Vec<AttachedProg>> {
-        let cg = fs::File::open(cgroup).map_err(|e| AdapterError::io(cgroup, e))?;
-        let ids = prog_query(cg.as_fd().as_raw_fd(), hook.expected_attach_type()).map_err(|e| {
-            AdapterError::sys(format!("listing the programs on {}", cgroup.display()), e)
-        })?;
-        Ok(ids
-            .into_iter()
-            .map(|prog_id| AttachedProg {
-                prog_id,
-                // A program detached between the query and here has no name.
-                name: sys::prog_fd_by_id(prog_id)
-                    .and_then(|fd| sys::prog_info(fd.as_fd()))
-                    .map(|i| i.name)
-                    .unwrap_or_default(),
-            })
-            .collect())
+        query_named(cgroup, hook, 0)
+    }
+
+    fn effective(&self, cgroup: &Path, hook: Hook) -> AdapterResult<Vec<AttachedProg>> {
+        query_named(cgroup, hook, bpfsys::BPF_F_QUERY_EFFECTIVE)
     }
 }
 
-/// `BPF_PROG_QUERY` (no flags: programs attached to this cgroup itself, not
-/// inherited ones). Audit: opts is built from `Default` with `sz` set, and
+/// The programs a query lists, with their names.
+fn query_named(cgroup: &Path, hook: Hook, flags: u32) -> AdapterResult<Vec<AttachedProg>> {
+    let cg = fs::File::open(cgroup).map_err(|e| AdapterError::io(cgroup, e))?;
+    let ids =
+        prog_query(cg.as_fd().as_raw_fd(), hook.expected_attach_type(), flags).map_err(|e| {
+            AdapterError::sys(format!("listing the programs on {}", cgroup.display()), e)
+        })?;
+    Ok(ids
+        .into_iter()
+        .map(|prog_id| AttachedProg {
+            prog_id,
+            // A program detached between the query and here has no name.
+            name: sys::prog_fd_by_id(prog_id)
+                .and_then(|fd| sys::prog_info(fd.as_fd()))
+                .map(|i| i.name)
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// `BPF_PROG_QUERY`: with no flags the programs attached to this cgroup
+/// itself, with `BPF_F_QUERY_EFFECTIVE` also the inherited ones. Audit: opts is built from `Default` with `sz` set, and
 /// `prog_ids` points at a live local array of `prog_cnt` entries.
-fn prog_query(target: i32, attach_type: u32) -> Result<Vec<u32>, SyscallError> {
+fn prog_query(target: i32, attach_type: u32, flags: u32) -> Result<Vec<u32>, SyscallError> {
     let mut ids = [0u32; QUERY_MAX];
     let mut opts = bpfsys::bpf_prog_query_opts {
         sz: std::mem::size_of::<bpfsys::bpf_prog_query_opts>() as _,
+        query_flags: flags,
         prog_ids: ids.as_mut_ptr(),
         ..Default::default()
     };
@@ -97,6 +114,9 @@ pub struct FakeInventory {
     pub cgroups: BTreeMap<PathBuf, u64>,
     /// Attached programs per cgroup (for every hook).
     pub attached: BTreeMap<PathBuf, Vec<AttachedProg>>,
+    /// Programs inherited from ancestors, per cgroup: `effective` lists
+    /// these after the attached ones.
+    pub inherited: BTreeMap<PathBuf, Vec<AttachedProg>>,
 }
 
 impl Inventory for FakeInventory {
@@ -112,5 +132,11 @@ impl Inventory for FakeInventory {
             ));
         }
         Ok(self.attached.get(cgroup).cloned().unwrap_or_default())
+    }
+
+    fn effective(&self, cgroup: &Path, hook: Hook) -> AdapterResult<Vec<AttachedProg>> {
+        let mut all = self.attached(cgroup, hook)?;
+        all.extend(self.inherited.get(cgroup).cloned().unwrap_or_default());
+        Ok(all)
     }
 }
