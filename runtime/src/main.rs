@@ -12,11 +12,14 @@ mod cli;
 #[command(name = "accord", version, long_about = None)]
 #[command(after_help = "\
 Typical use, as root:
-  accord check examples/storage/composition.yaml
-  accord plan  examples/storage/composition.yaml --cgroup /sys/fs/cgroup/unified/svc
-  accord apply examples/storage/composition.yaml --cgroup /sys/fs/cgroup/unified/svc
+  accord check --audit examples/storage-hosts/composition.yaml
+  accord plan  examples/storage-hosts/composition.yaml --cgroup /sys/fs/cgroup/unified/svc
+  accord apply examples/storage-hosts/composition.yaml --cgroup /sys/fs/cgroup/unified/svc
   accord status --sample 5
+  accord events --cgroup /sys/fs/cgroup/unified/svc --count 10   (after apply --debug-sample 1)
+  accord doctor
   accord detach --cgroup /sys/fs/cgroup/unified/svc && accord gc
+  accord daemon --policy /etc/accord/policy.yaml
 
 Pins live under /sys/fs/bpf/accord, records under /run/accord (see ARCHITECTURE.md).")]
 struct Cli {
