@@ -296,6 +296,7 @@ impl DesiredChain {
                 .map(|s| s.name.clone())
                 .collect(),
             timing: self.timing,
+            debug_sample: Some(self.debug_sample),
         }
     }
 }

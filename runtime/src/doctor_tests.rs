@@ -36,6 +36,7 @@ fn record(generation: u64) -> HookpointRecord {
         }],
         struct_ops: vec!["dctcp".into()],
         timing: false,
+        debug_sample: None,
     }
 }
 

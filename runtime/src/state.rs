@@ -47,6 +47,11 @@ pub struct HookpointRecord {
     /// `accord apply --timing`). Absent in older records: off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timing: bool,
+    /// The chain's `ACCORD_DEBUG_SAMPLE` (`accord apply --debug-sample`):
+    /// 0 off, else one run in N emits events. Absent in records written
+    /// before accord kept it (then only `chain_digest` holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_sample: Option<u32>,
 }
 
 #[derive(Debug, Error)]

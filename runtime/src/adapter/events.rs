@@ -169,14 +169,20 @@ pub enum DebugSample {
     On,
 }
 
-/// The largest rate [`debug_sample`] names exactly.
+/// The largest rate [`debug_sample`] names exactly from an old record.
 const MAX_NAMED_SAMPLE: u32 = 1 << 16;
 
-/// How the chain of `record` samples debug events. Records keep the rate
-/// only inside `chain_digest` (the load constant `ACCORD_DEBUG_SAMPLE` is
-/// one of its parts), so this recomputes the digest for candidate rates:
-/// the same parts, in the same order, as `DesiredChain::chain_digest`.
+/// How the chain of `record` samples debug events: the record's
+/// `debug_sample` when it has one. Older records keep the rate only inside
+/// `chain_digest` (the load constant `ACCORD_DEBUG_SAMPLE` is one of its
+/// parts), so for them this recomputes the digest for candidate rates: the
+/// same parts, in the same order, as `DesiredChain::chain_digest`.
 pub fn debug_sample(record: &HookpointRecord) -> DebugSample {
+    match record.debug_sample {
+        Some(0) => return DebugSample::Off,
+        Some(n) => return DebugSample::Every(n),
+        None => {}
+    }
     let digest_with = |n: u32| {
         let mut parts: Vec<Vec<u8>> = vec![record.hook.name().into(), n.to_le_bytes().to_vec()];
         if record.timing {

@@ -96,21 +96,63 @@ fn chain(debug_sample: u32, timing: bool) -> DesiredChain {
 
 #[test]
 fn tells_the_sampling_rate_from_the_record() {
+    // Records keep the rate itself, even past what the digest search names.
+    for (n, timing) in [(0, false), (1, false), (64, true), (1 << 20, false)] {
+        let record = chain(n, timing).record(1);
+        assert_eq!(record.debug_sample, Some(n));
+        let want = if n == 0 {
+            DebugSample::Off
+        } else {
+            DebugSample::Every(n)
+        };
+        assert_eq!(debug_sample(&record), want);
+    }
+}
+
+/// A record as written before records kept `debug_sample`.
+fn old_record(n: u32, timing: bool, generation: u64) -> HookpointRecord {
+    let mut record = chain(n, timing).record(generation);
+    record.debug_sample = None;
+    record
+}
+
+#[test]
+fn tells_the_sampling_rate_of_an_old_record_from_its_digest() {
     // Against the real digest: breaks if chain_digest changes its parts.
-    assert_eq!(debug_sample(&chain(0, false).record(1)), DebugSample::Off);
-    assert_eq!(debug_sample(&chain(0, true).record(1)), DebugSample::Off);
+    assert_eq!(debug_sample(&old_record(0, false, 1)), DebugSample::Off);
+    assert_eq!(debug_sample(&old_record(0, true, 1)), DebugSample::Off);
     assert_eq!(
-        debug_sample(&chain(1, false).record(1)),
+        debug_sample(&old_record(1, false, 1)),
         DebugSample::Every(1)
     );
     assert_eq!(
-        debug_sample(&chain(64, true).record(3)),
+        debug_sample(&old_record(64, true, 3)),
         DebugSample::Every(64)
     );
     assert_eq!(
-        debug_sample(&chain(1 << 20, false).record(1)),
+        debug_sample(&old_record(1 << 20, false, 1)),
         DebugSample::On
     );
+}
+
+#[test]
+fn records_keep_debug_sample_and_old_records_still_read() {
+    let record = chain(64, true).record(3);
+    let text = serde_json::to_string_pretty(&record).unwrap();
+    assert!(text.contains("\"debug_sample\": 64"), "{text}");
+    let back: HookpointRecord = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, record);
+
+    // An older record: no debug_sample field at all.
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value.as_object_mut().unwrap().remove("debug_sample");
+    let old: HookpointRecord = serde_json::from_value(value).unwrap();
+    assert_eq!(old.debug_sample, None);
+    assert_eq!(debug_sample(&old), DebugSample::Every(64));
+    // And it is written back without the field.
+    assert!(!serde_json::to_string(&old)
+        .unwrap()
+        .contains("debug_sample"));
 }
 
 fn layout(tag: &str) -> (Layout, HookpointRecord) {

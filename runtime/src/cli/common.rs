@@ -9,6 +9,7 @@ use composer::check::CheckOptions;
 use composer::ir::Composition;
 use composer::load::{self, LoadOptions};
 use composer::outcome::CheckOutcome;
+use runtime::adapter::events::{self, DebugSample};
 use runtime::adapter::BpfAdapter;
 use runtime::desired::{self, DesiredChain, FilesThenEmbedded, Target};
 use runtime::layout::{self, Layout};
@@ -190,6 +191,16 @@ pub fn print_hookpoint(st: &HookpointStatus) {
     let timing = r.timing;
     if !timing {
         println!("  member timing: off (accord apply --timing measures each member's run time)");
+    }
+    match events::debug_sample(r) {
+        DebugSample::Off => {
+            println!("  debug events: off (accord apply --debug-sample N emits one run in N)")
+        }
+        DebugSample::Every(1) => println!("  debug events: every run (accord events reads them)"),
+        DebugSample::Every(n) => {
+            println!("  debug events: one run in {n} (accord events reads them)")
+        }
+        DebugSample::On => println!("  debug events: sampled runs (accord events reads them)"),
     }
     println!(
         "  {:>4}  {:<20} {:>8} {:>10} {:>10} {:>8}{}",
