@@ -170,11 +170,16 @@ fn sockaddr_in(addr: SocketAddrV4) -> libc::sockaddr_in {
     sa
 }
 
-fn bind_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
+/// Calls `bind` or `connect` (same signature) on `fd` with `addr`.
+fn sockaddr_call_v4(
+    fd: &OwnedFd,
+    addr: SocketAddrV4,
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+) -> io::Result<()> {
     let sa = sockaddr_in(addr);
     // SAFETY: sa is a valid sockaddr_in of the given length.
     let ret = unsafe {
-        libc::bind(
+        call(
             fd.as_raw_fd(),
             (&sa as *const libc::sockaddr_in).cast(),
             size_of::<libc::sockaddr_in>() as u32,
@@ -186,20 +191,12 @@ fn bind_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
     Ok(())
 }
 
+fn bind_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
+    sockaddr_call_v4(fd, addr, libc::bind)
+}
+
 fn connect_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
-    let sa = sockaddr_in(addr);
-    // SAFETY: sa is a valid sockaddr_in of the given length.
-    let ret = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_in).cast(),
-            size_of::<libc::sockaddr_in>() as u32,
-        )
-    };
-    if ret != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    sockaddr_call_v4(fd, addr, libc::connect)
 }
 
 /// A listening IPv4 socket created inside `cgroup` (and `netns`), bound to
@@ -211,26 +208,12 @@ pub fn listener_in(
     addr: SocketAddrV4,
 ) -> io::Result<TcpListener> {
     let fd = socket_in(cgroup, netns, libc::AF_INET)?;
-    let one: libc::c_int = 1;
-    let sa = sockaddr_in(addr);
-    // SAFETY: valid fd, option and sockaddr pointers of the right sizes.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const libc::c_int).cast(),
-            4,
-        );
-        if libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_in).cast(),
-            size_of::<libc::sockaddr_in>() as u32,
-        ) != 0
-            || libc::listen(fd.as_raw_fd(), 16) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+    // Best effort, as before: a failed SO_REUSEADDR is not an error here.
+    let _ = setsockopt_u32(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+    bind_v4(&fd, addr)?;
+    // SAFETY: fd is a valid bound socket.
+    if unsafe { libc::listen(fd.as_raw_fd(), 16) } != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(TcpListener::from(fd))
 }
@@ -445,43 +428,43 @@ pub fn setsockopt_u32(fd: &impl AsRawFd, level: i32, opt: i32, val: u32) -> io::
     Ok(())
 }
 
-/// `getsockopt(fd, level, opt)` for an int option.
-pub fn getsockopt_u32(fd: &impl AsRawFd, level: i32, opt: i32) -> io::Result<u32> {
-    let mut val: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: val/len are valid for an int option.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            opt,
-            (&mut val as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
+/// `getsockopt(fd, level, opt)` into `out`; returns the length the kernel
+/// reported.
+///
+/// # Safety
+/// `T` must be plain data for which every byte pattern is valid (an int, a
+/// byte array, a `repr(C)` struct of integers): the kernel writes up to
+/// `size_of::<T>()` raw bytes into it.
+unsafe fn getsockopt_into<T>(
+    fd: &impl AsRawFd,
+    level: i32,
+    opt: i32,
+    out: &mut T,
+) -> io::Result<libc::socklen_t> {
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: out/len describe a writable buffer of size_of::<T>() bytes;
+    // the caller vouches that any bytes written make a valid T.
+    let ret =
+        unsafe { libc::getsockopt(fd.as_raw_fd(), level, opt, (out as *mut T).cast(), &mut len) };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(len)
+}
+
+/// `getsockopt(fd, level, opt)` for an int option.
+pub fn getsockopt_u32(fd: &impl AsRawFd, level: i32, opt: i32) -> io::Result<u32> {
+    let mut val: libc::c_int = 0;
+    // SAFETY: c_int is plain data.
+    unsafe { getsockopt_into(fd, level, opt, &mut val)? };
     Ok(val as u32)
 }
 
 /// The socket's congestion control name (`TCP_CONGESTION`).
 pub fn tcp_congestion(fd: &impl AsRawFd) -> io::Result<String> {
     let mut buf = [0u8; 16];
-    let mut len = buf.len() as libc::socklen_t;
-    // SAFETY: buf/len describe a 16-byte buffer.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if ret != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: a byte array is plain data.
+    let len = unsafe { getsockopt_into(fd, libc::IPPROTO_TCP, libc::TCP_CONGESTION, &mut buf)? };
     let end = buf.iter().position(|&b| b == 0).unwrap_or(len as usize);
     Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
@@ -569,20 +552,8 @@ pub struct TcpInfo {
 /// `TCP_INFO` of a TCP socket.
 pub fn tcp_info(fd: &impl AsRawFd) -> io::Result<TcpInfo> {
     let mut info = TcpInfo::default();
-    let mut len = size_of::<TcpInfo>() as libc::socklen_t;
-    // SAFETY: info is a repr(C) prefix of struct tcp_info; the kernel copies
-    // at most len bytes.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut TcpInfo).cast(),
-            &mut len,
-        )
-    };
-    if ret != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: TcpInfo is a repr(C) prefix of struct tcp_info made of
+    // integers; the kernel copies at most size_of::<TcpInfo>() bytes.
+    unsafe { getsockopt_into(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info)? };
     Ok(info)
 }
