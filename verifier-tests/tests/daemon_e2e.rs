@@ -68,6 +68,17 @@ fn policy_for(cg: &TestCgroup, composition: &str, config: &str) -> String {
     t
 }
 
+/// A fresh [`Env`] and cgroup named `tag`, a policy running `features` on
+/// that cgroup, and a daemon started on it and ready.
+fn setup(tag: &str, features: &[(&str, &str)]) -> (Env, TestCgroup, Daemon) {
+    let mut env = Env::new(tag);
+    let cg = TestCgroup::create(tag).unwrap();
+    env.composition("c.yaml", features);
+    env.write_policy(&policy_for(&cg, "c.yaml", ""));
+    let d = env.start_ready();
+    (env, cg, d)
+}
+
 const IW40: (&str, &str) = ("init_cwnd", "{ iw: 40, prefixes: [127.0.0.2/32] }");
 const SNDBUF: (&str, &str) = ("sndbuf", "{ bytes: 1048576, prefixes: [127.0.0.2/32] }");
 
@@ -82,17 +93,14 @@ fn pending_cgroup_is_tuned_once_it_appears_and_cleaned_up_when_it_goes() {
     std::fs::remove_dir(cg.path()).unwrap();
     env.composition("c.yaml", &[IW40]);
     env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
+    let mut d = env.start_ready();
     assert_eq!(d.status()["targets"][0]["state"], "pending");
 
     std::fs::create_dir(cg.path()).unwrap();
     let appeared = Instant::now();
-    let tuned = within(Duration::from_secs(3), || {
-        (cwnd_of_new(&cg) == 40).then_some(())
-    });
+    let tuned = holds_within(Duration::from_secs(3), || cwnd_of_new(&cg) == 40);
     assert!(
-        tuned.is_some(),
+        tuned,
         "not tuned 3 s after the cgroup appeared:\n{}",
         d.log_text()
     );
@@ -100,8 +108,8 @@ fn pending_cgroup_is_tuned_once_it_appears_and_cleaned_up_when_it_goes() {
     assert_eq!(d.status()["targets"][0]["state"], "live");
 
     std::fs::remove_dir(cg.path()).unwrap();
-    let cleaned = within(LIMIT, || env.status_of_records().is_empty().then_some(()));
-    assert!(cleaned.is_some(), "record left:\n{}", d.log_text());
+    let cleaned = holds_within(LIMIT, || env.status_of_records().is_empty());
+    assert!(cleaned, "record left:\n{}", d.log_text());
     assert!(d.log_text().contains("detached"), "{}", d.log_text());
     let dirs: Vec<_> = std::fs::read_dir(&env.layout.bpffs_root)
         .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
@@ -110,8 +118,7 @@ fn pending_cgroup_is_tuned_once_it_appears_and_cleaned_up_when_it_goes() {
         dirs.iter().all(|n| n.to_string_lossy() == "struct_ops"),
         "pins left: {dirs:?}"
     );
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.wait(), Some(0), "{}", d.log_text());
+    d.stop();
 }
 
 #[test]
@@ -120,19 +127,14 @@ fn edits_are_live_without_a_restart() {
         return;
     }
     let _serial = serial();
-    let mut env = Env::new("dedit");
-    let cg = TestCgroup::create("dedit").unwrap();
-    env.composition("c.yaml", &[IW40]);
-    env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
+    let (env, cg, mut d) = setup("dedit", &[IW40]);
     assert_eq!(cwnd_of_new(&cg), 40, "{}", d.log_text());
     let (gen1, ids1) = chain_of(&d.status());
 
     // A config value, through the policy's override: maps updated in place.
     env.write_policy(&policy_for(&cg, "c.yaml", "init_cwnd: { iw: 25 }"));
-    let live = within(LIMIT, || (cwnd_of_new(&cg) == 25).then_some(()));
-    assert!(live.is_some(), "iw 25 not live:\n{}", d.log_text());
+    let live = holds_within(LIMIT, || cwnd_of_new(&cg) == 25);
+    assert!(live, "iw 25 not live:\n{}", d.log_text());
     let (gen2, ids2) = chain_of(&d.status());
     assert_eq!(
         (gen2, &ids2),
@@ -144,8 +146,8 @@ fn edits_are_live_without_a_restart() {
     // one more feature): a new generation.
     env.composition("c2.yaml", &[IW40, SNDBUF]);
     env.write_policy(&policy_for(&cg, "c2.yaml", "init_cwnd: { iw: 25 }"));
-    let live = within(LIMIT, || (sndbuf_of_new(&cg) == 2 << 20).then_some(()));
-    assert!(live.is_some(), "sndbuf not live:\n{}", d.log_text());
+    let live = holds_within(LIMIT, || sndbuf_of_new(&cg) == 2 << 20);
+    assert!(live, "sndbuf not live:\n{}", d.log_text());
     assert_eq!(cwnd_of_new(&cg), 25, "the override still applies");
     let (gen3, ids3) = chain_of(&d.status());
     assert_eq!(gen3, gen1 + 1);
@@ -153,8 +155,8 @@ fn edits_are_live_without_a_restart() {
 
     // The feature removed again, this time by editing the composition file.
     env.composition("c2.yaml", &[IW40]);
-    let live = within(LIMIT, || (sndbuf_of_new(&cg) != 2 << 20).then_some(()));
-    assert!(live.is_some(), "sndbuf still live:\n{}", d.log_text());
+    let live = holds_within(LIMIT, || sndbuf_of_new(&cg) != 2 << 20);
+    assert!(live, "sndbuf still live:\n{}", d.log_text());
     assert_eq!(cwnd_of_new(&cg), 25);
     let (gen4, ids4) = chain_of(&d.status());
     assert_eq!((gen4, ids4.len()), (gen3 + 1, 1));
@@ -162,14 +164,11 @@ fn edits_are_live_without_a_restart() {
     // SIGHUP reloads without stopping.
     let reloads = d.status()["reloads"].as_u64().unwrap();
     d.signal(libc::SIGHUP);
-    let reloaded = within(LIMIT, || {
-        (d.status()["reloads"].as_u64().unwrap() > reloads).then_some(())
-    });
-    assert!(reloaded.is_some(), "{}", d.log_text());
+    let reloaded = holds_within(LIMIT, || d.status()["reloads"].as_u64().unwrap() > reloads);
+    assert!(reloaded, "{}", d.log_text());
 
     // Stopping leaves the chain running.
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.wait(), Some(0), "{}", d.log_text());
+    d.stop();
     assert_eq!(cwnd_of_new(&cg), 25);
     assert!(!env.socket.exists(), "the socket is removed on exit");
 }
@@ -199,12 +198,7 @@ fn sigkill_keeps_tuning_and_a_restart_adopts() {
         return;
     }
     let _serial = serial();
-    let mut env = Env::new("dkill");
-    let cg = TestCgroup::create("dkill").unwrap();
-    env.composition("c.yaml", &[IW40, SNDBUF]);
-    env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
+    let (mut env, cg, mut d) = setup("dkill", &[IW40, SNDBUF]);
     let before = chain_of(&d.status());
     assert_eq!(before.1.len(), 2, "{}", d.log_text());
     d.signal(libc::SIGKILL);
@@ -217,8 +211,7 @@ fn sigkill_keeps_tuning_and_a_restart_adopts() {
     let mut adopted = None;
     for _ in 0..3 {
         let n0 = prog_count();
-        let mut d2 = env.start();
-        d2.ready();
+        let mut d2 = env.start_ready();
         let n1 = prog_count();
         counts.push((n0, n1));
         let after = chain_of(&d2.status());
@@ -260,12 +253,7 @@ fn a_conflicting_policy_is_refused_and_the_old_state_stays() {
         return;
     }
     let _serial = serial();
-    let mut env = Env::new("dconf");
-    let cg = TestCgroup::create("dconf").unwrap();
-    env.composition("c.yaml", &[IW40]);
-    env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
+    let (mut env, cg, mut d) = setup("dconf", &[IW40]);
     let before = chain_of(&d.status());
     let conflict = repo().join("examples/same-field/composition.yaml");
     env.write_policy(&policy_for(&cg, &conflict.display().to_string(), ""));
@@ -278,8 +266,7 @@ fn a_conflicting_policy_is_refused_and_the_old_state_stays() {
     assert!(d.log_text().contains("policy refused"), "{}", d.log_text());
     assert_eq!(chain_of(&d.status()), before, "running state unchanged");
     assert_eq!(cwnd_of_new(&cg), 40);
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.wait(), Some(0));
+    d.stop();
 
     // Started with it: exit status 1 (unsafe), the log says why, nothing changed.
     let mut d = env.start();
@@ -297,12 +284,7 @@ fn the_socket_is_root_only() {
         return;
     }
     let _serial = serial();
-    let mut env = Env::new("dsock");
-    let cg = TestCgroup::create("dsock").unwrap();
-    env.composition("c.yaml", &[IW40]);
-    env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
+    let (mut env, _cg, mut d) = setup("dsock", &[IW40]);
     let meta = std::fs::metadata(&env.socket).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o600);
     assert_eq!(meta.uid(), 0);
@@ -335,8 +317,7 @@ fn the_socket_is_root_only() {
         second.log_text()
     );
     assert_eq!(d.status()["targets"][0]["state"], "live");
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.wait(), Some(0));
+    d.stop();
 }
 
 #[test]
@@ -370,13 +351,10 @@ fn connections_established_before_the_apply_are_retuned() {
         ],
     );
     env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
-    let retuned = within(LIMIT, || {
-        (tcp_info(&old.client).unwrap().tcpi_snd_cwnd == 40).then_some(())
-    });
+    let mut d = env.start_ready();
+    let retuned = holds_within(LIMIT, || tcp_info(&old.client).unwrap().tcpi_snd_cwnd == 40);
     assert!(
-        retuned.is_some(),
+        retuned,
         "the connection opened before the apply keeps cwnd {}:\n{}",
         tcp_info(&old.client).unwrap().tcpi_snd_cwnd,
         d.log_text()
@@ -402,12 +380,9 @@ fn connections_established_before_the_apply_are_retuned() {
     );
     // A config change reaches them too.
     env.write_policy(&policy_for(&cg, "c.yaml", "init_cwnd: { iw: 30 }"));
-    let retuned = within(LIMIT, || {
-        (tcp_info(&old.client).unwrap().tcpi_snd_cwnd == 30).then_some(())
-    });
-    assert!(retuned.is_some(), "{}", d.log_text());
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.wait(), Some(0));
+    let retuned = holds_within(LIMIT, || tcp_info(&old.client).unwrap().tcpi_snd_cwnd == 30);
+    assert!(retuned, "{}", d.log_text());
+    d.stop();
 }
 
 #[test]
@@ -436,13 +411,12 @@ fn connections_established_before_the_apply_get_the_congestion_control() {
     assert_ne!(tcp_congestion(&old.client).unwrap(), "bpf_dctcp");
     env.composition("c.yaml", &[("bpf_dctcp", "{ prefixes: [127.0.0.2/32] }")]);
     env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
-    let switched = within(LIMIT, || {
-        (tcp_congestion(&old.client).unwrap() == "bpf_dctcp").then_some(())
+    let mut d = env.start_ready();
+    let switched = holds_within(LIMIT, || {
+        tcp_congestion(&old.client).unwrap() == "bpf_dctcp"
     });
     assert!(
-        switched.is_some(),
+        switched,
         "the connection opened before the apply runs {}:\n{}",
         tcp_congestion(&old.client).unwrap(),
         d.log_text()
@@ -452,15 +426,14 @@ fn connections_established_before_the_apply_get_the_congestion_control() {
         "bpf_dctcp",
         "a peer outside the prefixes is left alone"
     );
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.wait(), Some(0));
+    d.stop();
     drop((old, far));
     // Unregister (the root's pins go with env) before the name lock is released.
     drop(env);
-    let gone = within(Duration::from_secs(5), || {
-        (!runtime::struct_ops::congestion_control_available("bpf_dctcp").unwrap()).then_some(())
+    let gone = holds_within(Duration::from_secs(5), || {
+        !runtime::struct_ops::congestion_control_available("bpf_dctcp").unwrap()
     });
-    assert!(gone.is_some(), "bpf_dctcp still registered after cleanup");
+    assert!(gone, "bpf_dctcp still registered after cleanup");
 }
 
 #[test]
@@ -469,12 +442,7 @@ fn a_change_the_kernel_refuses_leaves_the_live_chain_attached() {
         return;
     }
     let _serial = serial();
-    let mut env = Env::new("dfail");
-    let cg = TestCgroup::create("dfail").unwrap();
-    env.composition("c.yaml", &[IW40]);
-    env.write_policy(&policy_for(&cg, "c.yaml", ""));
-    let mut d = env.start();
-    d.ready();
+    let (env, cg, mut d) = setup("dfail", &[IW40]);
     let before = chain_of(&d.status());
     // A safe composition whose second member's object is not an ELF file:
     // the check passes, loading fails, the executor rolls back.
@@ -494,16 +462,13 @@ fn a_change_the_kernel_refuses_leaves_the_live_chain_attached() {
             SNDBUF.1
         );
     std::fs::write(env.dir.join("c.yaml"), text).unwrap();
-    let failed = within(LIMIT, || {
-        (d.status()["targets"][0]["state"] == "failed").then_some(())
-    });
-    assert!(failed.is_some(), "{}", d.log_text());
+    let failed = holds_within(LIMIT, || d.status()["targets"][0]["state"] == "failed");
+    assert!(failed, "{}", d.log_text());
     assert!(d.log_text().contains("apply failed"), "{}", d.log_text());
     // Several reconcile ticks later the old chain is still there.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(chain_of(&d.status()), before, "{}", d.log_text());
     assert_eq!(cwnd_of_new(&cg), 40);
     assert!(!d.log_text().contains("detached"), "{}", d.log_text());
-    d.signal(libc::SIGTERM);
-    assert_eq!(d.wait(), Some(0));
+    d.stop();
 }

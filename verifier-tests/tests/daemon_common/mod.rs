@@ -177,6 +177,13 @@ impl Env {
         }
     }
 
+    /// [`Env::start`], then waits until the daemon answers as ready.
+    pub fn start_ready(&mut self) -> Daemon {
+        let mut d = self.start();
+        d.ready();
+        d
+    }
+
     pub fn status_of_records(&self) -> Vec<runtime::state::HookpointRecord> {
         FsStateStore {
             layout: self.layout.clone(),
@@ -255,6 +262,12 @@ impl Daemon {
     }
 
     /// Waits up to `limit` for the child to exit by itself.
+    /// SIGTERM, and the daemon must exit with status 0 (its log otherwise).
+    pub fn stop(&mut self) {
+        self.signal(libc::SIGTERM);
+        assert_eq!(self.wait(), Some(0), "{}", self.log_text());
+    }
+
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
         while start.elapsed() < limit {
@@ -286,6 +299,11 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Polls `f` until it returns `Some` or `limit` passes.
+/// [`within`] for a condition: whether `f` held before `limit` ran out.
+pub fn holds_within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    within(limit, || f().then_some(())).is_some()
+}
+
 pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
