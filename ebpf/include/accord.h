@@ -178,6 +178,12 @@ struct accord_event {
 	__u16 local_port;  /* host order */
 	__u32 writes;    /* writes this run made */
 	__s32 last_err;  /* last error a write returned this run (0: none) */
+	/* Appended (the first 40 bytes are the older event): the addresses as
+	 * struct accord_conn has them, 16 bytes in network order, IPv4
+	 * v4-mapped; all zero when the run parsed none (XDP, tc,
+	 * ACCORD_NO_IPV6 on an AF_INET6 socket). 72 bytes in all. */
+	__u32 remote6[4];
+	__u32 local6[4];
 };
 
 struct {
@@ -489,6 +495,13 @@ static __always_inline void accord_debug(const struct accord_conn *c,
 	e->local_port = c ? c->local_port : 0;
 	e->writes = run->writes;
 	e->last_err = run->last_err;
+	if (c) {
+		__builtin_memcpy(e->remote6, c->remote6, sizeof(e->remote6));
+		__builtin_memcpy(e->local6, c->local6, sizeof(e->local6));
+	} else {
+		__builtin_memset(e->remote6, 0, sizeof(e->remote6));
+		__builtin_memset(e->local6, 0, sizeof(e->local6));
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 

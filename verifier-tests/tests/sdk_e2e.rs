@@ -230,14 +230,18 @@ fn debug_events_are_emitted_when_sampling_is_on() {
     let mut ops = Vec::new();
     while let Some(item) = ring.next() {
         // struct accord_event: ts_ns u64, slot, op, family, remote4, local4
-        // (u32), remote_port, local_port (u16), writes u32, last_err i32.
+        // (u32), remote_port, local_port (u16), writes u32, last_err i32,
+        // remote6, local6 (16 bytes each, network order, IPv4 v4-mapped).
         let b = &*item;
-        assert_eq!(b.len(), 40, "sizeof(struct accord_event)");
+        assert_eq!(b.len(), 72, "sizeof(struct accord_event)");
         let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
         let op = u32_at(12);
         if u32_at(16) == libc::AF_INET as u32 {
             assert_eq!(u32_at(20), u32::from(Ipv4Addr::new(127, 0, 0, 1)));
             assert_eq!(u16::from_ne_bytes(b[28..30].try_into().unwrap()), peer_port);
+            let mapped = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped().octets();
+            assert_eq!(b[40..56], mapped, "remote6");
+            assert_eq!(b[56..72], mapped, "local6");
         }
         ops.push(op);
     }

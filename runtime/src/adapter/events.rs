@@ -9,7 +9,7 @@
 //! whether a record's chain samples at all ([`debug_sample`]) are pure code.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,10 @@ use crate::state::HookpointRecord;
 /// The ring buffer's name in every member object (chain ABI).
 pub const EVENTS_MAP: &str = "accord_events";
 /// `sizeof(struct accord_event)` in accord.h.
-pub const EVENT_SIZE: usize = 40;
+pub const EVENT_SIZE: usize = 72;
+/// The size of the older event (without `remote6`/`local6`), which this
+/// reader still decodes (objects built against an older accord.h).
+pub const EVENT_SIZE_V4: usize = 40;
 
 /// One `struct accord_event` (ebpf/include/accord.h), decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,11 +48,19 @@ pub struct AccordEvent {
     pub writes: u32,
     /// The last error a write returned this run (0: none).
     pub last_err: i32,
+    /// The remote address as 16 bytes in network order (IPv4 v4-mapped),
+    /// as `struct accord_conn` has it; all zero when the run parsed none
+    /// or the event is an older 40-byte one.
+    pub remote6: [u8; 16],
+    pub local6: [u8; 16],
 }
 
 #[derive(Debug, Error)]
 pub enum EventsError {
-    #[error("an event of {len} bytes is not a struct accord_event ({EVENT_SIZE} bytes)")]
+    #[error(
+        "an event of {len} bytes is not a struct accord_event \
+         ({EVENT_SIZE} bytes, or {EVENT_SIZE_V4} from an older accord.h)"
+    )]
     Size { len: usize },
     #[error(
         "debug events are off for {key}: the chain was applied with --debug-sample 0 \
@@ -69,11 +80,22 @@ pub enum EventsError {
 }
 
 impl AccordEvent {
-    /// Decodes one ring-buffer record (native byte order, accord.h layout).
+    /// Decodes one ring-buffer record (native byte order, accord.h layout),
+    /// by its size: the current event, or the older one without 16-byte
+    /// addresses.
     pub fn decode(bytes: &[u8]) -> Result<Self, EventsError> {
-        if bytes.len() < EVENT_SIZE {
-            return Err(EventsError::Size { len: bytes.len() });
-        }
+        let addrs = match bytes.len() {
+            EVENT_SIZE_V4 => false,
+            n if n >= EVENT_SIZE => true,
+            len => return Err(EventsError::Size { len }),
+        };
+        let addr_at = |o: usize| -> [u8; 16] {
+            if addrs {
+                bytes[o..o + 16].try_into().expect("16 bytes")
+            } else {
+                [0; 16]
+            }
+        };
         let u32_at = |o: usize| u32::from_ne_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
         let u16_at = |o: usize| u16::from_ne_bytes(bytes[o..o + 2].try_into().expect("2 bytes"));
         Ok(AccordEvent {
@@ -87,6 +109,8 @@ impl AccordEvent {
             local_port: u16_at(30),
             writes: u32_at(32),
             last_err: u32_at(36) as i32,
+            remote6: addr_at(40),
+            local6: addr_at(56),
         })
     }
 
@@ -101,9 +125,18 @@ impl AccordEvent {
     }
 
     /// An address in its usual text form: dotted IPv4, `::ffff:a.b.c.d` for
-    /// an IPv4 peer of an IPv6 socket; `None` when the event does not carry
-    /// it (an IPv6 peer: the event holds only IPv4 addresses; XDP, tc).
-    pub fn addr_text(&self, host_order: u32) -> Option<String> {
+    /// an IPv4 peer of an IPv6 socket, IPv6 text for an IPv6 peer; `None`
+    /// when the event does not carry it (XDP, tc; an IPv6 peer in an older
+    /// event, which holds only IPv4 addresses).
+    pub fn addr_text(&self, addr6: [u8; 16], host_order: u32) -> Option<String> {
+        if addr6 != [0; 16] {
+            let a = Ipv6Addr::from(addr6);
+            return Some(match (self.family, a.to_ipv4_mapped()) {
+                (2, Some(v4)) => v4.to_string(),
+                // Rust prints a v4-mapped address as ::ffff:a.b.c.d.
+                _ => a.to_string(),
+            });
+        }
         if host_order == 0 {
             return None;
         }
@@ -115,11 +148,11 @@ impl AccordEvent {
     }
 
     pub fn remote_text(&self) -> Option<String> {
-        self.addr_text(self.remote4)
+        self.addr_text(self.remote6, self.remote4)
     }
 
     pub fn local_text(&self) -> Option<String> {
-        self.addr_text(self.local4)
+        self.addr_text(self.local6, self.local4)
     }
 }
 

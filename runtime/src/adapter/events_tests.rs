@@ -10,6 +10,14 @@ use crate::layout::hookpoint_key;
 
 /// The bytes of a `struct accord_event` as the kernel writes them.
 fn raw(e: &AccordEvent) -> Vec<u8> {
+    let mut b = raw_v4(e);
+    b.extend_from_slice(&e.remote6);
+    b.extend_from_slice(&e.local6);
+    b
+}
+
+/// The bytes of the older 40-byte event (no 16-byte addresses).
+fn raw_v4(e: &AccordEvent) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&e.ts_ns.to_ne_bytes());
     for v in [e.slot, e.op, e.family, e.remote4, e.local4] {
@@ -34,6 +42,8 @@ fn sample() -> AccordEvent {
         local_port: 40000,
         writes: 1,
         last_err: -22,
+        remote6: Ipv4Addr::new(127, 0, 0, 2).to_ipv6_mapped().octets(),
+        local6: Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped().octets(),
     }
 }
 
@@ -47,10 +57,72 @@ fn decodes_the_accord_h_layout() {
     assert_eq!(bytes[8..12], 1u32.to_ne_bytes());
     assert_eq!(bytes[28..30], 8080u16.to_ne_bytes());
     assert_eq!(bytes[36..40], (-22i32).to_ne_bytes());
-    assert!(matches!(
-        AccordEvent::decode(&bytes[..39]),
-        Err(EventsError::Size { len: 39 })
-    ));
+    // remote6 at 40, local6 at 56: network order, v4-mapped.
+    assert_eq!(
+        bytes[40..56],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 2]
+    );
+    assert_eq!(bytes[68..72], [127, 0, 0, 1]);
+    for len in [39, 41, 71] {
+        assert!(matches!(
+            AccordEvent::decode(&bytes[..len]),
+            Err(EventsError::Size { len: l }) if l == len
+        ));
+    }
+}
+
+#[test]
+fn decodes_an_ipv6_event() {
+    let remote: Ipv6Addr = "fd00::2".parse().unwrap();
+    let local: Ipv6Addr = "::1".parse().unwrap();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&7u64.to_ne_bytes());
+    // slot, op (PASSIVE_ESTABLISHED_CB), family AF_INET6, remote4, local4:
+    // no IPv4 address for an IPv6 peer.
+    for v in [0u32, 5, 10, 0, 0] {
+        bytes.extend_from_slice(&v.to_ne_bytes());
+    }
+    bytes.extend_from_slice(&51000u16.to_ne_bytes());
+    bytes.extend_from_slice(&8443u16.to_ne_bytes());
+    bytes.extend_from_slice(&0u32.to_ne_bytes());
+    bytes.extend_from_slice(&0i32.to_ne_bytes());
+    bytes.extend_from_slice(&remote.octets());
+    bytes.extend_from_slice(&local.octets());
+    assert_eq!(bytes.len(), EVENT_SIZE);
+    let e = AccordEvent::decode(&bytes).unwrap();
+    assert_eq!((e.op, e.family, e.remote4, e.local4), (5, 10, 0, 0));
+    assert_eq!((e.remote_port, e.local_port), (51000, 8443));
+    assert_eq!(e.remote6, remote.octets());
+    assert_eq!(e.local6, local.octets());
+    assert_eq!(e.family_name(), "ipv6");
+    assert_eq!(e.remote_text().as_deref(), Some("fd00::2"));
+    assert_eq!(e.local_text().as_deref(), Some("::1"));
+}
+
+#[test]
+fn decodes_the_older_40_byte_event() {
+    let e = sample();
+    let bytes = raw_v4(&e);
+    assert_eq!(bytes.len(), EVENT_SIZE_V4);
+    let old = AccordEvent::decode(&bytes).unwrap();
+    assert_eq!(
+        old,
+        AccordEvent {
+            remote6: [0; 16],
+            local6: [0; 16],
+            ..e
+        }
+    );
+    // The addresses still read from the IPv4 fields.
+    assert_eq!(old.remote_text().as_deref(), Some("127.0.0.2"));
+    let v6 = AccordEvent {
+        family: 10,
+        remote4: 0,
+        ..old
+    };
+    // An IPv6 peer in an older event: not carried.
+    assert_eq!(v6.remote_text(), None);
+    assert_eq!(v6.local_text().as_deref(), Some("::ffff:127.0.0.1"));
 }
 
 #[test]
@@ -67,7 +139,9 @@ fn names_ops_families_and_addresses() {
     e.family = 10;
     assert_eq!(e.family_name(), "ipv6");
     assert_eq!(e.remote_text().as_deref(), Some("::ffff:127.0.0.2"));
+    // XDP, tc: no addresses at all.
     e.remote4 = 0;
+    e.remote6 = [0; 16];
     assert_eq!(e.remote_text(), None);
 }
 
