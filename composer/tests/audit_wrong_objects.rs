@@ -43,6 +43,40 @@ fn find(a: &ProgramAudit, pred: impl Fn(&FindingKind) -> bool) -> &Finding {
         })
 }
 
+/// The `UndeclaredWrite` finding of `field`.
+fn undeclared_write<'a>(a: &'a ProgramAudit, field: &str) -> &'a Finding {
+    find(
+        a,
+        |k| matches!(k, FindingKind::UndeclaredWrite { field: f } if f == field),
+    )
+}
+
+/// The `UnreachableWrite` finding of `field`.
+fn unreachable_write<'a>(a: &'a ProgramAudit, field: &str) -> &'a Finding {
+    find(
+        a,
+        |k| matches!(k, FindingKind::UnreachableWrite { field: f } if f == field),
+    )
+}
+
+/// The `UndeclaredValue` finding of `field` writing `value`.
+fn undeclared_value<'a>(a: &'a ProgramAudit, field: &str, value: u64) -> &'a Finding {
+    find(
+        a,
+        |k| matches!(k, FindingKind::UndeclaredValue { field: f, value: v } if f == field && *v == value),
+    )
+}
+
+/// The test object `name` compiled, a program of that name reading the
+/// parser's fields and declaring `writes`, and its audit; `None` (the test
+/// skips) without clang.
+fn compile_and_audit(name: &str, writes: &[&str]) -> Option<(Compiled, Program, ProgramAudit)> {
+    let c = compile(name)?;
+    let p = common::program(name, common::PARSER_READS, writes);
+    let a = audit(&c, &p);
+    Some((c, p, a))
+}
+
 /// The instruction at a site, decoded from the object.
 fn insn_at(c: &Compiled, program: &str, s: &Site) -> Insn {
     let img = elf::image(&c.obj, program).expect("object parses");
@@ -91,59 +125,34 @@ fn is_ctx_store_at(off: i16) -> impl Fn(&Insn) -> bool {
 
 #[test]
 fn an_undeclared_setsockopt_is_an_error() {
-    let Some(c) = compile("undeclared_setsockopt") else {
+    let Some((c, p, a)) = compile_and_audit("undeclared_setsockopt", &["SO_RCVBUF"]) else {
         return;
     };
-    let p = common::program(
-        "undeclared_setsockopt",
-        common::PARSER_READS,
-        &["SO_RCVBUF"],
-    );
-    let a = audit(&c, &p);
-    let f = find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "TCP_BPF_IW"),
-    );
+    let f = undeclared_write(&a, "TCP_BPF_IW");
     assert_eq!(f.severity, Severity::Error);
     assert_at_marker(&c, &p.name, f, is_call(49));
     // The declared SO_RCVBUF is never written: a warning, not an error.
-    let w = find(
-        &a,
-        |k| matches!(k, FindingKind::UnreachableWrite { field } if field == "SO_RCVBUF"),
-    );
+    let w = unreachable_write(&a, "SO_RCVBUF");
     assert_eq!(w.severity, Severity::Warning);
     assert_eq!(a.errors(), 1, "{:#?}", a.findings);
 }
 
 #[test]
 fn a_wrong_option_is_an_error() {
-    let Some(c) = compile("wrong_option") else {
+    let Some((c, p, a)) = compile_and_audit("wrong_option", &["TCP_BPF_IW"]) else {
         return;
     };
-    let p = common::program("wrong_option", common::PARSER_READS, &["TCP_BPF_IW"]);
-    let a = audit(&c, &p);
-    let f = find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "TCP_BPF_SNDCWND_CLAMP"),
-    );
+    let f = undeclared_write(&a, "TCP_BPF_SNDCWND_CLAMP");
     assert_at_marker(&c, &p.name, f, is_call(49));
-    find(
-        &a,
-        |k| matches!(k, FindingKind::UnreachableWrite { field } if field == "TCP_BPF_IW"),
-    );
+    unreachable_write(&a, "TCP_BPF_IW");
 }
 
 #[test]
 fn an_undeclared_store_to_reply_is_an_error() {
-    let Some(c) = compile("undeclared_reply") else {
+    let Some((c, p, a)) = compile_and_audit("undeclared_reply", &[]) else {
         return;
     };
-    let p = common::program("undeclared_reply", common::PARSER_READS, &[]);
-    let a = audit(&c, &p);
-    let f = find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "reply"),
-    );
+    let f = undeclared_write(&a, "reply");
     assert_eq!(f.severity, Severity::Error);
     assert_at_marker(&c, &p.name, f, is_ctx_store_at(4));
     // Declared, the same object is clean.
@@ -157,15 +166,10 @@ fn an_undeclared_store_to_reply_is_an_error() {
 
 #[test]
 fn a_context_pointer_spilled_and_restored_is_still_the_context() {
-    let Some(c) = compile("ctx_spill") else {
+    let Some((c, p, a)) = compile_and_audit("ctx_spill", &[]) else {
         return;
     };
-    let p = common::program("ctx_spill", common::PARSER_READS, &[]);
-    let a = audit(&c, &p);
-    let f = find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "reply"),
-    );
+    let f = undeclared_write(&a, "reply");
     assert_at_marker(&c, &p.name, f, is_ctx_store_at(4));
     // The store's base register was filled from the stack: the case under test.
     let site = &f.sites[0];
@@ -190,11 +194,9 @@ fn a_context_pointer_spilled_and_restored_is_still_the_context() {
 
 #[test]
 fn an_option_chosen_at_run_time_may_write_anything() {
-    let Some(c) = compile("runtime_option") else {
+    let Some((c, p, a)) = compile_and_audit("runtime_option", &["TCP_BPF_IW"]) else {
         return;
     };
-    let p = common::program("runtime_option", common::PARSER_READS, &["TCP_BPF_IW"]);
-    let a = audit(&c, &p);
     let f = find(&a, |k| {
         matches!(
             k,
@@ -292,15 +294,10 @@ fn a_tail_call_outside_the_chain_is_reported() {
 
 #[test]
 fn a_subprogram_is_followed_in_each_calling_context() {
-    let Some(c) = compile("subprog_setsockopt") else {
+    let Some((c, p, a)) = compile_and_audit("subprog_setsockopt", &["TCP_BPF_IW"]) else {
         return;
     };
-    let p = common::program("subprog_setsockopt", common::PARSER_READS, &["TCP_BPF_IW"]);
-    let a = audit(&c, &p);
-    let f = find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "TCP_BPF_SNDCWND_CLAMP"),
-    );
+    let f = undeclared_write(&a, "TCP_BPF_SNDCWND_CLAMP");
     assert_at_marker(&c, &p.name, f, is_call(49));
     assert_eq!(f.sites[0].section, ".text");
     assert_eq!(f.sites[0].function, "set_opt");
@@ -326,18 +323,12 @@ fn a_constant_other_than_the_declared_value_is_an_error() {
         &[("reply", lit(10)), ("TCP_BPF_IW", lit(10))],
     );
     let a = audit(&c, &p);
-    let reply = find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredValue { field, value: 20 } if field == "reply"),
-    );
+    let reply = undeclared_value(&a, "reply", 20);
     assert!(reply
         .sites
         .iter()
         .all(|s| insn_at(&c, &p.name, s).class() != class::JMP));
-    find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredValue { field, value: 40 } if field == "TCP_BPF_IW"),
-    );
+    undeclared_value(&a, "TCP_BPF_IW", 40);
     assert_eq!(a.errors(), 2, "{:#?}", a.findings);
     // The same object against the values it writes, or ranges holding them, is clean.
     let ok = common::program_with_values(
@@ -354,20 +345,15 @@ fn a_constant_other_than_the_declared_value_is_an_error() {
 
 #[test]
 fn helper_writes_are_mapped_through_the_catalog_and_unknown_helpers_reported() {
-    let Some(c) = compile("helper_effects") else {
+    let Some((c, p, a)) = compile_and_audit("helper_effects", &[]) else {
         return;
     };
-    let p = common::program("helper_effects", common::PARSER_READS, &[]);
-    let a = audit(&c, &p);
     let f = find(
         &a,
         |k| matches!(k, FindingKind::UnknownHelper { id: 143, name } if name == "bpf_store_hdr_opt"),
     );
     assert_at_marker(&c, &p.name, f, is_call(143));
-    find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredWrite { field } if field == "cb_flags"),
-    );
+    undeclared_write(&a, "cb_flags");
     // Declared with another flag, the constant is reported.
     let other = common::program_with_values(
         "helper_effects",
@@ -375,10 +361,7 @@ fn helper_writes_are_mapped_through_the_catalog_and_unknown_helpers_reported() {
         &[("cb_flags", WriteValue::Lit(Literal::Int(1)))],
     );
     let a = audit(&c, &other);
-    find(
-        &a,
-        |k| matches!(k, FindingKind::UndeclaredValue { field, value: 8 } if field == "cb_flags"),
-    );
+    undeclared_value(&a, "cb_flags", 8);
     assert!(!a
         .findings
         .iter()
