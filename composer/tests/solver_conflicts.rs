@@ -2,9 +2,9 @@
 //! code. Every witness is re-evaluated with `composer::eval`, not only
 //! compared.
 
-use composer::check::{check, check_traced, CheckOptions};
+use composer::check::{check, check_traced, CheckOptions, CheckTrace};
 use composer::eval::{guard_holds, parse_ipv4};
-use composer::ir::{Cidr4, CmpOp, Composition, Literal};
+use composer::ir::{Cidr4, CmpOp, Composition, Literal, WriteValue};
 use composer::outcome::{CheckOutcome, Conflict, EdgeReason, Witness};
 use composer::testing::*;
 
@@ -13,6 +13,28 @@ fn run(c: &Composition) -> CheckOutcome {
     let confirmed = confirm_outcome(c, &out);
     assert!(confirmed.is_ok(), "witness does not hold: {confirmed:?}");
     out
+}
+
+/// The check with default options, and its trace (no SMT dump).
+fn traced(c: &Composition) -> (CheckOutcome, CheckTrace) {
+    check_traced(c, &CheckOptions::default(), false)
+}
+
+/// `wide` (IW 40 for 10.0.0.0/8) and `narrow` (IW 10 for 10.1.0.0/16), both
+/// on the active side: one same-field conflict.
+fn wide_and_narrow(name: &str) -> Composition {
+    CompositionBuilder::new(name)
+        .feature(FeatureBuilder::new("wide").write(
+            "TCP_BPF_IW",
+            lit(40),
+            and([active(), ip_in("remote_ip4", "10.0.0.0/8")]),
+        ))
+        .feature(FeatureBuilder::new("narrow").write(
+            "TCP_BPF_IW",
+            lit(10),
+            and([active(), ip_in("remote_ip4", "10.1.0.0/16")]),
+        ))
+        .build()
 }
 
 fn same_field(out: &CheckOutcome) -> Vec<(&str, String, String, &Witness)> {
@@ -51,7 +73,7 @@ fn disjoint_ops_are_safe_without_a_query() {
             op("PASSIVE_ESTABLISHED_CB"),
         ))
         .build();
-    let (out, trace) = check_traced(&c, &CheckOptions::default(), false);
+    let (out, trace) = traced(&c);
     assert!(out.is_safe(), "{out:#?}");
     assert_eq!(trace.stats.same_field_candidates, 1);
     assert_eq!(trace.stats.same_field_disjoint, 1);
@@ -60,18 +82,7 @@ fn disjoint_ops_are_safe_without_a_query() {
 
 #[test]
 fn overlapping_cidrs_with_different_values_conflict() {
-    let c = CompositionBuilder::new("cidrs")
-        .feature(FeatureBuilder::new("wide").write(
-            "TCP_BPF_IW",
-            lit(40),
-            and([active(), ip_in("remote_ip4", "10.0.0.0/8")]),
-        ))
-        .feature(FeatureBuilder::new("narrow").write(
-            "TCP_BPF_IW",
-            lit(10),
-            and([active(), ip_in("remote_ip4", "10.1.0.0/16")]),
-        ))
-        .build();
+    let c = wide_and_narrow("cidrs");
     let out = run(&c);
     let conflicts = same_field(&out);
     assert_eq!(conflicts.len(), 1, "{out:#?}");
@@ -132,7 +143,7 @@ fn a_box_overlap_that_the_solver_refutes_is_safe() {
             ]),
         ))
         .build();
-    let (out, trace) = check_traced(&c, &CheckOptions::default(), false);
+    let (out, trace) = traced(&c);
     assert!(out.is_safe(), "{out:#?}");
     assert_eq!(trace.stats.same_field_overlapping, 1);
     assert_eq!(trace.stats.solver.unsat, 1);
@@ -155,7 +166,7 @@ fn equal_values_never_conflict() {
             Guard::True,
         ))
         .build();
-    let (out, trace) = check_traced(&c, &CheckOptions::default(), false);
+    let (out, trace) = traced(&c);
     assert!(out.is_safe(), "{out:#?}");
     assert_eq!(trace.stats.same_field_candidates, 4);
     assert_eq!(trace.stats.same_field_equal_values, 4);
@@ -185,7 +196,7 @@ fn strings_conflict_by_name() {
 
 #[test]
 fn ranges_conflict_when_the_solver_can_pick_different_values() {
-    let build = |a: composer::ir::WriteValue, b: composer::ir::WriteValue| {
+    let build = |a: WriteValue, b: WriteValue| {
         CompositionBuilder::new("ranges")
             .feature(FeatureBuilder::new("a").write("SO_RCVBUF", a, active()))
             .feature(FeatureBuilder::new("b").write("SO_RCVBUF", b, active()))
@@ -239,7 +250,7 @@ fn or_merged_fields_never_conflict() {
         .feature(FeatureBuilder::new("a").write("cb_flags", lit(1), Guard::True))
         .feature(FeatureBuilder::new("b").write("cb_flags", lit(4), Guard::True))
         .build();
-    let (out, trace) = check_traced(&c, &CheckOptions::default(), false);
+    let (out, trace) = traced(&c);
     assert!(out.is_safe(), "{out:#?}");
     assert_eq!(trace.stats.same_field_candidates, 0);
 }
@@ -325,7 +336,7 @@ fn invariant_iw_above_clamp_is_a_conflict() {
     );
     assert_eq!(witness.written["iw:TCP_BPF_IW"].display, "100");
     assert_eq!(witness.written["clamp:TCP_BPF_SNDCWND_CLAMP"].display, "50");
-    let (out, trace) = check_traced(&build(10), &CheckOptions::default(), false);
+    let (out, trace) = traced(&build(10));
     assert!(out.is_safe(), "{out:#?}");
     assert_eq!(trace.stats.invariant_candidates, 1);
     assert_eq!(
@@ -382,18 +393,7 @@ fn an_unknown_field_is_an_unknown_check_not_a_panic() {
 fn a_tampered_witness_is_rejected_by_eval() {
     use composer::eval::{confirm, EvalError};
     use composer::outcome::WitnessValue;
-    let c = CompositionBuilder::new("tamper")
-        .feature(FeatureBuilder::new("wide").write(
-            "TCP_BPF_IW",
-            lit(40),
-            and([active(), ip_in("remote_ip4", "10.0.0.0/8")]),
-        ))
-        .feature(FeatureBuilder::new("narrow").write(
-            "TCP_BPF_IW",
-            lit(10),
-            and([active(), ip_in("remote_ip4", "10.1.0.0/16")]),
-        ))
-        .build();
+    let c = wide_and_narrow("tamper");
     let out = run(&c);
     let Some(Conflict::SameField {
         field,
