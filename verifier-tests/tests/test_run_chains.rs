@@ -7,7 +7,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use aya::maps::{PerCpuArray, ProgramArray};
-use aya::programs::{SchedClassifier, Xdp};
+use aya::programs::{ProgramFd, SchedClassifier, Xdp};
 use runtime::objects::testing_object;
 use verifier_tests::*;
 
@@ -71,9 +71,29 @@ fn test_run_len(prog: BorrowedFd<'_>, len: usize) -> u32 {
     attr.retval
 }
 
-fn count(ebpf: &mut aya::Ebpf, key: u32) -> u64 {
-    let arr: PerCpuArray<_, u64> = ebpf.map_mut("bench_counts").unwrap().try_into().unwrap();
+/// Entry `key` of the per-CPU u64 array `map`, summed over the CPUs.
+fn percpu_sum(ebpf: &mut aya::Ebpf, map: &str, key: u32) -> u64 {
+    let arr: PerCpuArray<_, u64> = ebpf.map_mut(map).unwrap().try_into().unwrap();
     arr.get(&key, 0).unwrap().iter().sum()
+}
+
+fn count(ebpf: &mut aya::Ebpf, key: u32) -> u64 {
+    percpu_sum(ebpf, "bench_counts", key)
+}
+
+/// The testing dispatcher object `name`, loaded with its maps pinned in `pins`.
+fn load_dispatcher(name: &str, pins: &PinDir) -> aya::Ebpf {
+    load_object(testing_object(name).unwrap(), pins.path(), 0).unwrap()
+}
+
+/// Puts `fd` in `slot` of the dispatcher's `accord_chain` program array.
+fn set_slot(dispatcher: &mut aya::Ebpf, slot: u32, fd: &ProgramFd) {
+    let mut chain: ProgramArray<_> = dispatcher
+        .map_mut("accord_chain")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    chain.set(slot, fd, 0).unwrap();
 }
 
 #[test]
@@ -82,12 +102,7 @@ fn xdp_chain_runs_every_member_per_packet() {
         return;
     }
     let pins = PinDir::create("xdpchain").unwrap();
-    let mut dispatcher = load_object(
-        testing_object("xdp_mini_dispatcher").unwrap(),
-        pins.path(),
-        0,
-    )
-    .unwrap();
+    let mut dispatcher = load_dispatcher("xdp_mini_dispatcher", &pins);
     let mut members = Vec::new();
     for slot in 0..MEMBERS {
         let member = load_object(
@@ -102,12 +117,7 @@ fn xdp_chain_runs_every_member_per_packet() {
             .try_into()
             .unwrap();
         let fd = prog.fd().unwrap().try_clone().unwrap();
-        let mut chain: ProgramArray<_> = dispatcher
-            .map_mut("accord_chain")
-            .unwrap()
-            .try_into()
-            .unwrap();
-        chain.set(slot, &fd, 0).unwrap();
+        set_slot(&mut dispatcher, slot, &fd);
         members.push(member);
     }
     let prog: &Xdp = dispatcher
@@ -170,12 +180,7 @@ fn tc_chain_continues_on_ok_and_ends_on_a_drop() {
         return;
     }
     let pins = PinDir::create("tcchain").unwrap();
-    let mut dispatcher = load_object(
-        testing_object("tc_mini_dispatcher").unwrap(),
-        pins.path(),
-        0,
-    )
-    .unwrap();
+    let mut dispatcher = load_dispatcher("tc_mini_dispatcher", &pins);
     // Slot 1 drops packets under 100 bytes; slots 0 and 2 never drop.
     let mut members = Vec::new();
     for (slot, drop_below) in [(0u32, 0u32), (1, 100), (2, 0)] {
@@ -192,18 +197,10 @@ fn tc_chain_continues_on_ok_and_ends_on_a_drop() {
             .unwrap();
         prog.load().unwrap();
         let fd = prog.fd().unwrap().try_clone().unwrap();
-        let mut chain: ProgramArray<_> = dispatcher
-            .map_mut("accord_chain")
-            .unwrap()
-            .try_into()
-            .unwrap();
-        chain.set(slot, &fd, 0).unwrap();
+        set_slot(&mut dispatcher, slot, &fd);
         members.push(member);
     }
-    let seen = |m: &mut aya::Ebpf| -> u64 {
-        let arr: PerCpuArray<_, u64> = m.map_mut("tc_seen").unwrap().try_into().unwrap();
-        arr.get(&0, 0).unwrap().iter().sum()
-    };
+    let seen = |m: &mut aya::Ebpf| percpu_sum(m, "tc_seen", 0);
     let prog: &SchedClassifier = dispatcher
         .program("tc_mini_dispatcher")
         .unwrap()
