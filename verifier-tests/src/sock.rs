@@ -228,6 +228,15 @@ pub struct TcpConn {
 }
 
 impl TcpConn {
+    /// `client` (connected to `listener`) and the end `listener` accepts.
+    fn accepted(client: OwnedFd, listener: &TcpListener) -> io::Result<Self> {
+        let (server, _) = listener.accept()?;
+        Ok(Self {
+            client: TcpStream::from(client),
+            server,
+        })
+    }
+
     /// Connects a client socket created inside `cgroup` to a listener of this
     /// process (outside the cgroup) on `ip` (any 127.0.0.0/8 address works
     /// over loopback). The client's active-side callbacks run in the cgroup.
@@ -250,11 +259,7 @@ impl TcpConn {
             setsockopt_u32(&fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss)?;
         }
         connect_v4(&fd, addr)?;
-        let (server, _) = listener.accept()?;
-        Ok(Self {
-            client: TcpStream::from(fd),
-            server,
-        })
+        Self::accepted(fd, &listener)
     }
 
     /// Connects from this process (outside any test cgroup) to a listener
@@ -287,11 +292,7 @@ impl TcpConn {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
         connect_v4(&fd, addr)?;
-        let (server, _) = listener.accept()?;
-        Ok(Self {
-            client: TcpStream::from(fd),
-            server,
-        })
+        Self::accepted(fd, &listener)
     }
 
     /// Both ends inside `cgroup`: a listener created there on `ip` and a
@@ -303,11 +304,7 @@ impl TcpConn {
         let fd = socket_in(cgroup, None, libc::AF_INET)?;
         bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
         connect_v4(&fd, addr)?;
-        let (server, _) = listener.accept()?;
-        Ok(Self {
-            client: TcpStream::from(fd),
-            server,
-        })
+        Self::accepted(fd, &listener)
     }
 
     /// Connects a client created in `cgroup` to `target`, which must reach
@@ -345,11 +342,7 @@ impl TcpConn {
                 fd
             }
         };
-        let (server, _) = listener.accept()?;
-        Ok(Self {
-            client: TcpStream::from(fd),
-            server,
-        })
+        Self::accepted(fd, listener)
     }
 
     /// Connects a client created in `cgroup` (in this process's network
@@ -363,8 +356,8 @@ impl TcpConn {
         let addr = v4(listener.local_addr()?)?;
         let fd = socket_in(cgroup, None, libc::AF_INET)?;
         connect_v4(&fd, addr)?;
-        let (server, _) = listener.accept()?;
-        Ok((TcpStream::from(fd), server))
+        let conn = Self::accepted(fd, listener)?;
+        Ok((conn.client, conn.server))
     }
 
     /// `rounds` small request/response round trips, each at least one RTT:
