@@ -28,9 +28,13 @@ fn daemon_child() {
     child_main();
 }
 
-fn cwnd_of_new(cg: &TestCgroup) -> u32 {
-    let conn = TcpConn::connect_from(cg, PEER).unwrap();
+/// The client's congestion window.
+fn cwnd(conn: &TcpConn) -> u32 {
     tcp_info(&conn.client).unwrap().tcpi_snd_cwnd
+}
+
+fn cwnd_of_new(cg: &TestCgroup) -> u32 {
+    cwnd(&TcpConn::connect_from(cg, PEER).unwrap())
 }
 
 fn sndbuf_of_new(cg: &TestCgroup) -> u32 {
@@ -336,7 +340,7 @@ fn connections_established_before_the_apply_are_retuned() {
     let v6_listener = std::net::TcpListener::bind("[::1]:0").unwrap();
     let v6_addr = v6_listener.local_addr().unwrap();
     let old_v6 = TcpConn::connect_to(&cg, &v6_listener, v6_addr).unwrap();
-    let default_cwnd = tcp_info(&old.client).unwrap().tcpi_snd_cwnd;
+    let default_cwnd = cwnd(&old);
     let default_sndbuf = so_sndbuf(&old.client).unwrap();
     assert_ne!(default_cwnd, 40);
     assert_ne!(default_sndbuf, 2 << 20);
@@ -352,11 +356,11 @@ fn connections_established_before_the_apply_are_retuned() {
     );
     env.write_policy(&policy_for(&cg, "c.yaml", ""));
     let mut d = env.start_ready();
-    let retuned = holds_within(LIMIT, || tcp_info(&old.client).unwrap().tcpi_snd_cwnd == 40);
+    let retuned = holds_within(LIMIT, || cwnd(&old) == 40);
     assert!(
         retuned,
         "the connection opened before the apply keeps cwnd {}:\n{}",
-        tcp_info(&old.client).unwrap().tcpi_snd_cwnd,
+        cwnd(&old),
         d.log_text()
     );
     assert!(d
@@ -367,20 +371,16 @@ fn connections_established_before_the_apply_are_retuned() {
         2 << 20,
         "sndbuf reached it too"
     );
-    assert_eq!(
-        tcp_info(&old_v6.client).unwrap().tcpi_snd_cwnd,
-        40,
-        "an IPv6 connection in the prefixes too"
-    );
+    assert_eq!(cwnd(&old_v6), 40, "an IPv6 connection in the prefixes too");
     assert_eq!(so_sndbuf(&outside.client).unwrap(), default_sndbuf);
     assert_eq!(
-        tcp_info(&outside.client).unwrap().tcpi_snd_cwnd,
+        cwnd(&outside),
         default_cwnd,
         "a connection of another cgroup is left alone"
     );
     // A config change reaches them too.
     env.write_policy(&policy_for(&cg, "c.yaml", "init_cwnd: { iw: 30 }"));
-    let retuned = holds_within(LIMIT, || tcp_info(&old.client).unwrap().tcpi_snd_cwnd == 30);
+    let retuned = holds_within(LIMIT, || cwnd(&old) == 30);
     assert!(retuned, "{}", d.log_text());
     d.stop();
 }
