@@ -175,6 +175,26 @@ pub fn dctcp_lock() -> std::io::Result<DctcpLock> {
     Ok(DctcpLock(file))
 }
 
+/// Whether the congestion control name `bpf_dctcp` is free for a test to
+/// register, waiting up to 5 s for one that is going away: the kernel frees
+/// an unregistered struct_ops after an RCU grace period, so a test that runs
+/// right after another one's cleanup can still see the name for a moment.
+/// Call it holding [`dctcp_lock`]; `false` means someone outside the tests
+/// (a deployed accord) holds the name.
+pub fn bpf_dctcp_free() -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match runtime::struct_ops::congestion_control_available("bpf_dctcp") {
+            Ok(false) => return true,
+            Ok(true) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(true) => return false,
+            Err(e) => panic!("reading the available congestion controls: {e}"),
+        }
+    }
+}
+
 impl Drop for DctcpLock {
     fn drop(&mut self) {
         // SAFETY: the fd is valid; closing it would release the lock too.

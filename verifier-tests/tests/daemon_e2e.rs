@@ -392,7 +392,7 @@ fn connections_established_before_the_apply_get_the_congestion_control() {
     }
     let _serial = serial();
     let _name = verifier_tests::dctcp_lock().unwrap();
-    if runtime::struct_ops::congestion_control_available("bpf_dctcp").unwrap() {
+    if !verifier_tests::bpf_dctcp_free() {
         eprintln!("skipping test - bpf_dctcp is registered by another holder (a deployed accord?)");
         return;
     }

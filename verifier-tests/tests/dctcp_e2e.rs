@@ -61,7 +61,7 @@ fn bpf_dctcp_registers_and_is_selected_for_configured_prefixes() {
     let pins = PinDir::create("dctcp").unwrap();
     // Someone else (a deployed accord) may hold the name: it could go away
     // at any moment, so this test cannot rely on it.
-    if struct_ops::congestion_control_available("bpf_dctcp").unwrap() {
+    if !verifier_tests::bpf_dctcp_free() {
         skip_registered_elsewhere();
         return;
     }
@@ -163,7 +163,7 @@ fn bpf_dctcp_member_counts_an_error_when_the_congestion_control_is_missing() {
         return;
     }
     let _lock = dctcp_lock().unwrap();
-    if struct_ops::congestion_control_available("bpf_dctcp").unwrap() {
+    if !verifier_tests::bpf_dctcp_free() {
         skip_registered_elsewhere();
         return;
     }
@@ -194,7 +194,7 @@ fn bpf_dctcp_reacts_to_ce_marks() {
     }
     let _lock = dctcp_lock().unwrap();
     let pins = PinDir::create("dctcp_ce").unwrap();
-    if struct_ops::congestion_control_available("bpf_dctcp").unwrap() {
+    if !verifier_tests::bpf_dctcp_free() {
         skip_registered_elsewhere();
         return;
     }
