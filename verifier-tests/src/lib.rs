@@ -37,6 +37,7 @@ mod chain;
 mod netns;
 mod sock;
 mod sock6;
+mod test_run;
 
 pub use cgroup::{cgroup2_mount, TestCgroup};
 pub use chain::{load_object, AccordStats, PinDir, TestChain, BPFFS};
@@ -46,6 +47,7 @@ pub use sock::{
     tcp_info, tcp_maxseg, TcpConn, TcpInfo,
 };
 pub use sock6::listener6_in;
+pub use test_run::prog_test_run;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

@@ -9,7 +9,7 @@
 mod apply_common;
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
 
 use aya::maps::PerCpuArray;
 use aya::programs::{SockOps, Xdp};
@@ -18,7 +18,9 @@ use aya::EbpfLoader;
 use apply_common::*;
 use runtime::lifecycle::{self, HookpointStatus};
 use runtime::plan::PlanKind;
-use verifier_tests::{require_root_or_skip, tcp_info, AccordStats, PinDir, TcpConn, TestCgroup};
+use verifier_tests::{
+    prog_test_run, require_root_or_skip, tcp_info, AccordStats, PinDir, TcpConn, TestCgroup,
+};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
@@ -119,57 +121,6 @@ fn timing_on_measures_every_member_and_off_leaves_run_ns_zero() {
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &untimed.key).unwrap();
 }
 
-/// The BPF_PROG_TEST_RUN part of `union bpf_attr` (include/uapi/linux/bpf.h).
-#[repr(C)]
-#[derive(Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    _pad: u32,
-}
-
-/// Runs an XDP program `repeat` times on a zeroed 64-byte packet.
-fn test_run(prog: BorrowedFd<'_>, repeat: u32) -> u32 {
-    let packet = [0u8; 64];
-    let mut attr = TestRunAttr {
-        prog_fd: prog.as_raw_fd() as u32,
-        data_size_in: packet.len() as u32,
-        data_in: packet.as_ptr() as u64,
-        repeat,
-        ..Default::default()
-    };
-    // SAFETY: attr is a zero-padded BPF_PROG_TEST_RUN attribute whose data
-    // pointer outlives the call; the kernel zero-extends the short struct.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            10, /* BPF_PROG_TEST_RUN */
-            &mut attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>(),
-        )
-    };
-    assert_eq!(
-        ret,
-        0,
-        "BPF_PROG_TEST_RUN: {}",
-        std::io::Error::last_os_error()
-    );
-    attr.retval
-}
-
 /// `(events, run_ns)` of an XDP member loaded with `ACCORD_TIMING` = `timing`
 /// in the last slot (its tail call falls through) after 100 test runs.
 fn xdp_member_after_runs(timing: u32) -> AccordStats {
@@ -188,7 +139,7 @@ fn xdp_member_after_runs(timing: u32) -> AccordStats {
         .try_into()
         .unwrap();
     prog.load().unwrap();
-    let verdict = test_run(prog.fd().unwrap().as_fd(), REPEAT);
+    let verdict = prog_test_run(prog.fd().unwrap().as_fd(), 64, REPEAT);
     assert_eq!(verdict, 2, "XDP_PASS at the end of the chain");
     let stats: PerCpuArray<_, AccordStats> =
         ebpf.map_mut("accord_stats").unwrap().try_into().unwrap();

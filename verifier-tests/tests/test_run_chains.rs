@@ -4,7 +4,7 @@
 //! does the same work in one program; a tc member's drop verdict ends its
 //! chain. Root only. (Timing is the runtime's benchmark, not a test.)
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use aya::maps::{PerCpuArray, ProgramArray};
 use aya::programs::{ProgramFd, SchedClassifier, Xdp};
@@ -15,28 +15,6 @@ const XDP_PASS: u32 = 2;
 const MEMBERS: u32 = 16;
 const REPEAT: u32 = 1000;
 
-/// The BPF_PROG_TEST_RUN part of `union bpf_attr` (include/uapi/linux/bpf.h).
-#[repr(C)]
-#[derive(Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    _pad: u32,
-}
-
 /// Runs `prog` `REPEAT` times on a 64-byte packet; returns its verdict.
 fn test_run(prog: BorrowedFd<'_>) -> u32 {
     test_run_len(prog, 64)
@@ -44,31 +22,7 @@ fn test_run(prog: BorrowedFd<'_>) -> u32 {
 
 /// Runs `prog` `REPEAT` times on a zeroed packet of `len` bytes.
 fn test_run_len(prog: BorrowedFd<'_>, len: usize) -> u32 {
-    let packet = vec![0u8; len];
-    let mut attr = TestRunAttr {
-        prog_fd: prog.as_raw_fd() as u32,
-        data_size_in: packet.len() as u32,
-        data_in: packet.as_ptr() as u64,
-        repeat: REPEAT,
-        ..Default::default()
-    };
-    // SAFETY: attr is a zero-padded BPF_PROG_TEST_RUN attribute whose data
-    // pointer outlives the call; the kernel zero-extends the short struct.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            10, /* BPF_PROG_TEST_RUN */
-            &mut attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>(),
-        )
-    };
-    assert_eq!(
-        ret,
-        0,
-        "BPF_PROG_TEST_RUN: {}",
-        std::io::Error::last_os_error()
-    );
-    attr.retval
+    prog_test_run(prog, len, REPEAT)
 }
 
 /// Entry `key` of the per-CPU u64 array `map`, summed over the CPUs.
