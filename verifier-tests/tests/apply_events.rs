@@ -14,11 +14,14 @@ use std::time::Duration;
 
 use apply_common::*;
 use runtime::adapter::events::{
-    self, op_name, DebugSample, EventsError, MemberEvent, RealEvents, Until,
+    self, op_name, AccordEvent, DebugSample, EventsError, MemberEvent, MemberRing, RealEvents,
+    Until,
 };
+use runtime::adapter::real::RealAdapter;
+use runtime::desired::{DesiredChain, DesiredMember};
 use runtime::dispatcher::Hook;
 use runtime::lifecycle;
-use runtime::state::StateStore;
+use runtime::state::{FsStateStore, HookpointRecord, StateStore};
 use verifier_tests::{require_root_or_skip, TcpConn, TestCgroup};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -34,6 +37,57 @@ fn members() -> Vec<runtime::desired::DesiredMember> {
     ]
 }
 
+/// Applies `members` to `cg` with every run sampled (`--debug-sample 1`);
+/// returns the desired chain and its stored record.
+fn apply_sampled(
+    roots: &Roots,
+    adapter: &mut RealAdapter,
+    store: &mut FsStateStore,
+    cg: &TestCgroup,
+    members: Vec<DesiredMember>,
+) -> (DesiredChain, HookpointRecord) {
+    let mut sampled = chain(cg.path(), members);
+    sampled.debug_sample = 1;
+    lifecycle::apply(&roots.layout, adapter, store, &sampled).unwrap();
+    let record = store.load(&sampled.key).unwrap().expect("a record");
+    (sampled, record)
+}
+
+/// Polls `rings` for 500 ms and prints every event read; returns what
+/// `events::poll` counted and the events.
+fn poll_half_a_second(rings: &mut [MemberRing]) -> (usize, Vec<MemberEvent>) {
+    let mut got: Vec<MemberEvent> = Vec::new();
+    let until = Until {
+        count: None,
+        duration: Some(Duration::from_millis(500)),
+    };
+    let n = events::poll(rings, until, &mut |e| got.push(e.clone())).unwrap();
+    for e in &got {
+        eprintln!(
+            "{} slot {} {} {} {:?}:{} -> {:?}:{} writes {} err {}",
+            e.member,
+            e.event.slot,
+            op_name(Hook::SockOps, e.event.op),
+            e.event.family_name(),
+            e.event.local_text(),
+            e.event.local_port,
+            e.event.remote_text(),
+            e.event.remote_port,
+            e.event.writes,
+            e.event.last_err
+        );
+    }
+    (n, got)
+}
+
+/// The events of member `name` in `got`.
+fn events_of(got: &[MemberEvent], name: &str) -> Vec<AccordEvent> {
+    got.iter()
+        .filter(|e| e.member == name)
+        .map(|e| e.event)
+        .collect()
+}
+
 #[test]
 fn debug_events_of_a_connection_are_read_for_every_member() {
     if !require_root_or_skip("accord events") {
@@ -43,10 +97,7 @@ fn debug_events_of_a_connection_are_read_for_every_member() {
     let cg = TestCgroup::create("events").unwrap();
     let (mut adapter, mut store) = (roots.adapter(), roots.store());
 
-    let mut sampled = chain(cg.path(), members());
-    sampled.debug_sample = 1;
-    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &sampled).unwrap();
-    let record = store.load(&sampled.key).unwrap().expect("a record");
+    let (_, record) = apply_sampled(&roots, &mut adapter, &mut store, &cg, members());
     assert_eq!(events::debug_sample(&record), DebugSample::Every(1));
 
     let mut rings = events::open_rings(&roots.layout, &record, &RealEvents, None).unwrap();
@@ -63,34 +114,10 @@ fn debug_events_of_a_connection_are_read_for_every_member() {
     let local_port = conn.client.local_addr().unwrap().port();
     let remote_port = conn.client.peer_addr().unwrap().port();
 
-    let mut got: Vec<MemberEvent> = Vec::new();
-    let until = Until {
-        count: None,
-        duration: Some(Duration::from_millis(500)),
-    };
-    let n = events::poll(&mut rings, until, &mut |e| got.push(e.clone())).unwrap();
+    let (n, got) = poll_half_a_second(&mut rings);
     assert_eq!(n, got.len());
-    for e in &got {
-        eprintln!(
-            "{} slot {} {} {} {:?}:{} -> {:?}:{} writes {} err {}",
-            e.member,
-            e.event.slot,
-            op_name(Hook::SockOps, e.event.op),
-            e.event.family_name(),
-            e.event.local_text(),
-            e.event.local_port,
-            e.event.remote_text(),
-            e.event.remote_port,
-            e.event.writes,
-            e.event.last_err
-        );
-    }
     for (slot, name) in ["init_cwnd", "rto_min"].iter().enumerate() {
-        let mine: Vec<_> = got
-            .iter()
-            .filter(|e| e.member == *name)
-            .map(|e| e.event)
-            .collect();
+        let mine = events_of(&got, name);
         assert!(!mine.is_empty(), "{name}: no events in {got:?}");
         assert!(
             mine.iter().all(|e| e.slot == slot as u32),
@@ -167,10 +194,7 @@ fn debug_events_of_an_ipv6_connection_carry_its_addresses() {
     let cg = TestCgroup::create("events6").unwrap();
     let (mut adapter, mut store) = (roots.adapter(), roots.store());
 
-    let mut sampled = chain(cg.path(), members_v6());
-    sampled.debug_sample = 1;
-    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &sampled).unwrap();
-    let record = store.load(&sampled.key).unwrap().expect("a record");
+    let (sampled, record) = apply_sampled(&roots, &mut adapter, &mut store, &cg, members_v6());
     assert_eq!(record.debug_sample, Some(1));
     let mut rings = events::open_rings(&roots.layout, &record, &RealEvents, None).unwrap();
 
@@ -179,33 +203,10 @@ fn debug_events_of_an_ipv6_connection_carry_its_addresses() {
     let client_port = conn.client.local_addr().unwrap().port();
     let server_port = conn.client.peer_addr().unwrap().port();
 
-    let mut got: Vec<MemberEvent> = Vec::new();
-    let until = Until {
-        count: None,
-        duration: Some(Duration::from_millis(500)),
-    };
-    events::poll(&mut rings, until, &mut |e| got.push(e.clone())).unwrap();
-    for e in &got {
-        eprintln!(
-            "{} slot {} {} {} {:?}:{} -> {:?}:{} writes {}",
-            e.member,
-            e.event.slot,
-            op_name(Hook::SockOps, e.event.op),
-            e.event.family_name(),
-            e.event.local_text(),
-            e.event.local_port,
-            e.event.remote_text(),
-            e.event.remote_port,
-            e.event.writes,
-        );
-    }
+    let (_, got) = poll_half_a_second(&mut rings);
     let lo = Ipv6Addr::LOCALHOST.octets();
     for (slot, name) in ["init_cwnd", "rto_min"].iter().enumerate() {
-        let mine: Vec<_> = got
-            .iter()
-            .filter(|e| e.member == *name)
-            .map(|e| e.event)
-            .collect();
+        let mine = events_of(&got, name);
         let find = |op: u32, local_port: u16| {
             mine.iter()
                 .find(|e| e.op == op && e.local_port == local_port)
