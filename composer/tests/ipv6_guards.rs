@@ -94,120 +94,154 @@ fn conflicts(o: &CheckOutcome) -> usize {
     o.conflicts.len()
 }
 
+/// One case of [`check_cases`]: its name, the guards of `a` and `b`, how
+/// many conflicts it has, and what its human report shows (if anything).
+type Case<'a> = (&'a str, &'a str, &'a str, usize, Option<&'a str>);
+
+/// Runs every case and asserts its conflict count and, when given, that
+/// the human report contains the expected text.
+fn check_cases(cases: &[Case<'_>]) {
+    for &(name, a, b, want, shows) in cases {
+        let (o, human) = run(name, a, b);
+        assert_eq!(conflicts(&o), want, "{name}: {human}");
+        if let Some(shows) = shows {
+            assert!(human.contains(shows), "{name}: {human}");
+        }
+    }
+}
+
 #[test]
 fn v6_only_nested_prefixes_conflict_and_the_witness_is_in_the_inner_one() {
-    let (o, human) = run(
+    check_cases(&[(
         "v6-nested",
         "remote_ip6 in 2001:db8::/32",
         "remote_ip6 in 2001:db8:1::/48",
-    );
-    assert_eq!(conflicts(&o), 1, "{human}");
-    assert!(human.contains("remote_ip6=2001:db8:1:"), "{human}");
+        1,
+        Some("remote_ip6=2001:db8:1:"),
+    )]);
 }
 
 #[test]
 fn v6_only_disjoint_prefixes_do_not_conflict() {
-    let (o, human) = run(
+    check_cases(&[(
         "v6-disjoint",
         "remote_ip6 in 2001:db8::/32",
         "remote_ip6 in 2001:db9::/32 || remote_ip6 == ::1",
-    );
-    assert_eq!(conflicts(&o), 0, "{human}");
+        0,
+        None,
+    )]);
 }
 
 #[test]
 fn v6_prefix_ending_inside_a_word_is_exact() {
-    // /36 splits the second word: 2001:db8:1000:: is inside, 2001:db8:f000:: not.
-    let (o, _) = run(
-        "v6-partial-word-in",
-        "remote_ip6 in 2001:db8::/36",
-        "remote_ip6 == 2001:db8:fff::1",
-    );
-    assert_eq!(conflicts(&o), 1);
-    let (o, _) = run(
-        "v6-partial-word-out",
-        "remote_ip6 in 2001:db8::/36",
-        "remote_ip6 == 2001:db8:1000::1",
-    );
-    assert_eq!(conflicts(&o), 0);
+    check_cases(&[
+        // /36 splits the second word: 2001:db8:1000:: is inside, 2001:db8:f000:: not.
+        (
+            "v6-partial-word-in",
+            "remote_ip6 in 2001:db8::/36",
+            "remote_ip6 == 2001:db8:fff::1",
+            1,
+            None,
+        ),
+        (
+            "v6-partial-word-out",
+            "remote_ip6 in 2001:db8::/36",
+            "remote_ip6 == 2001:db8:1000::1",
+            0,
+            None,
+        ),
+    ]);
 }
 
 #[test]
 fn v4_only_through_the_family_independent_field() {
-    let (o, human) = run(
-        "v4-only",
-        "remote_ip in 10.0.0.0/8",
-        "family == AF_INET && remote_ip4 in 10.1.0.0/16",
-    );
-    assert_eq!(conflicts(&o), 1, "{human}");
-    assert!(human.contains("remote_ip=::ffff:10.1."), "{human}");
-    let (o, human) = run(
-        "v4-only-disjoint",
-        "remote_ip in 10.0.0.0/8",
-        "family == AF_INET && remote_ip4 in 11.0.0.0/8",
-    );
-    assert_eq!(conflicts(&o), 0, "{human}");
+    check_cases(&[
+        (
+            "v4-only",
+            "remote_ip in 10.0.0.0/8",
+            "family == AF_INET && remote_ip4 in 10.1.0.0/16",
+            1,
+            Some("remote_ip=::ffff:10.1."),
+        ),
+        (
+            "v4-only-disjoint",
+            "remote_ip in 10.0.0.0/8",
+            "family == AF_INET && remote_ip4 in 11.0.0.0/8",
+            0,
+            None,
+        ),
+    ]);
 }
 
 #[test]
 fn mixed_prefixes_meet_only_in_their_own_family() {
-    let (o, human) = run(
-        "mixed",
-        "remote_ip in 10.0.0.0/8 || remote_ip in 2001:db8::/32",
-        "remote_ip6 in 2001:db8:5::/48",
-    );
-    assert_eq!(conflicts(&o), 1, "{human}");
-    assert!(human.contains("family=AF_INET6"), "{human}");
-    // An IPv6 prefix never holds for an IPv4 peer and the other way round.
-    let (o, human) = run(
-        "mixed-disjoint",
-        "remote_ip in 2001:db8::/32",
-        "remote_ip in 10.0.0.0/8",
-    );
-    assert_eq!(conflicts(&o), 0, "{human}");
+    check_cases(&[
+        (
+            "mixed",
+            "remote_ip in 10.0.0.0/8 || remote_ip in 2001:db8::/32",
+            "remote_ip6 in 2001:db8:5::/48",
+            1,
+            Some("family=AF_INET6"),
+        ),
+        // An IPv6 prefix never holds for an IPv4 peer and the other way round.
+        (
+            "mixed-disjoint",
+            "remote_ip in 2001:db8::/32",
+            "remote_ip in 10.0.0.0/8",
+            0,
+            None,
+        ),
+    ]);
 }
 
 #[test]
 fn mapped_prefix_overlaps_the_ipv4_prefix_it_maps() {
-    // A dual-stack socket's IPv4 peer, seen as remote_ip6, against the same
-    // peer seen through remote_ip.
-    let (o, human) = run(
-        "mapped-v6-field",
-        "remote_ip6 in ::ffff:10.0.0.0/104",
-        "remote_ip in 10.1.0.0/16",
-    );
-    assert_eq!(conflicts(&o), 1, "{human}");
-    assert!(human.contains("remote_ip6=::ffff:10.1."), "{human}");
-    // On an AF_INET socket remote_ip is remote_ip4 mapped.
-    let (o, human) = run(
-        "mapped-v4-field",
-        "remote_ip in ::ffff:10.0.0.0/104",
-        "family == AF_INET && remote_ip4 == 10.9.8.7",
-    );
-    assert_eq!(conflicts(&o), 1, "{human}");
-    assert!(human.contains("remote_ip4=10.9.8.7"), "{human}");
-    let (o, human) = run(
-        "mapped-disjoint",
-        "remote_ip in ::ffff:10.0.0.0/104",
-        "remote_ip in 11.0.0.0/8 || remote_ip == ::ffff:12.0.0.1",
-    );
-    assert_eq!(conflicts(&o), 0, "{human}");
+    check_cases(&[
+        // A dual-stack socket's IPv4 peer, seen as remote_ip6, against the same
+        // peer seen through remote_ip.
+        (
+            "mapped-v6-field",
+            "remote_ip6 in ::ffff:10.0.0.0/104",
+            "remote_ip in 10.1.0.0/16",
+            1,
+            Some("remote_ip6=::ffff:10.1."),
+        ),
+        // On an AF_INET socket remote_ip is remote_ip4 mapped.
+        (
+            "mapped-v4-field",
+            "remote_ip in ::ffff:10.0.0.0/104",
+            "family == AF_INET && remote_ip4 == 10.9.8.7",
+            1,
+            Some("remote_ip4=10.9.8.7"),
+        ),
+        (
+            "mapped-disjoint",
+            "remote_ip in ::ffff:10.0.0.0/104",
+            "remote_ip in 11.0.0.0/8 || remote_ip == ::ffff:12.0.0.1",
+            0,
+            None,
+        ),
+    ]);
 }
 
 #[test]
 fn negated_and_set_forms() {
-    let (o, human) = run(
-        "negated",
-        "remote_ip6 not in 2001:db8::/32 && remote_ip6 != ::1",
-        "remote_ip6 in {::1, 2001:db8::7}",
-    );
-    assert_eq!(conflicts(&o), 0, "{human}");
-    let (o, human) = run(
-        "set-literal",
-        "remote_ip in {10.0.0.1, 2001:db8::7}",
-        "remote_ip6 == 2001:db8::7",
-    );
-    assert_eq!(conflicts(&o), 1, "{human}");
+    check_cases(&[
+        (
+            "negated",
+            "remote_ip6 not in 2001:db8::/32 && remote_ip6 != ::1",
+            "remote_ip6 in {::1, 2001:db8::7}",
+            0,
+            None,
+        ),
+        (
+            "set-literal",
+            "remote_ip in {10.0.0.1, 2001:db8::7}",
+            "remote_ip6 == 2001:db8::7",
+            1,
+            None,
+        ),
+    ]);
 }
 
 /// The load error of a case whose first guard is `bad`.
