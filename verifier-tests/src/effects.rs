@@ -1,5 +1,9 @@
-//! The rto_min feature's observable effect, shared by its IPv4 and IPv6
-//! end-to-end tests.
+//! The observable effects of the timer features (rto_min, delack_max),
+//! measured and asserted the same way by their IPv4 and IPv6 end-to-end
+//! tests: one connection whose peer is in the member's prefix, one outside.
+
+use std::io::Write;
+use std::time::Duration;
 
 use crate::{tcp_info, TcpConn};
 
@@ -24,5 +28,40 @@ pub fn assert_rto_min_inside_only(inside: &mut TcpConn, outside: &mut TcpConn, l
     assert!(
         out_rto >= 200_000,
         "outside: rto {out_rto}us should be at the 200 ms default"
+    );
+}
+
+/// The peer's view of the receiver's delayed ACKs: `rounds` one-byte
+/// messages, `gap` apart, to a receiver that neither answers nor reads
+/// (reading would send the ACK at once), so past the first quick ACKs each
+/// is ACKed by the delayed-ACK timer and the sender's smoothed RTT
+/// approaches the ACK delay. Returns the sender's `tcpi_rtt` in
+/// microseconds.
+fn delayed_ack_rtt(mut conn: TcpConn, rounds: usize, gap: Duration) -> u32 {
+    for _ in 0..rounds {
+        conn.client.write_all(b"x").unwrap();
+        std::thread::sleep(gap);
+    }
+    tcp_info(&conn.client).unwrap().tcpi_rtt
+}
+
+/// Measures `delayed_ack_rtt` on both connections at once (40 messages,
+/// 50 ms apart), then asserts delack_max's effect: the kernel's delayed-ACK
+/// timeout starts at 40 ms (TCP_ATO_MIN); with delack_max configured to
+/// 5 ms (rounded up to jiffies) the `inside` receiver ACKs within ~5 ms.
+/// `outside_label` names the outside peer in the messages.
+pub fn assert_delack_max_inside_only(inside: TcpConn, outside: TcpConn, outside_label: &str) {
+    let gap = Duration::from_millis(50);
+    let t = std::thread::spawn(move || delayed_ack_rtt(outside, 40, gap));
+    let rtt_in = delayed_ack_rtt(inside, 40, gap);
+    let rtt_out = t.join().unwrap();
+    eprintln!("delack_max: sender rtt in {rtt_in}us, {outside_label} {rtt_out}us");
+    assert!(
+        rtt_in < 20_000,
+        "in prefix: ACKs delayed at most ~5 ms, rtt {rtt_in}us"
+    );
+    assert!(
+        rtt_out > 30_000,
+        "{outside_label}: the default ~40 ms delayed ACK, rtt {rtt_out}us"
     );
 }

@@ -34,16 +34,16 @@
 
 mod cgroup;
 mod chain;
+mod effects;
 mod netns;
-mod rto;
 mod sock;
 mod sock6;
 mod test_run;
 
 pub use cgroup::{cgroup2_mount, TestCgroup};
 pub use chain::{load_object, AccordStats, PinDir, TestChain, BPFFS};
+pub use effects::{assert_delack_max_inside_only, assert_rto_min_inside_only};
 pub use netns::{NetNs, VethPair};
-pub use rto::assert_rto_min_inside_only;
 pub use sock::{
     getsockopt_u32, listener_in, setsockopt_u32, so_rcvbuf, so_sndbuf, socket_in, tcp_congestion,
     tcp_info, tcp_maxseg, TcpConn, TcpInfo,
