@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use composer::check::{check, CheckOptions};
 use composer::eval::{confirm, guard_holds};
 use composer::ir::{Composition, MemberId};
-use composer::load::{load, LoadOptions};
+use composer::load::{load, LoadOptions, Loaded};
 use composer::outcome::{CheckOutcome, Conflict, Witness};
 use composer::report;
 
@@ -64,14 +64,26 @@ fn guard_holds_for(c: &Composition, member: &str, w: &Witness) -> bool {
 /// and returns the human report.
 fn run(name: &str, a: &str, b: &str) -> (CheckOutcome, String) {
     let path = write_case(name, a, b);
-    let loaded = load(&path, &opts()).unwrap_or_else(|e| {
+    let (loaded, o) = load_and_check(name, &path, false);
+    let human = report::human(&o, &loaded.composition, &loaded.warnings);
+    (o, human)
+}
+
+/// Loads case `name` from `path` and checks it; every conflict's witness is
+/// confirmed independently and satisfies both guards.
+fn load_and_check(name: &str, path: &Path, any_config: bool) -> (Loaded, CheckOutcome) {
+    let loaded = load(path, &opts()).unwrap_or_else(|e| {
         panic!(
             "case {name} does not load:\n{}",
             report::load_errors_human(&e)
         )
     });
     let c = &loaded.composition;
-    let o = check(c, &CheckOptions::default());
+    let opts = CheckOptions {
+        any_config,
+        ..CheckOptions::default()
+    };
+    let o = check(c, &opts);
     for conflict in &o.conflicts {
         confirm(c, conflict).unwrap_or_else(|e| panic!("{name}: witness does not confirm: {e}"));
         let Conflict::SameField { witness, .. } = conflict else {
@@ -86,8 +98,7 @@ fn run(name: &str, a: &str, b: &str) -> (CheckOutcome, String) {
             "{name}: b's guard on {witness:?}"
         );
     }
-    let human = report::human(&o, c, &loaded.warnings);
-    (o, human)
+    (loaded, o)
 }
 
 fn conflicts(o: &CheckOutcome) -> usize {
@@ -321,33 +332,7 @@ fn run_param_with(
         "composition: {name}\nhook: sock_ops\nfeatures:\n  - spec: a.yaml\n    config: {{ p: {value} }}\n  - spec: b.yaml\n"
     );
     std::fs::write(&path, comp).expect("write composition");
-    let loaded = load(&path, &opts()).unwrap_or_else(|e| {
-        panic!(
-            "case {name} does not load:\n{}",
-            report::load_errors_human(&e)
-        )
-    });
-    let c = &loaded.composition;
-    let opts = CheckOptions {
-        any_config,
-        ..CheckOptions::default()
-    };
-    let o = check(c, &opts);
-    for conflict in &o.conflicts {
-        confirm(c, conflict).unwrap_or_else(|e| panic!("{name}: witness does not confirm: {e}"));
-        let Conflict::SameField { witness, .. } = conflict else {
-            panic!("{name}: unexpected conflict kind {conflict:?}");
-        };
-        assert!(
-            guard_holds_for(c, "a", witness),
-            "{name}: a's guard on {witness:?}"
-        );
-        assert!(
-            guard_holds_for(c, "b", witness),
-            "{name}: b's guard on {witness:?}"
-        );
-    }
-    o
+    load_and_check(name, &path, any_config).1
 }
 
 #[test]
