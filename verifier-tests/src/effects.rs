@@ -1,11 +1,11 @@
-//! The observable effects of the timer features (rto_min, delack_max),
+//! The observable effects of rto_min, delack_max and jumbo_mss,
 //! measured and asserted the same way by their IPv4 and IPv6 end-to-end
 //! tests: one connection whose peer is in the member's prefix, one outside.
 
 use std::io::Write;
 use std::time::Duration;
 
-use crate::{tcp_info, TcpConn};
+use crate::{tcp_info, tcp_maxseg, TcpConn};
 
 /// Runs 40 ping-pongs on both connections, then asserts rto_min's effect:
 /// `inside` (its peer in the prefix, configured to 5 ms) has an RTO under
@@ -63,5 +63,34 @@ pub fn assert_delack_max_inside_only(inside: TcpConn, outside: TcpConn, outside_
     assert!(
         rtt_out > 30_000,
         "{outside_label}: the default ~40 ms delayed ACK, rtt {rtt_out}us"
+    );
+}
+
+/// Asserts jumbo_mss's effect (configured to 1400): on `inside` the client's
+/// MSS and the peer's sending MSS are 1400 minus the 12-byte timestamp
+/// option (the SYN advertised it, so the peer sends with it too); on
+/// `outside` both keep loopback's large MSS. `outside_label` names the
+/// outside peer in the messages.
+pub fn assert_jumbo_mss_inside_only(inside: &TcpConn, outside: &TcpConn, outside_label: &str) {
+    let (in_client, in_server) = (
+        tcp_maxseg(&inside.client).unwrap(),
+        tcp_info(&inside.server).unwrap().tcpi_snd_mss,
+    );
+    let (out_client, out_server) = (
+        tcp_maxseg(&outside.client).unwrap(),
+        tcp_info(&outside.server).unwrap().tcpi_snd_mss,
+    );
+    eprintln!("jumbo_mss: in client={in_client} server snd_mss={in_server} | {outside_label} client={out_client} server snd_mss={out_server}");
+    assert!(
+        (1300..=1400).contains(&in_client),
+        "in prefix, client MSS {in_client}"
+    );
+    assert!(
+        (1300..=1400).contains(&in_server),
+        "in prefix, the peer's sending MSS {in_server}"
+    );
+    assert!(
+        out_client > 16_000 && out_server > 16_000,
+        "{outside_label}: loopback's large MSS ({out_client}, {out_server})"
     );
 }

@@ -42,7 +42,9 @@ mod test_run;
 
 pub use cgroup::{cgroup2_mount, TestCgroup};
 pub use chain::{load_object, AccordStats, PinDir, TestChain, BPFFS};
-pub use effects::{assert_delack_max_inside_only, assert_rto_min_inside_only};
+pub use effects::{
+    assert_delack_max_inside_only, assert_jumbo_mss_inside_only, assert_rto_min_inside_only,
+};
 pub use netns::{NetNs, VethPair};
 pub use sock::{
     getsockopt_u32, listener_in, setsockopt_u32, so_rcvbuf, so_sndbuf, socket_in, tcp_congestion,
