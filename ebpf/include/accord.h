@@ -72,6 +72,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "accord_sets.h"
 
 /* ------------------------------------------------------------------ */
 /* Constants the BPF target cannot take from libc headers.            */
@@ -229,24 +230,10 @@ struct {
 		return bpf_map_lookup_elem(&accord_config, &zero);           \
 	}
 
-/* The key of every prefix-set map (cidr4_set, cidr6_set, cidr_set): 16
- * address bytes in network order, IPv4 stored IPv4-mapped (::ffff:a.b.c.d,
- * prefixlen = 96 + len), so one trie holds both families. */
-struct accord_lpm_key {
-	__u32 prefixlen;
-	__u8 addr[16];
-};
-
 /* Declares `accord_set_<param>` for a cidr4_set param; match with
- * accord_prefix_match(&accord_set_<param>, conn). */
-#define ACCORD_CIDR4_SET(param)                                              \
-	struct {                                                             \
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                         \
-		__uint(map_flags, BPF_F_NO_PREALLOC);                        \
-		__uint(max_entries, 1024);                                   \
-		__type(key, struct accord_lpm_key);                          \
-		__type(value, __u8);                                         \
-	} accord_set_##param SEC(".maps")
+ * accord_prefix_match(&accord_set_<param>, conn). The key and the map are
+ * in accord_sets.h (shared with the daemon's iterators). */
+#define ACCORD_CIDR4_SET(param) ACCORD_PREFIX_SET_MAP(param)
 
 /* The same map for a cidr6_set or a mixed cidr_set param (the runtime
  * fills IPv6 prefixes at their length, IPv4 ones IPv4-mapped). */
@@ -567,17 +554,13 @@ static __always_inline void accord_timing_end(__u64 start)
 						struct accord_run *__accord_run)
 
 /*
- * ACCORD_XDP(name) { body; return XDP_PASS; }
- *
- * Declares the XDP program `name` (section "xdp"). The body sees
- * `struct xdp_md *ctx` and returns an XDP verdict: XDP_PASS continues the
- * chain with slot ACCORD_SLOT + 1 (XDP_PASS at its end); any other
- * verdict ends the chain at once with that verdict.
+ * The XDP and tc member forms differ only in section, context type and the
+ * verdict that continues the chain: one body serves both.
  */
-#define ACCORD_XDP(name)                                                     \
-	static __always_inline int name##_body(struct xdp_md *ctx,           \
+#define __ACCORD_VERDICT_MEMBER(name, section, ctx_type, pass)              \
+	static __always_inline int name##_body(ctx_type *ctx,                \
 					       struct accord_run *run);      \
-	SEC("xdp") int name(struct xdp_md *ctx)                              \
+	SEC(section) int name(ctx_type *ctx)                                 \
 	{                                                                    \
 		struct accord_run run = {};                                  \
 		int verdict;                                                 \
@@ -587,13 +570,23 @@ static __always_inline void accord_timing_end(__u64 start)
 		verdict = name##_body(ctx, &run);                            \
 		accord_debug(NULL, &run);                                    \
 		accord_timing_end(t0);                                       \
-		if (verdict != XDP_PASS)                                     \
+		if (verdict != (pass))                                       \
 			return verdict;                                      \
 		bpf_tail_call(ctx, &accord_chain, ACCORD_SLOT + 1);          \
-		return XDP_PASS;                                             \
+		return (pass);                                               \
 	}                                                                    \
-	static __always_inline int name##_body(struct xdp_md *ctx,           \
+	static __always_inline int name##_body(ctx_type *ctx,                \
 					       struct accord_run *__accord_run)
+
+/*
+ * ACCORD_XDP(name) { body; return XDP_PASS; }
+ *
+ * Declares the XDP program `name` (section "xdp"). The body sees
+ * `struct xdp_md *ctx` and returns an XDP verdict: XDP_PASS continues the
+ * chain with slot ACCORD_SLOT + 1 (XDP_PASS at its end); any other
+ * verdict ends the chain at once with that verdict.
+ */
+#define ACCORD_XDP(name) __ACCORD_VERDICT_MEMBER(name, "xdp", struct xdp_md, XDP_PASS)
 
 /*
  * ACCORD_TC(name) { body; return TC_ACT_OK; }
@@ -611,24 +604,6 @@ static __always_inline void accord_timing_end(__u64 start)
 #define TC_ACT_SHOT 2
 #endif
 #define ACCORD_TC(name)                                                      \
-	static __always_inline int name##_body(struct __sk_buff *ctx,        \
-					       struct accord_run *run);      \
-	SEC("classifier") int name(struct __sk_buff *ctx)                    \
-	{                                                                    \
-		struct accord_run run = {};                                  \
-		int verdict;                                                 \
-		__u64 t0 = accord_timing_start();                            \
-									     \
-		accord_count_event();                                        \
-		verdict = name##_body(ctx, &run);                            \
-		accord_debug(NULL, &run);                                    \
-		accord_timing_end(t0);                                       \
-		if (verdict != TC_ACT_OK)                                    \
-			return verdict;                                      \
-		bpf_tail_call(ctx, &accord_chain, ACCORD_SLOT + 1);          \
-		return TC_ACT_OK;                                            \
-	}                                                                    \
-	static __always_inline int name##_body(struct __sk_buff *ctx,        \
-					       struct accord_run *__accord_run)
+	__ACCORD_VERDICT_MEMBER(name, "classifier", struct __sk_buff, TC_ACT_OK)
 
 #endif /* ACCORD_H */

@@ -21,6 +21,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "accord_sets.h"
 
 #define ACCORD_ITER_CORE __attribute__((preserve_access_index))
 
@@ -70,21 +71,9 @@ struct bpf_iter__tcp {
 	__u32 uid;
 } ACCORD_ITER_CORE;
 
-/* Same key as accord.h's cidr4_set maps (IPv4 stored v4-mapped). */
-struct accord_lpm_key {
-	__u32 prefixlen;
-	__u8 addr[16];
-};
-
-/* A cidr4_set map reused from the member's pin (same name, same shape). */
-#define ACCORD_ITER_CIDR4_SET(param)                                         \
-	struct {                                                             \
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                         \
-		__uint(map_flags, BPF_F_NO_PREALLOC);                        \
-		__uint(max_entries, 1024);                                   \
-		__type(key, struct accord_lpm_key);                          \
-		__type(value, __u8);                                         \
-	} accord_set_##param SEC(".maps")
+/* A prefix-set map reused from the member's pin (same name, same shape:
+ * accord_sets.h is the one declaration both sides use). */
+#define ACCORD_ITER_CIDR4_SET(param) ACCORD_PREFIX_SET_MAP(param)
 
 /* The member's config map, reused from its pin. */
 #define ACCORD_ITER_CONFIG(...)                                              \
