@@ -126,6 +126,42 @@ pub struct HookpointStatus {
     pub drift: Vec<String>,
 }
 
+impl HookpointStatus {
+    /// The JSON form `accord status --format json` prints and the daemon's
+    /// status socket answers with (one shape for both).
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = &self.record;
+        serde_json::json!({
+            "hookpoint": r.key,
+            "hook": r.hook.name(),
+            "cgroup": r.cgroup,
+            "cgroup_id": r.cgroup_id,
+            "composition": r.composition,
+            "composition_path": r.composition_path,
+            "generation": r.generation,
+            // Whether the members measure their run time (`run_ns` below).
+            "timing": r.timing,
+            "link_prog_id": self.link_prog_id,
+            "dispatcher_prog_id": self.dispatcher.as_ref().ok().map(|d| d.id),
+            // The kernel's BPF_ENABLE_STATS counters of the dispatcher; they
+            // cover every tail-called member.
+            "dispatcher_run_cnt": self.dispatcher.as_ref().ok().map(|d| d.run_cnt),
+            "dispatcher_run_time_ns": self.dispatcher.as_ref().ok().map(|d| d.run_time_ns),
+            "members": self.members.iter().map(|m| serde_json::json!({
+                "slot": m.slot,
+                "member": m.member,
+                "prog_id": m.stats.as_ref().ok().map(|s| s.id),
+                "events": m.counters.map(|c| c.events),
+                "writes": m.counters.map(|c| c.writes),
+                "errors": m.counters.map(|c| c.errors),
+                // 0 unless `timing` is on.
+                "run_ns": m.counters.map(|c| c.run_ns),
+            })).collect::<Vec<_>>(),
+            "drift": self.drift,
+        })
+    }
+}
+
 /// The status of every hookpoint with a record.
 pub fn status(
     layout: &Layout,

@@ -88,6 +88,27 @@ pub fn require_root_or_skip(test: &str) -> bool {
     }
 }
 
+/// The `accord` binary of the same target directory and profile as the
+/// running test (`target/<profile>/accord`, beside `deps/`), or `None`
+/// after saying why; under `CI=true` a missing binary panics instead.
+pub fn accord_bin_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("accord");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let why = format!(
+        "no accord binary at {} (cargo build -p runtime, or cargo test --workspace)",
+        bin.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {why}");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipping test - {test}: {why}");
+    None
+}
+
 /// The pid in a name made by [`unique_name`], if it is one.
 fn owner_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix("accord-test-")?;

@@ -283,6 +283,66 @@ fn a_conflicting_policy_is_refused_and_the_old_state_stays() {
 }
 
 #[test]
+fn the_cli_shows_a_running_daemon_and_does_not_fight_it() {
+    if !require_root_or_skip("daemon: CLI beside the daemon") {
+        return;
+    }
+    let Some(accord) = verifier_tests::accord_bin_or_skip("daemon: CLI") else {
+        return;
+    };
+    let _serial = serial();
+    let (env, cg, mut d) = setup("dcli", &[IW40]);
+    let before = chain_of(&d.status());
+    let cgroup = cg.path().display().to_string();
+
+    let (code, out, err) = env.accord(&accord, &["status"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("daemon: running, policy"), "{out}");
+    let target_line = out
+        .lines()
+        .find(|l| l.contains(&format!("target {cgroup} (")));
+    assert!(
+        target_line.is_some_and(|l| l.contains("): live, sock_ops-")),
+        "{out}"
+    );
+    assert!(out.contains("(managed by the daemon's policy"), "{out}");
+
+    let (code, out, err) = env.accord(&accord, &["status", "--format", "json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["daemon"]["running"], true, "{out}");
+    assert_eq!(v["daemon"]["targets"][0]["state"], "live", "{out}");
+    assert_eq!(chain_of(&v), before, "the same chain as the socket reports");
+
+    // detach and apply on the daemon's cgroup are refused, nothing changes.
+    let (code, _, err) = env.accord(&accord, &["detach", "--cgroup", &cgroup]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("the running accord daemon manages it"),
+        "{err}"
+    );
+    let other = env.composition("other.yaml", &[SNDBUF]);
+    let other = other.display().to_string();
+    let specs = repo().join("specs").display().to_string();
+    let apply = ["apply", &other, "--cgroup", &cgroup, "--specs", &specs];
+    let (code, _, err) = env.accord(&accord, &apply);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("refusing to apply to"), "{err}");
+    assert_eq!(chain_of(&d.status()), before, "nothing changed");
+    assert_eq!(cwnd_of_new(&cg), 40);
+
+    // With the daemon stopped the programs stay, and detach removes them.
+    d.stop();
+    let (code, out, err) = env.accord(&accord, &["status"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("daemon: not running"), "{out}");
+    let (code, out, err) = env.accord(&accord, &["detach", "--all"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(env.status_of_records().is_empty());
+    assert_ne!(cwnd_of_new(&cg), 40);
+}
+
+#[test]
 fn the_socket_is_root_only() {
     if !require_root_or_skip("daemon: socket permissions") {
         return;

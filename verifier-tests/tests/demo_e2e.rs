@@ -15,12 +15,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `accord` from the same target directory and profile as the demo binary.
-fn accord_bin() -> Option<PathBuf> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_accord-demo")).with_file_name("accord");
-    bin.is_file().then_some(bin)
-}
-
 /// Runs the demo on `composition` and checks it left nothing behind, or
 /// returns `None` (having said why) when this host cannot run it.
 fn demo(test: &str, composition: &str) -> Option<(Output, String)> {
@@ -31,15 +25,7 @@ fn demo(test: &str, composition: &str) -> Option<(Output, String)> {
     if !require_root_or_skip(test) {
         return None;
     }
-    let Some(accord) = accord_bin() else {
-        let why =
-            "no accord binary beside the test (cargo build -p runtime, or cargo test --workspace)";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{test}: {why}");
-        }
-        eprintln!("skipping test - {test}: {why}");
-        return None;
-    };
+    let accord = verifier_tests::accord_bin_or_skip(test)?;
     let out = Command::new(env!("CARGO_BIN_EXE_accord-demo"))
         .arg("--accord")
         .arg(&accord)

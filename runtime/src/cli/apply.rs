@@ -6,6 +6,7 @@ use runtime::adapter::real::RealAdapter;
 use runtime::lifecycle;
 
 use super::common::{self, ChainArgs, Roots, EXIT_KERNEL};
+use super::daemon_client;
 
 #[derive(clap::Args, Debug)]
 pub struct ApplyArgs {
@@ -26,6 +27,11 @@ pub fn run(args: ApplyArgs) -> ExitCode {
         Err(code) => return code,
     };
     let layout = args.roots.layout();
+    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
+    let cgroup = Some(args.target.cgroup.as_path());
+    if let Err(code) = daemon_client::refuse_if_managed(&daemon, "apply to", &desired.key, cgroup) {
+        return code;
+    }
     let mut adapter = RealAdapter::default();
     if let Err(code) = common::require_bpffs(&adapter, &layout) {
         return code;
@@ -72,9 +78,16 @@ pub fn run_plan(args: PlanArgs) -> ExitCode {
     let layout = args.roots.layout();
     let adapter = RealAdapter::default();
     let store = args.roots.store();
+    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
     match lifecycle::plan_for(&layout, &adapter, &store, &desired) {
         Ok(plan) => {
             print!("{plan}");
+            if let Some(m) = daemon.managed(&desired.key, Some(&args.target.cgroup)) {
+                println!(
+                    "note: the running accord daemon manages {} (policy {}): `accord apply` would be refused",
+                    m.cgroup, m.policy
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

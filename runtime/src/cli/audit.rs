@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::common::Format;
 use composer::audit::report::{self, AuditedProgram, FeatureAudit};
 use composer::audit::{audit_program, AuditOptions};
 use composer::ir::{Composition, Feature, HookCatalog, Program};
@@ -38,14 +39,6 @@ constant option, helpers the catalog names), bpf_setsockopt with an option
 chosen at run time, tail calls other than the chain continuation, and paths
 that end without continuing the chain (errors); reads the spec does not
 list and declared writes no path makes (warnings).";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Text for people.
-    Human,
-    /// The audits as JSON, for machines.
-    Json,
-}
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = LONG_HELP)]

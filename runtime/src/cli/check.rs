@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::common::Format;
 use composer::check::{check_traced, CheckOptions};
 use composer::load::{self, LoadOptions};
 use composer::report;
@@ -31,14 +32,6 @@ The hook catalog (specs/hooks/<hook>.yaml) is found by searching upward from
 the composition's directory for specs/; --specs DIR names another specs
 directory. Each contradiction is printed with a concrete connection (op,
 addresses, ports) and config that make two features disagree.";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Text for people.
-    Human,
-    /// The outcome as JSON, for machines; input errors too.
-    Json,
-}
 
 #[derive(clap::Args)]
 #[command(after_long_help = LONG_HELP)]

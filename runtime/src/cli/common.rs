@@ -25,6 +25,15 @@ pub const EXIT_INPUT: u8 = 2;
 /// is not set up (no bpffs, not root). Nothing changed.
 pub const EXIT_KERNEL: u8 = 3;
 
+/// `--format` of every subcommand that reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Text for people.
+    Human,
+    /// JSON for machines (input errors too, where the command reads input).
+    Json,
+}
+
 /// Where accord keeps its pins and records.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Roots {

@@ -9,16 +9,10 @@ use runtime::adapter::real::RealAdapter;
 use runtime::doctor::{self, Finding, Report};
 use serde::Serialize;
 
-use super::common::{Roots, EXIT_KERNEL};
+use super::common::{Format, Roots, EXIT_KERNEL};
 
 /// Exit code: at least one finding.
 const EXIT_FINDINGS: u8 = 1;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Human,
-    Json,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {

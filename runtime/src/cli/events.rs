@@ -5,22 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use runtime::adapter::events::{
     self, op_name, DebugSample, EventsError, MemberEvent, RealEvents, Until,
 };
 use runtime::desired::Target;
 use runtime::state::StateStore;
 
-use super::common::{Roots, EXIT_INPUT, EXIT_KERNEL};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// One aligned line per event.
-    Human,
-    /// One JSON object per line.
-    Json,
-}
+use super::common::{Format, Roots, EXIT_INPUT, EXIT_KERNEL};
 
 #[derive(clap::Args, Debug)]
 pub struct EventsArgs {

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod apply;
 pub mod common;
 pub mod daemon;
+pub mod daemon_client;
 pub mod doctor;
 pub mod events;
 pub mod status;

@@ -12,7 +12,8 @@ use runtime::layout::hookpoint_key;
 use runtime::lifecycle;
 use runtime::state::StateStore;
 
-use super::common::{self, Roots, EXIT_INPUT, EXIT_KERNEL};
+use super::common::{self, Format, Roots, EXIT_INPUT, EXIT_KERNEL};
+use super::daemon_client;
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -22,6 +23,10 @@ pub struct StatusArgs {
     /// `sysctl kernel.bpf_stats_enabled=1`).
     #[arg(long, value_name = "SECS")]
     pub sample: Option<u64>,
+    /// `json`: one object with `kernel`, `daemon` (a running daemon's policy
+    /// and targets, or `running: false`) and `hookpoints`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
     #[command(flatten)]
     pub roots: Roots,
 }
@@ -31,7 +36,12 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     let mut adapter = RealAdapter::default();
     let store = args.roots.store();
     let features = adapter.probe();
-    println!("kernel: {features}");
+    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
+    let human = args.format == Format::Human;
+    if human {
+        println!("kernel: {features}");
+        print!("{}", daemon.human());
+    }
     let read = |adapter: &RealAdapter| lifecycle::status(&layout, adapter, &store);
     let result = match args.sample {
         Some(secs) => {
@@ -46,7 +56,9 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
             std::thread::sleep(Duration::from_secs(secs));
             let after = read(&adapter);
             drop(session);
-            println!("run-time statistics over the last {secs} s (BPF_ENABLE_STATS):");
+            if human {
+                println!("run-time statistics over the last {secs} s (BPF_ENABLE_STATS):");
+            }
             match (before, after) {
                 (Ok(b), Ok(mut a)) => {
                     for (st, old) in a.iter_mut().zip(&b) {
@@ -58,31 +70,42 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
             }
         }
         None => {
-            if !features.stats_enabled_by_sysctl {
+            if human && !features.stats_enabled_by_sysctl {
                 println!("(run-time statistics are off: counts grow only while they are on; use --sample SECS or sysctl kernel.bpf_stats_enabled=1)");
             }
             read(&adapter)
         }
     };
-    match result {
-        Ok(all) if all.is_empty() => {
-            println!(
-                "no hookpoints managed by accord (records in {})",
-                layout.records_dir().display()
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(all) => {
-            for st in &all {
-                common::print_hookpoint(st);
-            }
-            ExitCode::SUCCESS
-        }
+    let all = match result {
+        Ok(all) => all,
         Err(e) => {
             eprintln!("accord: {e}");
-            ExitCode::from(EXIT_KERNEL)
+            return ExitCode::from(EXIT_KERNEL);
         }
+    };
+    if !human {
+        let v = serde_json::json!({
+            "kernel": features.to_string(),
+            "sample_secs": args.sample,
+            "daemon": daemon.to_json(),
+            "hookpoints": all.iter().map(lifecycle::HookpointStatus::to_json).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON prints"));
+        return ExitCode::SUCCESS;
     }
+    if all.is_empty() {
+        println!(
+            "no hookpoints managed by accord (records in {})",
+            layout.records_dir().display()
+        );
+    }
+    for st in &all {
+        if let Some(m) = daemon.managed(&st.record.key, Some(&st.record.cgroup)) {
+            println!("(managed by the daemon's policy {})", m.policy);
+        }
+        common::print_hookpoint(st);
+    }
+    ExitCode::SUCCESS
 }
 
 fn subtract(st: &mut lifecycle::HookpointStatus, old: &lifecycle::HookpointStatus) {
@@ -134,7 +157,10 @@ pub fn run_detach(args: DetachArgs) -> ExitCode {
             }
         }
     } else {
-        let cgroup = args.cgroup.expect("clap requires --cgroup without --all");
+        let cgroup = args
+            .cgroup
+            .clone()
+            .expect("clap requires --cgroup without --all");
         match Target::of_cgroup(&cgroup) {
             Ok(t) => vec![hookpoint_key(Hook::SockOps, t.cgroup_id)],
             Err(e) => {
@@ -154,8 +180,15 @@ pub fn run_detach(args: DetachArgs) -> ExitCode {
             }
         }
     };
+    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
     let mut code = ExitCode::SUCCESS;
     for key in keys {
+        let recorded_cgroup = store.load(&key).ok().flatten().map(|r| r.cgroup);
+        let cgroup = args.cgroup.as_deref().or(recorded_cgroup.as_deref());
+        if let Err(refused) = daemon_client::refuse_if_managed(&daemon, "detach", &key, cgroup) {
+            code = refused;
+            continue;
+        }
         let known = store.load(&key).ok().flatten().is_some()
             || adapter.exists(&layout.hookpoint_dir(&key));
         if !known {

@@ -420,7 +420,10 @@ impl Engine {
     /// Everything the status socket reports.
     pub fn status(&self) -> Value {
         let hookpoints = match lifecycle::status(&self.layout, &self.adapter, &self.store) {
-            Ok(all) => all.iter().map(hookpoint_json).collect(),
+            Ok(all) => all
+                .iter()
+                .map(lifecycle::HookpointStatus::to_json)
+                .collect(),
             Err(e) => vec![json!({ "error": e.to_string() })],
         };
         let targets: Vec<Value> = self
@@ -433,6 +436,9 @@ impl Engine {
                     "timing": t.prepared.target.timing,
                 });
                 let m = v.as_object_mut().expect("an object");
+                if let Some(key) = &t.key {
+                    m.insert("hookpoint".into(), key.clone().into());
+                }
                 match &t.phase {
                     Phase::Pending => {
                         m.insert("state".into(), "pending".into());
@@ -498,32 +504,4 @@ fn nearest_existing_parent(cgroup: &Path) -> Option<PathBuf> {
         .skip(1)
         .find(|p| p.is_dir())
         .map(Path::to_path_buf)
-}
-
-fn hookpoint_json(st: &lifecycle::HookpointStatus) -> Value {
-    let r = &st.record;
-    json!({
-        "hookpoint": r.key,
-        "hook": r.hook.name(),
-        "cgroup": r.cgroup,
-        "cgroup_id": r.cgroup_id,
-        "composition": r.composition,
-        "composition_path": r.composition_path,
-        "generation": r.generation,
-        // Whether the members measure their run time (`run_ns` below).
-        "timing": r.timing,
-        "link_prog_id": st.link_prog_id,
-        "dispatcher_prog_id": st.dispatcher.as_ref().ok().map(|d| d.id),
-        "members": st.members.iter().map(|m| json!({
-            "slot": m.slot,
-            "member": m.member,
-            "prog_id": m.stats.as_ref().ok().map(|s| s.id),
-            "events": m.counters.map(|c| c.events),
-            "writes": m.counters.map(|c| c.writes),
-            "errors": m.counters.map(|c| c.errors),
-            // 0 unless `timing` is on.
-            "run_ns": m.counters.map(|c| c.run_ns),
-        })).collect::<Vec<_>>(),
-        "drift": st.drift,
-    })
 }

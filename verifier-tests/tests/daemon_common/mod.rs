@@ -184,6 +184,23 @@ impl Env {
         d
     }
 
+    /// Runs the `accord` binary `bin` on this environment's bpffs root,
+    /// state directory and socket; returns (exit code, stdout, stderr).
+    pub fn accord(&self, bin: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = Command::new(bin)
+            .args(args)
+            .env("ACCORD_BPFFS_ROOT", &self.layout.bpffs_root)
+            .env("ACCORD_STATE_DIR", &self.layout.state_dir)
+            .env("ACCORD_SOCKET", &self.socket)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     pub fn status_of_records(&self) -> Vec<runtime::state::HookpointRecord> {
         FsStateStore {
             layout: self.layout.clone(),
