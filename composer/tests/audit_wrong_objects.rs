@@ -11,7 +11,7 @@ use composer::audit::insn::{class, Insn};
 use composer::audit::{
     audit_program, elf, report, AuditOptions, Finding, FindingKind, ProgramAudit, Severity, Site,
 };
-use composer::ir::{Literal, Program, WriteValue};
+use composer::ir::{Guard, Literal, Operand, Program, SetExpr, ValueType, WriteValue};
 
 struct Compiled {
     src: PathBuf,
@@ -391,6 +391,86 @@ fn a_missing_program_is_an_error_naming_the_ones_there() {
         &AuditOptions::default()
     )
     .is_err());
+}
+
+/// `field`'s writes guarded by `op in {ops}` (catalog names) and, if
+/// `also`, by a condition on another field that the audit cannot decide.
+fn guarded(name: &str, field: &str, ops: &[&str], also: bool) -> Program {
+    let catalog = common::catalog();
+    let Some(ValueType::Enum { variants }) = catalog.readable.get("op").map(|f| f.ty.clone())
+    else {
+        panic!("the catalog's op is an enum");
+    };
+    let value = |n: &str| {
+        let v = variants.iter().find(|(name, _)| name == n).map(|(_, v)| *v);
+        Literal::Int(v.unwrap_or_else(|| panic!("{n} is an op")))
+    };
+    let op_in = Guard::In {
+        operand: Operand::Field("op".into()),
+        set: SetExpr::Values(ops.iter().map(|n| value(n)).collect()),
+        negated: false,
+    };
+    let other = Guard::In {
+        operand: Operand::Field("remote_ip4".into()),
+        set: SetExpr::Param("prefixes".into()),
+        negated: false,
+    };
+    let mut p = common::program(name, common::PARSER_READS, &[field]);
+    p.writes[0].guard = if also {
+        Guard::And(vec![op_in, other])
+    } else {
+        op_in
+    };
+    p
+}
+
+#[test]
+fn a_write_at_an_op_its_guard_excludes_is_an_error() {
+    let Some(c) = compile("op_outside_guard") else {
+        return;
+    };
+    let established = [
+        "BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB",
+        "BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB",
+    ];
+    let p = guarded("op_outside_guard", "TCP_BPF_IW", &established, true);
+    let a = audit(&c, &p);
+    let f = find(&a, |k| matches!(k, FindingKind::WriteOutsideGuard { .. }));
+    assert_eq!(
+        f.kind,
+        FindingKind::WriteOutsideGuard {
+            field: "TCP_BPF_IW".into(),
+            ops: vec!["BPF_SOCK_OPS_TCP_CONNECT_CB".into()],
+        },
+        "only the op the program adds is reported"
+    );
+    assert_eq!(f.severity, Severity::Error);
+    assert_at_marker(&c, &p.name, f, is_call(49));
+    assert_eq!(a.errors(), 1, "{:#?}", a.findings);
+
+    // A guard that allows only one established op: the other one too.
+    let one = guarded("op_outside_guard", "TCP_BPF_IW", &established[..1], false);
+    let a = audit(&c, &one);
+    let f = find(&a, |k| matches!(k, FindingKind::WriteOutsideGuard { .. }));
+    assert_eq!(
+        f.kind,
+        FindingKind::WriteOutsideGuard {
+            field: "TCP_BPF_IW".into(),
+            ops: vec![
+                "BPF_SOCK_OPS_TCP_CONNECT_CB".into(),
+                "BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB".into()
+            ],
+        }
+    );
+
+    // Declared with the op it writes at, the object is clean.
+    let all = [
+        established[0],
+        established[1],
+        "BPF_SOCK_OPS_TCP_CONNECT_CB",
+    ];
+    let ok = audit(&c, &guarded("op_outside_guard", "TCP_BPF_IW", &all, true));
+    assert_eq!(ok.errors(), 0, "{:#?}", ok.findings);
 }
 
 #[test]

@@ -6,15 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::ctx::sock_ops_field;
+use super::guard_ops;
 use super::helpers;
 use super::image::{Image, Loc};
 use super::interp::{Analysis, Effect};
+use super::ops::OpSet;
 use super::value::{Atom, Value};
 use super::{
     AuditOptions, Finding, FindingKind, Observed, ProgramAudit, Severity, Site, CHAIN_MAP,
     SLOT_GLOBAL,
 };
-use crate::ir::{HookCatalog, Literal, Program, WritableField, WriteMethod, WriteValue};
+use crate::ir::{HookCatalog, Literal, Program, ValueType, WritableField, WriteMethod, WriteValue};
 
 struct Findings(Vec<Finding>);
 
@@ -103,6 +105,8 @@ pub(super) fn check(
     let mut any_store = false;
     // (field, value written, where) for writes whose value the audit sees.
     let mut values: Vec<(String, Value, Site)> = Vec::new();
+    // (field, the ops of the paths reaching the write, where) for every write.
+    let mut write_ops: Vec<(String, OpSet, Site)> = Vec::new();
     let chain_id = a
         .names
         .iter()
@@ -125,6 +129,7 @@ pub(super) fn check(
 
     for (node, effect) in &a.effects {
         let loc = a.nodes[*node].key.loc;
+        let ops = a.nodes[*node].state.ops;
         let here = || Some(site(image, loc));
         match effect {
             Effect::CtxLoad { off: Some(off), .. } => {
@@ -171,6 +176,7 @@ pub(super) fn check(
                 Some(w) => {
                     writes.entry(w.name.clone()).or_default().extend(here());
                     values.push((w.name.clone(), value.clone(), site(image, loc)));
+                    write_ops.push((w.name.clone(), ops, site(image, loc)));
                 }
                 None => found.add(
                     Severity::Error,
@@ -239,6 +245,9 @@ pub(super) fn check(
                                 for o in &options {
                                     let field =
                                         setsockopt(catalog, *l, *o, &mut writes, &mut found, here());
+                                    if let Some(f) = &field {
+                                        write_ops.push((f.clone(), ops, site(image, loc)));
+                                    }
                                     if let (Some(f), Some(v)) = (field, optval) {
                                         values.push((f, v.clone(), site(image, loc)));
                                     }
@@ -278,6 +287,7 @@ pub(super) fn check(
                         writes.entry(w.name.clone()).or_default().extend(here());
                         // The written value is the first argument after ctx.
                         values.push((w.name.clone(), args[1].clone(), site(image, loc)));
+                        write_ops.push((w.name.clone(), ops, site(image, loc)));
                     } else if helpers::WITH_CALLBACK.contains(&id) {
                         found.add(
                             Severity::Error,
@@ -385,6 +395,7 @@ pub(super) fn check(
             );
         }
     }
+    writes_outside_guards(catalog, program, &write_ops, &mut found);
     // Constant values against the spec's literals and ranges.
     for (field, value, at) in &values {
         let Some(consts) = value.constants() else {
@@ -491,6 +502,59 @@ pub(super) fn check(
         reads: observed(reads, &|f| program.reads.iter().any(|r| r == f)),
         always_continues: bad_exits.is_empty(),
         findings,
+    }
+}
+
+/// Declared writes made at ops where none of the field's guards can hold.
+fn writes_outside_guards(
+    catalog: &HookCatalog,
+    program: &Program,
+    write_ops: &[(String, OpSet, Site)],
+    found: &mut Findings,
+) {
+    let Some(ValueType::Enum { variants }) =
+        catalog.readable.get(guard_ops::OP_FIELD).map(|f| &f.ty)
+    else {
+        return;
+    };
+    // Per field: the excluded ops it is written at (value, name), and where.
+    type Outside<'a> = (BTreeSet<(u64, &'a str)>, BTreeSet<&'a Site>);
+    let mut outside: BTreeMap<&str, Outside> = BTreeMap::new();
+    for (field, ops, at) in write_ops {
+        let guards: Vec<_> = program
+            .writes
+            .iter()
+            .filter(|w| &w.field == field)
+            .map(|w| &w.guard)
+            .collect();
+        if guards.is_empty() {
+            continue; // an undeclared write, reported as such
+        }
+        for (name, v) in variants {
+            if ops.contains(*v) && !guards.iter().any(|g| guard_ops::may_hold(g, *v)) {
+                let e = outside.entry(field).or_default();
+                e.0.insert((*v, name));
+                e.1.insert(at);
+            }
+        }
+    }
+    for (field, (ops, sites)) in outside {
+        let names: Vec<String> = ops.iter().map(|(_, n)| n.to_string()).collect();
+        found.add(
+            Severity::Error,
+            FindingKind::WriteOutsideGuard {
+                field: field.to_string(),
+                ops: names.clone(),
+            },
+            format!(
+                "writes {field} when op is {}, where the spec's `when:` cannot hold: the composition was proved for the declared guard only",
+                names.join(" or ")
+            ),
+            None,
+        );
+        if let Some(f) = found.0.last_mut() {
+            f.sites = sites.into_iter().cloned().collect();
+        }
     }
 }
 

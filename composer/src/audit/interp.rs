@@ -12,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use super::alu;
 use super::image::{Image, Loc, RelocTarget};
 use super::insn::{self, class, jmp, mode, Insn};
+use super::ops::OpFns;
 use super::state::{Frame, State};
 use super::value::{Atom, Value};
 
@@ -93,23 +94,36 @@ impl Analysis {
     }
 }
 
-struct Names(Vec<String>);
+/// What every step shares: the names atoms refer to, and where the hook's
+/// `op` field is in the context.
+struct Names {
+    list: Vec<String>,
+    op_offset: Option<i64>,
+    /// The functions of the op that [`Atom::Op`] atoms refer to.
+    ops: OpFns,
+}
 
 impl Names {
     fn id(&mut self, name: &str) -> u32 {
-        match self.0.iter().position(|n| n == name) {
+        match self.list.iter().position(|n| n == name) {
             Some(i) => i as u32,
             None => {
-                self.0.push(name.to_string());
-                (self.0.len() - 1) as u32
+                self.list.push(name.to_string());
+                (self.list.len() - 1) as u32
             }
         }
     }
 }
 
-/// Runs the analysis of `image` from its entry.
-pub fn analyze(image: &Image) -> Analysis {
-    let mut names = Names(Vec::new());
+/// Runs the analysis of `image` from its entry. `op_offset` is the context
+/// offset of the hook's `op` field (a `u32`), if it has one: branches on it
+/// then narrow each state's [`State::ops`].
+pub fn analyze(image: &Image, op_offset: Option<i64>) -> Analysis {
+    let mut names = Names {
+        list: Vec::new(),
+        op_offset,
+        ops: OpFns::new(),
+    };
     let mut index: HashMap<NodeKey, usize> = HashMap::new();
     let mut nodes: Vec<Node> = Vec::new();
     let mut queued: Vec<bool> = Vec::new();
@@ -168,7 +182,7 @@ pub fn analyze(image: &Image) -> Analysis {
         nodes,
         succs,
         effects,
-        names: names.0,
+        names: names.list,
         gave_up,
     }
 }
@@ -219,7 +233,18 @@ fn step(
             let is64 = i.class() == class::ALU64;
             let dst = s.reg(i.dst);
             let v = match i.op() {
-                insn::alu::NEG | insn::alu::END => dst.map1(|a| alu::unary(&i, is64, a)),
+                insn::alu::NEG | insn::alu::END => {
+                    let atoms: Vec<Atom> = dst.atoms().copied().collect();
+                    Value::from_atoms(atoms.into_iter().map(|a| match a {
+                        Atom::Op(f) => names.ops.map(f, |x| {
+                            match alu::unary(&i, is64, Atom::Const(x)) {
+                                Atom::Const(c) => Some(c),
+                                _ => None,
+                            }
+                        }),
+                        other => alu::unary(&i, is64, other),
+                    }))
+                }
                 _ => {
                     let src = if i.src_is_reg() {
                         s.reg(i.src)
@@ -233,7 +258,15 @@ fn step(
                     } else {
                         dst
                     };
-                    dst.map2(&src, |a, b| alu::binary(&i, is64, a, b))
+                    let pairs: Vec<(Atom, Atom)> = dst
+                        .atoms()
+                        .flat_map(|a| src.atoms().map(move |b| (*a, *b)))
+                        .collect();
+                    Value::from_atoms(
+                        pairs
+                            .into_iter()
+                            .map(|(a, b)| names.ops.alu(&i, is64, a, b)),
+                    )
                 }
             };
             s.set_reg(i.dst, v);
@@ -285,18 +318,20 @@ fn step(
                 let v = if i.class() == class::ST {
                     Value::constant(alu::truncate_bytes(i64::from(i.imm) as u64, size))
                 } else {
-                    s.reg(i.src).map1(|a| match a {
+                    let atoms: Vec<Atom> = s.reg(i.src).atoms().copied().collect();
+                    Value::from_atoms(atoms.into_iter().map(|a| match a {
                         Atom::Const(c) => Atom::Const(alu::truncate_bytes(c, size)),
                         Atom::Slot(k) if size >= 4 => Atom::Slot(k),
+                        Atom::Op(f) => names.ops.map(f, |x| Some(alu::truncate_bytes(x, size))),
                         other if size == 8 => other,
                         _ => Atom::Scalar,
-                    })
+                    }))
                 };
                 store(&mut s, &base, i.off, size, &v, &mut emit);
             }
             vec![(at(key, next(1)), s)]
         }
-        class::JMP | class::JMP32 => jump(image, key, &i, s, &mut emit),
+        class::JMP | class::JMP32 => jump(image, key, &i, s, names, &mut emit),
         _ => {
             emit(Effect::Unfollowed {
                 reason: format!("unknown instruction class in opcode {:#04x}", i.code),
@@ -311,6 +346,7 @@ fn jump(
     key: &NodeKey,
     i: &Insn,
     mut s: State,
+    names: &Names,
     emit: &mut impl FnMut(Effect),
 ) -> Vec<(NodeKey, State)> {
     let loc = key.loc;
@@ -367,6 +403,13 @@ fn jump(
             };
             let (mut on_taken, mut on_fall) = (s.clone(), s);
             let (mut may_take, mut may_fall) = (taken != Some(false), taken != Some(true));
+            // A comparison of the op with a constant splits the ops.
+            if let Some((t, f)) = names.ops.split(i.op(), &a, &b, is64, on_taken.ops) {
+                on_taken.ops = t;
+                on_fall.ops = f;
+                may_take &= !t.is_empty();
+                may_fall &= !f.is_empty();
+            }
             // `if r == K`: r is K on one edge and not K on the other.
             if let (true, jmp::JEQ | jmp::JNE, Some(Atom::Const(k))) = (is64, i.op(), b.single()) {
                 let (eq, ne) = (refine(&a, k, true), refine(&a, k, false));
@@ -420,7 +463,7 @@ fn refine(v: &Value, k: u64, equal: bool) -> Option<Value> {
     }
 }
 
-fn compare(op: u8, x: u64, y: u64, is64: bool) -> Option<bool> {
+pub(super) fn compare(op: u8, x: u64, y: u64, is64: bool) -> Option<bool> {
     let (x, y) = if is64 {
         (x, y)
     } else {
@@ -574,11 +617,16 @@ fn load(
     for a in base.atoms() {
         let v = match *a {
             Atom::Ctx(o) => {
+                let at = o.wrapping_add(off);
                 emit(Effect::CtxLoad {
-                    off: Some(o.wrapping_add(off)),
+                    off: Some(at),
                     size,
                 });
-                Value::scalar()
+                if names.op_offset == Some(at) && size == 4 && !signed {
+                    Value::of(Atom::Op(0))
+                } else {
+                    Value::scalar()
+                }
             }
             Atom::CtxAny => {
                 emit(Effect::CtxLoad { off: None, size });
@@ -593,7 +641,7 @@ fn load(
                 None => Value::scalar(),
             },
             Atom::Global { name, off: o }
-                if names.0.get(name as usize).map(String::as_str) == Some("ACCORD_SLOT")
+                if names.list.get(name as usize).map(String::as_str) == Some("ACCORD_SLOT")
                     && o.wrapping_add(off) == 0
                     && size == 4 =>
             {

@@ -29,10 +29,12 @@ pub mod btf;
 mod check;
 pub mod ctx;
 pub mod elf;
+pub mod guard_ops;
 pub mod helpers;
 pub mod image;
 pub mod insn;
 pub mod interp;
+pub mod ops;
 pub mod report;
 mod state;
 pub mod value;
@@ -96,6 +98,10 @@ pub struct Site {
 pub enum FindingKind {
     /// The bytecode writes a catalog field the spec does not declare.
     UndeclaredWrite { field: String },
+    /// A declared write the bytecode makes at hook ops (`BPF_SOCK_OPS_*`
+    /// names) where none of the field's `when:` guards can hold: the
+    /// solver proved the composition for the declared guards only.
+    WriteOutsideGuard { field: String, ops: Vec<String> },
     /// A declared write of a constant the spec's literal or range does not
     /// allow (the solver reasoned about the declared value, not this one).
     UndeclaredValue { field: String, value: u64 },
@@ -200,6 +206,11 @@ pub fn audit_image(
     catalog: &HookCatalog,
     opts: &AuditOptions,
 ) -> ProgramAudit {
-    let analysis = interp::analyze(image);
+    let op_offset = catalog
+        .readable
+        .get("op")
+        .and_then(|f| f.offset)
+        .map(i64::from);
+    let analysis = interp::analyze(image, op_offset);
     check::check(image, &analysis, program, catalog, opts)
 }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::alu::{sign_extend_bytes, truncate_bytes};
+use super::ops::OpSet;
 use super::value::{Atom, Value};
 
 /// Stack offsets the audit keeps cells for (the verifier allows -512..0);
@@ -178,10 +179,12 @@ impl Frame {
     }
 }
 
-/// The state at one instruction: the frames, the innermost last.
+/// The state at one instruction: the frames, the innermost last, and the
+/// hook `op` values of the paths that reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub frames: Vec<Frame>,
+    pub ops: OpSet,
 }
 
 impl State {
@@ -189,7 +192,10 @@ impl State {
     pub fn entry() -> State {
         let mut f = Frame::new(0);
         f.regs[1] = Value::of(Atom::Ctx(0));
-        State { frames: vec![f] }
+        State {
+            frames: vec![f],
+            ops: OpSet::ALL,
+        }
     }
 
     pub fn top(&self) -> &Frame {
@@ -222,6 +228,9 @@ impl State {
         for (a, b) in self.frames.iter_mut().zip(other.frames.iter()) {
             grew |= a.join(b);
         }
+        let ops = OpSet(self.ops.0 | other.ops.0);
+        grew |= ops != self.ops;
+        self.ops = ops;
         grew
     }
 

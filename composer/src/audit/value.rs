@@ -38,12 +38,19 @@ pub enum Atom {
     Global { name: u32, off: i64 },
     /// The value of the `ACCORD_SLOT` load-time constant plus `k`.
     Slot(i64),
+    /// A function of the hook's `op` field (a small enum): entry `id` of
+    /// the analysis's table of functions, which gives the value for each op
+    /// in `0..63` (entry 0 is the op itself). Arithmetic with constants is
+    /// applied pointwise, so any mix of `+`, `&`, shifts and widths stays
+    /// exact; branches on it narrow the state's set of possible ops
+    /// ([`super::ops::OpSet`]).
+    Op(u32),
 }
 
 impl Atom {
     fn widen(self) -> Atom {
         match self {
-            Atom::Const(_) | Atom::Global { .. } | Atom::Slot(_) => Atom::Scalar,
+            Atom::Const(_) | Atom::Global { .. } | Atom::Slot(_) | Atom::Op(_) => Atom::Scalar,
             Atom::Ctx(_) => Atom::CtxAny,
             Atom::Stack { frame, .. } => Atom::StackAny { frame },
             other => other,
@@ -136,7 +143,7 @@ impl Value {
         v
     }
 
-    /// `Scalar` absorbs constants, globals and slots; `CtxAny` absorbs
+    /// `Scalar` absorbs constants, globals, slots and ops; `CtxAny` absorbs
     /// context offsets; `StackAny` absorbs stack offsets of its frame; a
     /// set too large is widened.
     fn normalize(&mut self) {
@@ -145,8 +152,12 @@ impl Value {
         }
         let has = |s: &BTreeSet<Atom>, a: &Atom| s.contains(a);
         if has(&self.0, &Atom::Scalar) {
-            self.0
-                .retain(|a| !matches!(a, Atom::Const(_) | Atom::Global { .. } | Atom::Slot(_)));
+            self.0.retain(|a| {
+                !matches!(
+                    a,
+                    Atom::Const(_) | Atom::Global { .. } | Atom::Slot(_) | Atom::Op(_)
+                )
+            });
         }
         if has(&self.0, &Atom::CtxAny) {
             self.0.retain(|a| !matches!(a, Atom::Ctx(_)));
