@@ -49,14 +49,18 @@ enum Command {
     /// failure before the swap (a verifier rejection, say) rolls everything
     /// back and leaves the live chain untouched (exit 3, with the verifier
     /// log). Applying the same composition again changes nothing; a change
-    /// of config only updates the config maps in place.
+    /// of config only updates the config maps in place. A cgroup the
+    /// running daemon's policy covers is refused (exit 2): change the
+    /// policy instead.
     Apply(cli::apply::ApplyArgs),
     /// Print the steps `accord apply` would take, taking none.
     Plan(cli::apply::PlanArgs),
     /// Show every hookpoint accord manages: target, generation, members in
-    /// order with their kernel program ids, run counts and run time.
+    /// order with their kernel program ids, run counts and run time; and a
+    /// running daemon's policy and targets (live, pending, failed).
     Status(cli::status::StatusArgs),
     /// Remove a cgroup's chain completely (link, every generation, record).
+    /// Refused for a cgroup the running daemon's policy covers.
     Detach(cli::status::DetachArgs),
     /// Remove accord pins that no hookpoint uses (old generations, leftovers
     /// of interrupted runs). `--dry-run` only lists them.
