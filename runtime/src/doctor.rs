@@ -1,6 +1,7 @@
 //! `accord doctor`: desired state (the records) against observed state (the
 //! pins under the bpffs root, the link and the program it runs, the
-//! programs the kernel lists on each cgroup, struct_ops registrations).
+//! programs the kernel lists on each cgroup, its ancestors and the cgroups
+//! below it, struct_ops registrations).
 //! [`gather`] reads the facts through the adapter seam; [`diagnose`] is a
 //! pure function from those facts to findings, each with what to do.
 
@@ -31,6 +32,9 @@ pub struct HookpointFacts {
     /// Programs that run for the cgroup's sockets too, attached to an
     /// ancestor (the effective list minus the attached one).
     pub inherited: Vec<AttachedProg>,
+    /// Programs attached to cgroups below it: they run for the sockets
+    /// there together with the chain.
+    pub descendants: Vec<(PathBuf, AttachedProg)>,
 }
 
 /// One hookpoint directory under the bpffs root.
@@ -95,12 +99,24 @@ pub enum Finding {
         name: String,
     },
     /// A program attached to an ancestor cgroup that runs for this one's
-    /// sockets too.
+    /// sockets too; `hookpoint` when it is another accord chain.
     InheritedProgram {
         key: String,
         cgroup: PathBuf,
         prog_id: u32,
         name: String,
+        hookpoint: Option<String>,
+    },
+    /// A program attached to a cgroup below this one: it runs for the
+    /// sockets there together with the chain; `hookpoint` when it is
+    /// another accord chain.
+    DescendantProgram {
+        key: String,
+        cgroup: PathBuf,
+        descendant: PathBuf,
+        prog_id: u32,
+        name: String,
+        hookpoint: Option<String>,
     },
     /// A struct_ops registration the record needs is not pinned.
     StructOpsMissing { key: String, name: String },
@@ -123,6 +139,7 @@ impl Finding {
             | Finding::CgroupGone { key, .. }
             | Finding::ForeignProgram { key, .. }
             | Finding::InheritedProgram { key, .. }
+            | Finding::DescendantProgram { key, .. }
             | Finding::StructOpsMissing { key, .. }
             | Finding::QueryFailed { key, .. } => Some(key),
             Finding::UnusedStructOps { .. } => None,
@@ -191,6 +208,15 @@ impl Finding {
                 cgroup.display()
             ),
             Finding::InheritedProgram {
+                key,
+                cgroup,
+                hookpoint: Some(other),
+                ..
+            } => format!(
+                "accord's chain {other}, on an ancestor of {}, runs for its sockets too: it and this chain ({key}) were never checked as one composition",
+                cgroup.display()
+            ),
+            Finding::InheritedProgram {
                 cgroup,
                 prog_id,
                 name,
@@ -198,6 +224,27 @@ impl Finding {
             } => format!(
                 "program {prog_id} ({}) is attached to an ancestor of {} and runs for its sockets too, outside what accord proved",
                 if name.is_empty() { "no name" } else { name },
+                cgroup.display()
+            ),
+            Finding::DescendantProgram {
+                key,
+                descendant,
+                hookpoint: Some(other),
+                ..
+            } => format!(
+                "accord's chain {other} on {} runs there together with this chain ({key}): the two were never checked as one composition",
+                descendant.display()
+            ),
+            Finding::DescendantProgram {
+                cgroup,
+                descendant,
+                prog_id,
+                name,
+                ..
+            } => format!(
+                "program {prog_id} ({}) is attached to {}, below {}: it runs for the sockets there together with the chain, outside what accord proved",
+                if name.is_empty() { "no name" } else { name },
+                descendant.display(),
                 cgroup.display()
             ),
             Finding::StructOpsMissing { name, .. } => format!(
@@ -239,8 +286,22 @@ impl Finding {
                 "find its owner (`bpftool cgroup show {}`, `bpftool prog show id {prog_id}`) and detach it, or make it a member of the composition",
                 cgroup.display()
             ),
+            Finding::InheritedProgram {
+                hookpoint: Some(_), ..
+            }
+            | Finding::DescendantProgram {
+                hookpoint: Some(_), ..
+            } => "put the features of both chains into one composition and apply it once (`accord check` proves them together), or detach one of them".into(),
             Finding::InheritedProgram { prog_id, .. } => format!(
                 "find where it is attached (`bpftool cgroup tree`, `bpftool prog show id {prog_id}`) and detach it, or accept that it runs beside the chain"
+            ),
+            Finding::DescendantProgram {
+                descendant,
+                prog_id,
+                ..
+            } => format!(
+                "find its owner (`bpftool cgroup show {}`, `bpftool prog show id {prog_id}`) and detach it, or make it a member of the composition",
+                descendant.display()
             ),
             Finding::QueryFailed { .. } => "run as root on a kernel with cgroup v2 BPF".into(),
         }
@@ -288,6 +349,19 @@ pub fn gather(
             .map(|m| format!("{}/{}", m.feature, m.program))
             .collect();
         let cgroup_id_now = inventory.cgroup_id(&record.cgroup);
+        let descendants = if cgroup_id_now.is_some() {
+            inventory
+                .descendants(&record.cgroup)
+                .into_iter()
+                .flat_map(|d| {
+                    // A cgroup removed since the walk lists nothing.
+                    let progs = inventory.attached(&d, record.hook).unwrap_or_default();
+                    progs.into_iter().map(move |p| (d.clone(), p))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (attached, inherited) = if cgroup_id_now.is_some() {
             let query = || -> Result<_, crate::adapter::AdapterError> {
                 let attached = inventory.attached(&record.cgroup, record.hook)?;
@@ -313,6 +387,7 @@ pub fn gather(
             cgroup_id_now,
             attached,
             inherited,
+            descendants,
         });
     }
     for dir in adapter.list_dir(&layout.bpffs_root)? {
@@ -343,6 +418,14 @@ pub fn gather(
 /// The findings the facts show; pure.
 pub fn diagnose(facts: &Facts) -> Report {
     let mut findings = Vec::new();
+    // Which hookpoint a program id is the chain of (its link or dispatcher).
+    let chain_of = |prog_id: u32| {
+        facts
+            .hookpoints
+            .iter()
+            .find(|h| h.link_prog_id == Some(prog_id) || h.dispatcher_id == Some(prog_id))
+            .map(|h| h.record.key.clone())
+    };
     for hp in &facts.hookpoints {
         let r = &hp.record;
         let key = r.key.clone();
@@ -396,6 +479,17 @@ pub fn diagnose(facts: &Facts) -> Report {
                 cgroup: r.cgroup.clone(),
                 prog_id: p.prog_id,
                 name: p.name.clone(),
+                hookpoint: chain_of(p.prog_id),
+            });
+        }
+        for (descendant, p) in &hp.descendants {
+            findings.push(Finding::DescendantProgram {
+                key: key.clone(),
+                cgroup: r.cgroup.clone(),
+                descendant: descendant.clone(),
+                prog_id: p.prog_id,
+                name: p.name.clone(),
+                hookpoint: chain_of(p.prog_id),
             });
         }
         match &hp.attached {

@@ -58,6 +58,7 @@ fn healthy() -> Facts {
                 name: "accord_dispatch".into(),
             }]),
             inherited: vec![],
+            descendants: vec![],
         }],
         pin_dirs: vec![PinDirFacts {
             key: KEY.into(),
@@ -199,7 +200,8 @@ fn an_inherited_program_and_a_missing_struct_ops_are_reported() {
                 key: KEY.into(),
                 cgroup: CG.into(),
                 prog_id: 3,
-                name: "parent_ops".into()
+                name: "parent_ops".into(),
+                hookpoint: None,
             }
         ]
     );
@@ -320,8 +322,112 @@ fn gather_reads_records_pins_and_the_inventory() {
                 key: KEY.into(),
                 cgroup: CG.into(),
                 prog_id: 77,
-                name: "parent_ops".into()
+                name: "parent_ops".into(),
+                hookpoint: None,
             }
         ]
+    );
+}
+
+#[test]
+fn programs_below_the_cgroup_are_reported_and_nested_chains_named() {
+    let mut facts = healthy();
+    let child = PathBuf::from(CG).join("child");
+    facts.hookpoints[0].descendants = vec![
+        (
+            child.clone(),
+            AttachedProg {
+                prog_id: 9,
+                name: "child_ops".into(),
+            },
+        ),
+        (
+            child.join("deeper"),
+            AttachedProg {
+                prog_id: 11,
+                name: "accord_dispatch".into(),
+            },
+        ),
+    ];
+    // The second is the dispatcher of another accord hookpoint there.
+    let mut nested = facts.hookpoints[0].clone();
+    nested.record.key = "sock_ops-cg43".into();
+    nested.record.cgroup = child.join("deeper");
+    nested.record.cgroup_id = 43;
+    nested.cgroup_id_now = Some(43);
+    nested.link_prog_id = Some(11);
+    nested.dispatcher_id = Some(11);
+    nested.attached = Ok(vec![AttachedProg {
+        prog_id: 11,
+        name: "accord_dispatch".into(),
+    }]);
+    nested.descendants = vec![];
+    nested.inherited = vec![AttachedProg {
+        prog_id: 7,
+        name: "accord_dispatch".into(),
+    }];
+    facts.hookpoints.push(nested);
+    facts.pin_dirs.push(PinDirFacts {
+        key: "sock_ops-cg43".into(),
+        path: PathBuf::from("/b/sock_ops-cg43"),
+        generations: vec![(2, PathBuf::from("/b/sock_ops-cg43/gen-2"))],
+        link_prog_id: Some(11),
+    });
+    let report = diagnose(&facts);
+    assert_eq!(
+        report.findings,
+        vec![
+            Finding::DescendantProgram {
+                key: KEY.into(),
+                cgroup: CG.into(),
+                descendant: child.clone(),
+                prog_id: 9,
+                name: "child_ops".into(),
+                hookpoint: None,
+            },
+            Finding::DescendantProgram {
+                key: KEY.into(),
+                cgroup: CG.into(),
+                descendant: child.join("deeper"),
+                prog_id: 11,
+                name: "accord_dispatch".into(),
+                hookpoint: Some("sock_ops-cg43".into()),
+            },
+            Finding::InheritedProgram {
+                key: "sock_ops-cg43".into(),
+                cgroup: child.join("deeper"),
+                prog_id: 7,
+                name: "accord_dispatch".into(),
+                hookpoint: Some(KEY.into()),
+            },
+        ]
+    );
+    assert!(report.findings[0]
+        .problem()
+        .contains("below /sys/fs/cgroup/svc"));
+    assert!(report.findings[1]
+        .problem()
+        .contains("never checked as one composition"));
+    assert!(report.findings[1].action().contains("one composition"));
+    assert!(report.findings[2]
+        .problem()
+        .contains("accord's chain sock_ops-cg42"));
+    assert!(report.healthy.is_empty());
+}
+
+#[test]
+fn the_fake_inventory_lists_cgroups_below_one() {
+    let mut inventory = FakeInventory::default();
+    for (p, id) in [
+        ("/cg/a", 1),
+        ("/cg/a/b", 2),
+        ("/cg/a/b/c", 3),
+        ("/cg/ab", 4),
+    ] {
+        inventory.cgroups.insert(p.into(), id);
+    }
+    assert_eq!(
+        inventory.descendants(Path::new("/cg/a")),
+        vec![PathBuf::from("/cg/a/b"), PathBuf::from("/cg/a/b/c")]
     );
 }

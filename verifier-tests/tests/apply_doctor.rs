@@ -171,6 +171,101 @@ fn doctor_names_a_program_inherited_from_an_ancestor_cgroup() {
             cgroup: child.clone(),
             prog_id,
             name: "foreign_ops".into(),
+            hookpoint: None,
         }]
     );
+}
+
+#[test]
+fn doctor_names_programs_below_the_cgroup_and_nested_chains() {
+    if !require_root_or_skip("accord doctor, programs below the cgroup") {
+        return;
+    }
+    let roots = Roots::new("doctor-below");
+    let parent = TestCgroup::create("doctor-above").unwrap();
+    let child = parent.path().join("child");
+    let grandchild = child.join("grandchild");
+    std::fs::create_dir_all(&grandchild).unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    let outer = chain(
+        parent.path(),
+        vec![member("init_cwnd", Some(40), &[(PEER, 32)])],
+    );
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &outer).unwrap();
+    assert_eq!(diagnose(&roots).findings, vec![]);
+
+    // A foreign program on the child, and a second accord chain on the
+    // grandchild: both run for sockets there together with the outer chain.
+    let prog = foreign_program();
+    let prog_id = sys::prog_info(prog.as_fd()).unwrap().id;
+    let child_file = std::fs::File::open(&child).unwrap();
+    sys::prog_attach(
+        prog.as_fd(),
+        child_file.as_fd(),
+        CGROUP_SOCK_OPS,
+        ALLOW_MULTI,
+    )
+    .unwrap();
+    let inner = chain(
+        &grandchild,
+        vec![member("init_cwnd", Some(20), &[(PEER, 32)])],
+    );
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &inner).unwrap();
+    let report = diagnose(&roots);
+    sys::prog_detach(prog.as_fd(), child_file.as_fd(), CGROUP_SOCK_OPS).unwrap();
+    let inner_id = lifecycle::status(&roots.layout, &adapter, &store)
+        .unwrap()
+        .iter()
+        .find(|h| h.record.key == inner.key)
+        .and_then(|h| h.link_prog_id)
+        .unwrap();
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &inner.key).unwrap();
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &outer.key).unwrap();
+    std::fs::remove_dir(&grandchild).unwrap();
+    std::fs::remove_dir(&child).unwrap();
+
+    let below: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f, Finding::DescendantProgram { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(
+        below,
+        vec![
+            Finding::DescendantProgram {
+                key: outer.key.clone(),
+                cgroup: parent.path().to_owned(),
+                descendant: child.clone(),
+                prog_id,
+                name: "foreign_ops".into(),
+                hookpoint: None,
+            },
+            Finding::DescendantProgram {
+                key: outer.key.clone(),
+                cgroup: parent.path().to_owned(),
+                descendant: grandchild.clone(),
+                prog_id: inner_id,
+                name: runtime::dispatcher::DISPATCHER_PROG_NAME.into(),
+                hookpoint: Some(inner.key.clone()),
+            },
+        ],
+        "{:#?}",
+        report.findings
+    );
+    // The inner chain sees both from below: the foreign program and the
+    // outer chain are inherited.
+    let inherited: Vec<Option<String>> = report
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::InheritedProgram { key, hookpoint, .. } if *key == inner.key => {
+                Some(hookpoint.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inherited.len(), 2, "{:#?}", report.findings);
+    assert!(inherited.contains(&Some(outer.key.clone())));
+    assert!(inherited.contains(&None));
 }

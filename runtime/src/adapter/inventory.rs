@@ -40,7 +40,14 @@ pub trait Inventory {
     /// The programs that run for `cgroup`'s sockets on `hook`: its own and
     /// those inherited from its ancestors (`BPF_F_QUERY_EFFECTIVE`).
     fn effective(&self, cgroup: &Path, hook: Hook) -> AdapterResult<Vec<AttachedProg>>;
+    /// Every cgroup below `cgroup` (not itself), parents first, at most
+    /// [`MAX_DESCENDANTS`]: programs attached there run for the sockets
+    /// there together with `cgroup`'s.
+    fn descendants(&self, cgroup: &Path) -> Vec<PathBuf>;
 }
+
+/// How many cgroups below a hookpoint's `descendants` lists.
+pub const MAX_DESCENDANTS: usize = 4096;
 
 /// The kernel's answers (`stat`, `BPF_PROG_QUERY`, `BPF_OBJ_GET_INFO_BY_FD`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,6 +66,21 @@ impl Inventory for RealInventory {
 
     fn effective(&self, cgroup: &Path, hook: Hook) -> AdapterResult<Vec<AttachedProg>> {
         query_named(cgroup, hook, bpfsys::BPF_F_QUERY_EFFECTIVE)
+    }
+
+    fn descendants(&self, cgroup: &Path) -> Vec<PathBuf> {
+        // In cgroupfs every directory is a cgroup; one removed during the
+        // walk is skipped.
+        walkdir::WalkDir::new(cgroup)
+            .min_depth(1)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_dir())
+            .map(walkdir::DirEntry::into_path)
+            .take(MAX_DESCENDANTS)
+            .collect()
     }
 }
 
@@ -138,5 +160,13 @@ impl Inventory for FakeInventory {
         let mut all = self.attached(cgroup, hook)?;
         all.extend(self.inherited.get(cgroup).cloned().unwrap_or_default());
         Ok(all)
+    }
+
+    fn descendants(&self, cgroup: &Path) -> Vec<PathBuf> {
+        self.cgroups
+            .keys()
+            .filter(|c| c.starts_with(cgroup) && c.as_path() != cgroup)
+            .cloned()
+            .collect()
     }
 }
