@@ -67,7 +67,8 @@ enum Command {
     Gc(cli::status::GcArgs),
     /// Compare the records with what bpffs and the kernel show: missing or
     /// swapped links, stale generations, removed cgroups, programs on the
-    /// cgroup that accord does not own, unused struct_ops. Each finding says
+    /// cgroup, its ancestors or the cgroups below it that accord does not
+    /// own (or another accord chain nested there), unused struct_ops. Each finding says
     /// what to do. Exit 0 when healthy, 1 with findings.
     Doctor(cli::doctor::DoctorArgs),
     /// Keep a policy file true on this host: apply it, reconcile it, reapply
