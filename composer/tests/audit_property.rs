@@ -1,7 +1,9 @@
 //! Property test: for random straight-line, branching and looping programs
 //! built with the audit's instruction encoder, every `bpf_setsockopt` a
 //! concrete run makes is among the effects the audit reports at that
-//! instruction (the exact option, or "may write any socket option").
+//! instruction (the exact option, or "may write any socket option"), and
+//! the op that run had is among the ops the audit says the call can
+//! happen at (what the `when:` guards are compared with).
 //!
 //! The concrete interpreter below is written independently of the audit's
 //! abstract domain: it is the ground truth for "reachable" and "constant".
@@ -13,6 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use composer::audit::image::Image;
 use composer::audit::insn::{alu, asm, jmp, size, Insn};
+use composer::audit::interp;
+use composer::audit::ops::OpSet;
 use composer::audit::{audit_image, AuditOptions, FindingKind, ProgramAudit};
 use composer::ir::{HookCatalog, WriteMethod};
 use proptest::prelude::*;
@@ -50,6 +54,16 @@ enum Stmt {
     FillNarrow(u8, u8),
     SpillCtx(u8),
     Branch(u8, u8, i32, usize),
+    /// Load the op into a register, maybe transform it with a constant
+    /// (op, k, 64-bit), and branch on it against a small constant, skipping
+    /// statements: the shapes clang gives `op == A || op == B`.
+    OpBranch {
+        r: u8,
+        transform: Option<(u8, i32, bool)>,
+        jop: u8,
+        k: i32,
+        skip: usize,
+    },
     Helper,
     SetSockOpt {
         level: Src,
@@ -132,7 +146,19 @@ fn stmt() -> impl Strategy<Value = Stmt> {
     ]);
     prop_oneof![
         6 => simple(),
-        2 => (src_reg(), jmp_op, imm(), 1usize..6).prop_map(|(r, o, k, n)| Stmt::Branch(r, o, k, n)),
+        2 => (src_reg(), jmp_op.clone(), imm(), 1usize..6).prop_map(|(r, o, k, n)| Stmt::Branch(r, o, k, n)),
+        2 => (
+            reg(),
+            prop::option::of((
+                prop::sample::select(vec![alu::ADD, alu::SUB, alu::AND, alu::OR, alu::XOR, alu::RSH]),
+                -8i32..8,
+                any::<bool>(),
+            )),
+            prop::sample::select(vec![jmp::JEQ, jmp::JNE, jmp::JGT, jmp::JLT, jmp::JSET, jmp::JSGT]),
+            -2i32..16,
+            1usize..6,
+        )
+            .prop_map(|(r, transform, jop, k, skip)| Stmt::OpBranch { r, transform, jop, k, skip }),
         1 => (1u8..4, prop::collection::vec(simple(), 1..5)).prop_map(|(n, b)| Stmt::Loop(n, b)),
     ]
 }
@@ -170,6 +196,24 @@ fn expand(stmts: &[Stmt], out: &mut Vec<Insn>) {
             Stmt::Branch(r, o, k, n) => {
                 patches.push((out.len(), (i + 1 + n).min(stmts.len())));
                 out.push(asm::jmp_imm(*o, *r, *k, 0));
+            }
+            Stmt::OpBranch {
+                r,
+                transform,
+                jop,
+                k,
+                skip,
+            } => {
+                out.push(asm::ldx(size::W, *r, 6, 0));
+                if let Some((o, c, w)) = transform {
+                    out.push(if *w {
+                        asm::alu64_imm(*o, *r, *c)
+                    } else {
+                        asm::alu32_imm(*o, *r, *c)
+                    });
+                }
+                patches.push((out.len(), (i + 1 + skip).min(stmts.len())));
+                out.push(asm::jmp_imm(*jop, *r, *k, 0));
             }
             Stmt::Helper => out.push(asm::call(7)),
             Stmt::SetSockOpt {
@@ -410,6 +454,18 @@ fn covered(a: &ProgramAudit, cat: &HookCatalog, insn: usize, level: u32, option:
     by_field || by_finding
 }
 
+/// Some state the analysis reached at `insn` allows `op` (ops of 63 and
+/// more are one bucket the analysis never excludes).
+fn op_possible_at(a: &interp::Analysis, insn: usize, op: u64) -> bool {
+    a.nodes.iter().filter(|n| n.key.loc.insn == insn).any(|n| {
+        if op < 63 {
+            n.state.ops.contains(op)
+        } else {
+            n.state.ops.0 & OpSet::OTHERS != 0
+        }
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 400,
@@ -431,13 +487,23 @@ proptest! {
             !a.findings.iter().any(|f| matches!(f.kind, FindingKind::Unfollowed { .. })),
             "the audit could not follow a generated program: {:#?}", a.findings
         );
+        let op_offset = cat.readable.get("op").and_then(|f| f.offset).map(i64::from);
+        prop_assert_eq!(op_offset, Some(0), "the property drives the op at context offset 0");
+        let analysis = interp::analyze(&image, op_offset);
         for (fields, ret) in &inputs {
             let ctx: HashMap<i16, u32> = CTX_OFFS.iter().copied().zip(fields.iter().copied()).collect();
+            let op = u64::from(ctx[&0]);
             for (insn, level, option) in run(&insns, &ctx, *ret) {
                 prop_assert!(
                     covered(&a, &cat, insn, level, option),
                     "setsockopt({level}, {option}) at insn {insn} is not reported; findings {:#?}, writes {:#?}",
                     a.findings, a.writes
+                );
+                // The op this run had is among the ops the audit says the
+                // call can happen at (what `when:` guards are checked with).
+                prop_assert!(
+                    op_possible_at(&analysis, insn, op),
+                    "setsockopt at insn {insn} ran with op {op}, which the audit excludes there"
                 );
             }
         }
