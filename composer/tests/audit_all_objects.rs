@@ -30,8 +30,16 @@ fn every_program_in_every_repository_object_is_followed() {
             let programs = elf::programs(&obj).expect("an ELF object");
             for name in programs {
                 let spec = common::program(&name, &[], &[]);
-                let a = audit_program(&obj, &spec, &catalog, &AuditOptions { ends_chain: true })
-                    .unwrap_or_else(|e| panic!("{}: {name}: {e}", src.display()));
+                let a = audit_program(
+                    &obj,
+                    &spec,
+                    &catalog,
+                    &AuditOptions {
+                        ends_chain: true,
+                        ..AuditOptions::default()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{}: {name}: {e}", src.display()));
                 let unfollowed: Vec<_> = a
                     .findings
                     .iter()

@@ -61,7 +61,7 @@ fn every_feature_audits_clean_against_its_spec() {
                     spec.display()
                 )
             });
-            let audit = audit_program(obj, p, &catalog, &AuditOptions::default())
+            let audit = audit_program(obj, p, &catalog, &AuditOptions::for_program(&feature, p))
                 .unwrap_or_else(|e| panic!("{name}/{}: {e}", p.name));
             assert!(audit.always_continues, "{name}: some path cuts the chain");
             assert!(

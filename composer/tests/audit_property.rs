@@ -482,7 +482,7 @@ proptest! {
         let cat = common::catalog();
         let image = Image::from_insns(insns.clone(), BTreeMap::new());
         let spec = common::program("prog", &[], &[]);
-        let a = audit_image(&image, &spec, &cat, &AuditOptions { ends_chain: true });
+        let a = audit_image(&image, &spec, &cat, &AuditOptions { ends_chain: true, ..AuditOptions::default() });
         prop_assert!(
             !a.findings.iter().any(|f| matches!(f.kind, FindingKind::Unfollowed { .. })),
             "the audit could not follow a generated program: {:#?}", a.findings
@@ -580,7 +580,10 @@ fn the_generator_makes_programs_that_call_setsockopt() {
         &Image::from_insns(insns, BTreeMap::new()),
         &common::program("prog", &[], &[]),
         &cat,
-        &AuditOptions { ends_chain: true },
+        &AuditOptions {
+            ends_chain: true,
+            ..AuditOptions::default()
+        },
     );
     let fields: Vec<&str> = a.writes.iter().map(|w| w.field.as_str()).collect();
     assert_eq!(fields, ["SO_RCVBUF", "TCP_BPF_IW"]);
@@ -606,7 +609,10 @@ fn a_run_time_option_checked_against_a_constant_is_that_constant() {
         &Image::from_insns(insns, BTreeMap::new()),
         &common::program("prog", &["remote_port"], &["TCP_BPF_IW"]),
         &cat,
-        &AuditOptions { ends_chain: true },
+        &AuditOptions {
+            ends_chain: true,
+            ..AuditOptions::default()
+        },
     );
     assert_eq!(a.errors() + a.warnings(), 0, "{:#?}", a.findings);
     assert_eq!(a.writes.len(), 1);

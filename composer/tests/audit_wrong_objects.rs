@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use composer::audit::insn::{class, Insn};
 use composer::audit::{
-    audit_program, elf, report, AuditOptions, Finding, FindingKind, ProgramAudit, Severity, Site,
+    audit_program, elf, report, AuditOptions, ConfigSlot, Finding, FindingKind, ProgramAudit,
+    Severity, Site,
 };
 use composer::ir::{Guard, Literal, Operand, Program, SetExpr, ValueType, WriteValue};
 
@@ -240,7 +241,10 @@ fn a_branch_that_skips_the_continuation_cuts_the_chain() {
         &c.obj,
         &p,
         &common::catalog(),
-        &AuditOptions { ends_chain: true },
+        &AuditOptions {
+            ends_chain: true,
+            ..AuditOptions::default()
+        },
     )
     .expect("audits");
     assert_eq!(ends.errors(), 0, "{:#?}", ends.findings);
@@ -261,9 +265,7 @@ fn a_spec_that_says_ends_chain_allows_the_cut() {
     let f = composer::load::load_feature_spec(&spec, &common::catalog()).expect("the spec loads");
     let p = &f.programs[0];
     assert!(p.ends_chain);
-    let opts = AuditOptions {
-        ends_chain: p.ends_chain,
-    };
+    let opts = AuditOptions::for_program(&f, p);
     let a = audit_program(&c.obj, p, &common::catalog(), &opts).expect("audits");
     assert!(!a.always_continues);
     assert_eq!(a.errors() + a.warnings(), 0, "{:#?}", a.findings);
@@ -471,6 +473,102 @@ fn a_write_at_an_op_its_guard_excludes_is_an_error() {
     ];
     let ok = audit(&c, &guarded("op_outside_guard", "TCP_BPF_IW", &all, true));
     assert_eq!(ok.errors(), 0, "{:#?}", ok.findings);
+}
+
+/// `params` as the config layout puts them (scalars, u64 each).
+fn layout(params: &[&str]) -> Vec<ConfigSlot> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ConfigSlot {
+            param: p.to_string(),
+            offset: 8 * i as i64,
+        })
+        .collect()
+}
+
+#[test]
+fn a_write_from_another_config_param_than_declared_is_an_error() {
+    let Some(c) = compile("wrong_param") else {
+        return;
+    };
+    let p = common::program_with_values(
+        "wrong_param",
+        common::PARSER_READS,
+        &[("TCP_BPF_IW", WriteValue::Param("iw".into()))],
+    );
+    let opts = AuditOptions {
+        config: layout(&["iw", "clamp"]),
+        ..AuditOptions::default()
+    };
+    let a = audit_program(&c.obj, &p, &common::catalog(), &opts).expect("audits");
+    let f = find(&a, |k| matches!(k, FindingKind::UndeclaredParam { .. }));
+    assert_eq!(
+        f.kind,
+        FindingKind::UndeclaredParam {
+            field: "TCP_BPF_IW".into(),
+            param: Some("clamp".into()),
+            offset: 8,
+        }
+    );
+    assert!(
+        f.message.contains("but the spec declares $iw"),
+        "{}",
+        f.message
+    );
+    assert_at_marker(&c, &p.name, f, is_call(49));
+    assert_eq!(a.errors(), 1, "{:#?}", a.findings);
+
+    // Declared as `$clamp`, it is clean; without a layout, not checked.
+    let clamp = common::program_with_values(
+        "wrong_param",
+        common::PARSER_READS,
+        &[("TCP_BPF_IW", WriteValue::Param("clamp".into()))],
+    );
+    let ok = audit_program(&c.obj, &clamp, &common::catalog(), &opts).expect("audits");
+    assert_eq!(ok.errors(), 0, "{:#?}", ok.findings);
+    let unchecked = audit(&c, &p);
+    assert_eq!(unchecked.errors(), 0, "{:#?}", unchecked.findings);
+}
+
+#[test]
+fn the_sdk_reference_feature_writes_its_declared_param() {
+    // init_cwnd as shipped, against its spec, with `iw` moved in the
+    // layout: the write from offset 0 no longer matches `$iw`.
+    let Some(clang) = common::clang() else {
+        return;
+    };
+    let root = common::repo_root();
+    let dir = common::TempDir::new("init_cwnd_param");
+    let obj = common::compile(&clang, &root.join("ebpf/features/init_cwnd.bpf.c"), &dir.0);
+    let feature = composer::load::load_feature_spec(
+        &root.join("specs/features/init_cwnd.yaml"),
+        &common::catalog(),
+    )
+    .expect("the spec loads");
+    let p = &feature.programs[0];
+    let opts = AuditOptions::for_program(&feature, p);
+    assert_eq!(opts.config, layout(&["iw"]));
+    let a = audit_program(&obj, p, &common::catalog(), &opts).expect("audits");
+    assert_eq!(a.errors(), 0, "{:#?}", a.findings);
+
+    let moved = AuditOptions {
+        config: vec![ConfigSlot {
+            param: "iw".into(),
+            offset: 8,
+        }],
+        ..opts
+    };
+    let a = audit_program(&obj, p, &common::catalog(), &moved).expect("audits");
+    let f = find(&a, |k| matches!(k, FindingKind::UndeclaredParam { .. }));
+    assert_eq!(
+        f.kind,
+        FindingKind::UndeclaredParam {
+            field: "TCP_BPF_IW".into(),
+            param: None,
+            offset: 0,
+        }
+    );
 }
 
 #[test]

@@ -90,6 +90,11 @@ pub fn binary(insn: &Insn, is64: bool, dst: Atom, src: Atom) -> Atom {
         }
         (alu::SUB, Slot(k), Const(c)) => Slot(k.wrapping_sub(small(c, is64))),
         (_, Slot(_), _) | (_, _, Slot(_)) => Scalar,
+        // A pointer into the config moves by constants (64-bit only).
+        (alu::ADD, ConfigPtr(o), Const(c)) | (alu::ADD, Const(c), ConfigPtr(o)) if is64 => {
+            ConfigPtr(o.wrapping_add(c as i64))
+        }
+        (alu::SUB, ConfigPtr(o), Const(c)) if is64 => ConfigPtr(o.wrapping_sub(c as i64)),
         // Pointer arithmetic exists only in 64 bits; the verifier refuses the rest.
         (_, _, _) if !is64 => Scalar,
         (alu::ADD, Ctx(o), Const(c)) | (alu::ADD, Const(c), Ctx(o)) => {
@@ -149,6 +154,8 @@ fn mov(insn: &Insn, is64: bool, src: Atom) -> Atom {
             Atom::Const(if is64 { c } else { truncate(c, 32) })
         }
         Atom::Slot(k) if ext == 0 => Atom::Slot(k),
+        // A param is at most 32 bits wide in value: `w = w` keeps it.
+        Atom::Config(o) if ext == 0 => Atom::Config(o),
         other if is64 && ext == 0 => other,
         _ => Atom::Scalar,
     }

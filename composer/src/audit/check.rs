@@ -14,7 +14,7 @@ use super::ops::OpSet;
 use super::value::{Atom, Value};
 use super::{
     AuditOptions, Finding, FindingKind, Observed, ProgramAudit, Severity, Site, CHAIN_MAP,
-    SLOT_GLOBAL,
+    CONFIG_MAP, SLOT_GLOBAL,
 };
 use crate::ir::{HookCatalog, Literal, Program, ValueType, WritableField, WriteMethod, WriteValue};
 
@@ -447,6 +447,7 @@ pub(super) fn check(
             }
         }
     }
+    config_params(program, opts, &values, &mut found);
     // Reads against the spec.
     for (field, sites) in &reads {
         if !program.reads.iter().any(|r| r == field) {
@@ -482,10 +483,35 @@ pub(super) fn check(
         }
     }
 
+    // What each field is written with, where the audit can tell.
+    let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (field, value, _) in &values {
+        let names: Option<Vec<String>> = value
+            .atoms()
+            .map(|a| match a {
+                Atom::Const(c) => Some(c.to_string()),
+                Atom::Config(o) => Some(
+                    opts.config
+                        .iter()
+                        .find(|c| c.offset == *o)
+                        .map(|c| format!("${}", c.param))
+                        .unwrap_or_else(|| format!("{CONFIG_MAP}+{o}")),
+                ),
+                _ => None,
+            })
+            .collect();
+        if let Some(names) = names {
+            written.entry(field).or_default().extend(names);
+        }
+    }
     let observed = |m: BTreeMap<String, BTreeSet<Site>>, declared: &dyn Fn(&str) -> bool| {
         m.into_iter()
             .map(|(field, sites)| Observed {
                 declared: declared(&field),
+                values: written
+                    .get(field.as_str())
+                    .map(|v| v.iter().cloned().collect())
+                    .unwrap_or_default(),
                 field,
                 sites: sites.into_iter().collect(),
             })
@@ -502,6 +528,77 @@ pub(super) fn check(
         reads: observed(reads, &|f| program.reads.iter().any(|r| r == f)),
         always_continues: bad_exits.is_empty(),
         findings,
+    }
+}
+
+/// Values loaded from `accord_config` against the spec's `$param` values:
+/// a write declared as `$iw` must write the slot where `iw` lives.
+fn config_params(
+    program: &Program,
+    opts: &AuditOptions,
+    values: &[(String, Value, Site)],
+    found: &mut Findings,
+) {
+    if opts.config.is_empty() {
+        return;
+    }
+    for (field, value, at) in values {
+        let declared: Vec<&WriteValue> = program
+            .writes
+            .iter()
+            .filter(|w| &w.field == field)
+            .map(|w| &w.value)
+            .collect();
+        let params: Vec<&str> = declared
+            .iter()
+            .filter_map(|v| match v {
+                WriteValue::Param(p) => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        if params.is_empty() || params.len() != declared.len() {
+            continue;
+        }
+        // Only values that are config params for certain are compared.
+        let Some(offsets) = value
+            .atoms()
+            .map(|a| match a {
+                Atom::Config(o) => Some(*o),
+                _ => None,
+            })
+            .collect::<Option<Vec<i64>>>()
+        else {
+            continue;
+        };
+        let spec_says: Vec<String> = params.iter().map(|p| format!("${p}")).collect();
+        for offset in offsets {
+            let slot = opts.config.iter().find(|c| c.offset == offset);
+            if slot.is_some_and(|c| params.contains(&c.param.as_str())) {
+                continue;
+            }
+            let from = match slot {
+                Some(c) => format!(
+                    "config param `{}` (offset {offset} of {CONFIG_MAP})",
+                    c.param
+                ),
+                None => format!(
+                    "offset {offset} of {CONFIG_MAP}, where no scalar param of the spec lives"
+                ),
+            };
+            found.add(
+                Severity::Error,
+                FindingKind::UndeclaredParam {
+                    field: field.clone(),
+                    param: slot.map(|c| c.param.clone()),
+                    offset,
+                },
+                format!(
+                    "writes {field} from {from}, but the spec declares {}",
+                    spec_says.join(" or ")
+                ),
+                Some(at.clone()),
+            );
+        }
     }
 }
 

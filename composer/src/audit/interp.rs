@@ -15,6 +15,10 @@ use super::insn::{self, class, jmp, mode, Insn};
 use super::ops::OpFns;
 use super::state::{Frame, State};
 use super::value::{Atom, Value};
+use super::CONFIG_MAP;
+
+/// `bpf_map_lookup_elem`.
+const MAP_LOOKUP_ELEM: i32 = 1;
 
 /// BPF allows 8 nested frames.
 const MAX_DEPTH: usize = 8;
@@ -323,6 +327,7 @@ fn step(
                         Atom::Const(c) => Atom::Const(alu::truncate_bytes(c, size)),
                         Atom::Slot(k) if size >= 4 => Atom::Slot(k),
                         Atom::Op(f) => names.ops.map(f, |x| Some(alu::truncate_bytes(x, size))),
+                        Atom::Config(o) if size >= 4 => Atom::Config(o),
                         other if size == 8 => other,
                         _ => Atom::Scalar,
                     }))
@@ -388,7 +393,7 @@ fn jump(
                 s,
             )]
         }
-        jmp::CALL => call(image, key, i, s, emit),
+        jmp::CALL => call(image, key, i, s, names, emit),
         _ => {
             let is64 = i.class() == class::JMP;
             let a = s.reg(i.dst);
@@ -495,6 +500,7 @@ fn call(
     key: &NodeKey,
     i: &Insn,
     mut s: State,
+    names: &Names,
     emit: &mut impl FnMut(Effect),
 ) -> Vec<(NodeKey, State)> {
     let loc = key.loc;
@@ -556,10 +562,20 @@ fn call(
                 args,
                 optval,
             });
+            // bpf_map_lookup_elem on the scalar config map: a pointer to
+            // the config (the verifier makes the program check it for NULL).
+            let config_lookup = i.imm == MAP_LOOKUP_ELEM
+                && matches!(s.reg(1).single(),
+                    Some(Atom::Map(m)) if names.list.get(m as usize).map(String::as_str) == Some(CONFIG_MAP));
             if !READS_ONLY.contains(&i.imm) {
                 clobber_args(&mut s);
             }
-            clobber_call(&mut s, Value::scalar());
+            let r0 = if config_lookup {
+                Value::of(Atom::ConfigPtr(0))
+            } else {
+                Value::scalar()
+            };
+            clobber_call(&mut s, r0);
             vec![(next, s)]
         }
     }
@@ -640,6 +656,9 @@ fn load(
                 Some(f) => f.read_anywhere(),
                 None => Value::scalar(),
             },
+            Atom::ConfigPtr(o) if matches!(size, 4 | 8) && !signed => {
+                Value::of(Atom::Config(o.wrapping_add(off)))
+            }
             Atom::Global { name, off: o }
                 if names.list.get(name as usize).map(String::as_str) == Some("ACCORD_SLOT")
                     && o.wrapping_add(off) == 0

@@ -41,12 +41,14 @@ pub mod value;
 
 use serde::Serialize;
 
-use crate::ir::{HookCatalog, Program};
+use crate::ir::{Feature, HookCatalog, Param, ParamType, Program, ValueType};
 
 pub use image::{Image, Loc, SourceLine};
 
 /// The SDK's chain map (ARCHITECTURE.md, the chain ABI).
 pub const CHAIN_MAP: &str = "accord_chain";
+/// The SDK's scalar config map (`ACCORD_CONFIG` in accord.h).
+pub const CONFIG_MAP: &str = "accord_config";
 /// The SDK's load-time slot constant; a member continues with `ACCORD_SLOT + 1`.
 pub const SLOT_GLOBAL: &str = "ACCORD_SLOT";
 
@@ -70,6 +72,48 @@ pub struct AuditOptions {
     /// The member may end the chain (some paths return without continuing
     /// to the next slot) on purpose: the spec's `ends_chain: true`.
     pub ends_chain: bool,
+    /// Where the feature's scalar params live in `accord_config`
+    /// ([`config_layout`]); empty: `$param` values are not checked.
+    pub config: Vec<ConfigSlot>,
+}
+
+impl AuditOptions {
+    /// The options for `program` of `feature`.
+    pub fn for_program(feature: &Feature, program: &Program) -> AuditOptions {
+        AuditOptions {
+            ends_chain: program.ends_chain,
+            config: config_layout(&feature.params),
+        }
+    }
+}
+
+/// One scalar config param and its byte offset in `accord_config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSlot {
+    pub param: String,
+    pub offset: i64,
+}
+
+/// The layout rule of `accord_config` (accord.h, ARCHITECTURE.md): the
+/// scalar params in the spec's order, a string 16 bytes, anything else a
+/// `u64`; set params have maps of their own.
+pub fn config_layout(params: &[Param]) -> Vec<ConfigSlot> {
+    let mut offset = 0;
+    let mut out = Vec::new();
+    for p in params {
+        if let ParamType::Scalar { ty, .. } = &p.ty {
+            out.push(ConfigSlot {
+                param: p.name.clone(),
+                offset,
+            });
+            offset += if matches!(ty, ValueType::Str { .. }) {
+                16
+            } else {
+                8
+            };
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -102,6 +146,14 @@ pub enum FindingKind {
     /// names) where none of the field's `when:` guards can hold: the
     /// solver proved the composition for the declared guards only.
     WriteOutsideGuard { field: String, ops: Vec<String> },
+    /// A declared `$param` write whose value the bytecode loads from
+    /// another slot of `accord_config` (`param` None: no scalar param
+    /// lives at `offset`).
+    UndeclaredParam {
+        field: String,
+        param: Option<String>,
+        offset: i64,
+    },
     /// A declared write of a constant the spec's literal or range does not
     /// allow (the solver reasoned about the declared value, not this one).
     UndeclaredValue { field: String, value: u64 },
@@ -156,6 +208,10 @@ pub struct Observed {
     pub field: String,
     pub declared: bool,
     pub sites: Vec<Site>,
+    /// For writes: what the bytecode writes, where the audit can tell
+    /// (`40`, `$iw` for a config param, `"bpf_dctcp"` is not tracked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
 }
 
 /// The audit of one program against its spec.

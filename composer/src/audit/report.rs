@@ -90,6 +90,15 @@ fn finding(out: &mut String, f: &Finding) {
     }
 }
 
+/// ` = $iw`, ` = 1 or 2`; empty when the audit cannot tell the value.
+fn values_brief(values: &[String]) -> String {
+    if values.is_empty() {
+        String::new()
+    } else {
+        format!(" = {}", values.join(" or "))
+    }
+}
+
 fn sites_brief(sites: &[Site]) -> String {
     let mut insns: Vec<String> = sites.iter().take(4).map(|s| s.insn.to_string()).collect();
     if sites.len() > 4 {
@@ -129,8 +138,9 @@ pub fn human(a: &FeatureAudit) -> String {
             let tag = if w.declared { "declared" } else { "UNDECLARED" };
             let _ = writeln!(
                 out,
-                "    writes {} ({tag}){}",
+                "    writes {}{} ({tag}){}",
                 w.field,
+                values_brief(&w.values),
                 sites_brief(&w.sites)
             );
         }
@@ -200,7 +210,14 @@ pub fn brief(a: &FeatureAudit) -> String {
         .iter()
         .filter_map(|p| p.audit.as_ref())
         .flat_map(|x| x.writes.iter())
-        .map(|w| format!("{}{}", w.field, sites_brief(&w.sites)))
+        .map(|w| {
+            format!(
+                "{}{}{}",
+                w.field,
+                values_brief(&w.values),
+                sites_brief(&w.sites)
+            )
+        })
         .collect();
     format!(
         "audit {}: clean (writes {})\n",
@@ -265,6 +282,7 @@ mod tests {
                         field: "reply".into(),
                         declared: true,
                         sites: vec![site(3)],
+                        values: Vec::new(),
                     }],
                     reads: Vec::new(),
                     always_continues: true,

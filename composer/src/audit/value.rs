@@ -45,12 +45,24 @@ pub enum Atom {
     /// exact; branches on it narrow the state's set of possible ops
     /// ([`super::ops::OpSet`]).
     Op(u32),
+    /// A pointer into the value of the SDK's scalar config map
+    /// (`accord_config`) at this byte offset.
+    ConfigPtr(i64),
+    /// The scalar config param stored at this byte offset of
+    /// `accord_config` (loaded as 4 or 8 bytes; params are at most `u32`
+    /// wide in value, so a 32-bit truncation keeps it).
+    Config(i64),
 }
 
 impl Atom {
     fn widen(self) -> Atom {
         match self {
-            Atom::Const(_) | Atom::Global { .. } | Atom::Slot(_) | Atom::Op(_) => Atom::Scalar,
+            Atom::Const(_)
+            | Atom::Global { .. }
+            | Atom::Slot(_)
+            | Atom::Op(_)
+            | Atom::ConfigPtr(_)
+            | Atom::Config(_) => Atom::Scalar,
             Atom::Ctx(_) => Atom::CtxAny,
             Atom::Stack { frame, .. } => Atom::StackAny { frame },
             other => other,
@@ -143,7 +155,8 @@ impl Value {
         v
     }
 
-    /// `Scalar` absorbs constants, globals, slots and ops; `CtxAny` absorbs
+    /// `Scalar` absorbs constants, globals, slots, ops and config values and
+    /// pointers; `CtxAny` absorbs
     /// context offsets; `StackAny` absorbs stack offsets of its frame; a
     /// set too large is widened.
     fn normalize(&mut self) {
@@ -155,7 +168,12 @@ impl Value {
             self.0.retain(|a| {
                 !matches!(
                     a,
-                    Atom::Const(_) | Atom::Global { .. } | Atom::Slot(_) | Atom::Op(_)
+                    Atom::Const(_)
+                        | Atom::Global { .. }
+                        | Atom::Slot(_)
+                        | Atom::Op(_)
+                        | Atom::ConfigPtr(_)
+                        | Atom::Config(_)
                 )
             });
         }

@@ -224,20 +224,22 @@ pub fn audit_feature(
                 audit: None,
                 error: Some(e),
             },
-            Ok((object, bytes)) => match audit_forced(&bytes, p, catalog, forced.is_some()) {
-                Ok(a) => AuditedProgram {
-                    program: p.name.clone(),
-                    object,
-                    audit: Some(a),
-                    error: None,
-                },
-                Err(e) => AuditedProgram {
-                    program: p.name.clone(),
-                    object,
-                    audit: None,
-                    error: Some(e.to_string()),
-                },
-            },
+            Ok((object, bytes)) => {
+                match audit_forced(&bytes, feature, p, catalog, forced.is_some()) {
+                    Ok(a) => AuditedProgram {
+                        program: p.name.clone(),
+                        object,
+                        audit: Some(a),
+                        error: None,
+                    },
+                    Err(e) => AuditedProgram {
+                        program: p.name.clone(),
+                        object,
+                        audit: None,
+                        error: Some(e.to_string()),
+                    },
+                }
+            }
         })
         .collect();
     FeatureAudit {
@@ -251,13 +253,12 @@ pub fn audit_feature(
 /// program is audited as the spec's program whatever its name.
 fn audit_forced(
     bytes: &[u8],
+    feature: &Feature,
     p: &Program,
     catalog: &HookCatalog,
     forced: bool,
 ) -> Result<composer::audit::ProgramAudit, composer::audit::AuditError> {
-    let opts = AuditOptions {
-        ends_chain: p.ends_chain,
-    };
+    let opts = AuditOptions::for_program(feature, p);
     match audit_program(bytes, p, catalog, &opts) {
         Err(composer::audit::AuditError::ProgramNotFound { available, .. })
             if forced && available.len() == 1 =>
