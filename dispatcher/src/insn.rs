@@ -27,10 +27,16 @@ pub const LDX_MEM_DW: u8 = 0x79;
 pub const STX_MEM_DW: u8 = 0x7b;
 /// `BPF_JMP | BPF_JEQ | BPF_K`.
 pub const JEQ_IMM: u8 = 0x15;
+/// `BPF_JMP | BPF_JNE | BPF_K`.
+pub const JNE_IMM: u8 = 0x55;
+/// `BPF_JMP | BPF_JA`.
+pub const JA: u8 = 0x05;
 /// `src_reg` of a 64-bit immediate load whose `imm` is a map file descriptor.
 pub const PSEUDO_MAP_FD: u8 = 1;
 /// The `bpf_tail_call` helper id.
 pub const HELPER_TAIL_CALL: i32 = 12;
+/// The `bpf_sk_storage_get` helper id.
+pub const HELPER_SK_STORAGE_GET: i32 = 107;
 
 /// One 8-byte eBPF instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -117,6 +123,28 @@ impl Insn {
         }
     }
 
+    /// `if dst != imm goto pc + off`.
+    pub const fn jne_imm(dst: u8, imm: i32, off: i16) -> Self {
+        Insn {
+            code: JNE_IMM,
+            dst,
+            src: 0,
+            off,
+            imm,
+        }
+    }
+
+    /// `goto pc + off`.
+    pub const fn ja(off: i16) -> Self {
+        Insn {
+            code: JA,
+            dst: 0,
+            src: 0,
+            off,
+            imm: 0,
+        }
+    }
+
     pub const fn call(helper: i32) -> Self {
         Insn {
             code: CALL,
@@ -170,13 +198,17 @@ impl Insn {
 }
 
 /// Renders instructions one per line, `bpftool`-style:
-/// `   3: (85) call bpf_tail_call#12`. `map_name` labels pseudo map loads.
-pub fn listing(insns: &[Insn], map_name: &str) -> String {
+/// `   3: (85) call bpf_tail_call#12`. `map_name` labels the pseudo map load
+/// at each instruction index.
+pub fn listing<'a>(insns: &[Insn], map_name: impl Fn(usize) -> &'a str) -> String {
     let mut out = String::new();
     let mut i = 0;
     while i < insns.len() {
         let insn = insns[i];
-        let text = Listed { insn, map_name };
+        let text = Listed {
+            insn,
+            map_name: map_name(i),
+        };
         out.push_str(&format!("{i:4}: ({:02x}) {text}\n", insn.code));
         // A 64-bit immediate load occupies two slots.
         i += if insn.code == LD_IMM64 { 2 } else { 1 };
@@ -208,7 +240,10 @@ impl fmt::Display for Listed<'_> {
             LDX_MEM_DW => write!(f, "r{dst} = *(u64 *)(r{src} {off:+})"),
             STX_MEM_DW => write!(f, "*(u64 *)(r{dst} {off:+}) = r{src}"),
             JEQ_IMM => write!(f, "if r{dst} == {imm} goto pc{off:+}"),
+            JNE_IMM => write!(f, "if r{dst} != {imm} goto pc{off:+}"),
+            JA => write!(f, "goto pc{off:+}"),
             CALL if imm == HELPER_TAIL_CALL => write!(f, "call bpf_tail_call#{imm}"),
+            CALL if imm == HELPER_SK_STORAGE_GET => write!(f, "call bpf_sk_storage_get#{imm}"),
             CALL => write!(f, "call #{imm}"),
             EXIT => write!(f, "exit"),
             _ => write!(f, "raw dst=r{dst} src=r{src} off={off} imm={imm}"),
@@ -253,7 +288,7 @@ mod tests {
     fn listing_skips_the_second_half_of_wide_loads() {
         let mut insns = Insn::ld_map_fd(2).to_vec();
         insns.push(Insn::exit());
-        let text = listing(&insns, "chain");
+        let text = listing(&insns, |_| "chain");
         assert_eq!(text, "   0: (18) r2 = map[chain] ll\n   2: (95) exit\n");
     }
 }

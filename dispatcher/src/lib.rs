@@ -7,6 +7,15 @@
 //! `BPF_MAP_TYPE_PROG_ARRAY` (a map-fd relocation the loader patches), tail
 //! calls slot 0, and returns the hook's default verdict when the tail call
 //! falls through (an empty chain or an empty slot 0).
+//!
+//! A `sock_ops` dispatcher of a live hookpoint also keeps every connection
+//! on one generation ([`ConnStamp`]): the first callback of a socket stamps
+//! it with the dispatcher's generation (socket-local storage shared by all
+//! generations of the hookpoint); a later callback of a socket stamped by
+//! the previous generation runs the previous generation's chain, so a swap
+//! never gives one connection some effects of each. A socket stamped by an
+//! older generation runs no chain; a request socket (no storage) runs the
+//! current one.
 
 pub mod insn;
 
@@ -29,6 +38,14 @@ pub const DEBUG_SAMPLE_GLOBAL: &str = "ACCORD_DEBUG_SAMPLE";
 /// The global turning on a member's own timing (the chain ABI); set only
 /// when timing is on, so objects without it still load with timing off.
 pub const TIMING_GLOBAL: &str = "ACCORD_TIMING";
+/// The per-hookpoint socket storage of connection stamps (the chain ABI).
+pub const CONN_MAP_NAME: &str = "accord_conn_gen";
+/// The previous generation's chain, run for its connections after a swap.
+pub const PREV_CHAIN_MAP_NAME: &str = "accord_prev_chain";
+/// `offsetof(struct bpf_sock_ops, sk)`.
+pub const SOCK_OPS_SK_OFFSET: i16 = 184;
+/// `BPF_SK_STORAGE_GET_F_CREATE`.
+const SK_STORAGE_GET_F_CREATE: i32 = 1;
 /// The kernel object name given to every dispatcher (at most 15 bytes).
 pub const DISPATCHER_PROG_NAME: &str = "accord_disp";
 
@@ -96,6 +113,21 @@ pub enum DispatcherError {
     TooManyMembers { count: usize, max: usize },
     #[error("no dispatcher for hook `{hook}` (supported: sock_ops, xdp)")]
     UnsupportedHook { hook: String },
+    #[error("generation {generation} is past the dispatcher's limit ({max})")]
+    GenerationTooLarge { generation: u64, max: u64 },
+    #[error("connection stamps need sockets: the {hook} hook has none")]
+    StampWithoutSockets { hook: &'static str },
+}
+
+/// Keeps each connection on the generation that saw its first callback
+/// (sock_ops only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnStamp {
+    /// This dispatcher's generation (at most `i32::MAX`).
+    pub generation: u64,
+    /// The generation it replaces, whose chain still runs for the
+    /// connections it stamped.
+    pub previous: Option<u64>,
 }
 
 /// The input: one hookpoint's members in the proven order.
@@ -107,6 +139,8 @@ pub struct ChainSpec {
     pub debug_sample: u32,
     /// `ACCORD_TIMING = 1` for every member: each measures its own run time.
     pub timing: bool,
+    /// Per-connection generation stamps; `None` for a plain dispatcher.
+    pub stamp: Option<ConnStamp>,
 }
 
 /// A place in the instructions the loader must patch with a map fd.
@@ -114,7 +148,8 @@ pub struct ChainSpec {
 pub struct MapRelocation {
     /// Index of the first half of the `BPF_LD_IMM64` instruction.
     pub insn_index: usize,
-    /// The ELF/ABI name of the map (always the chain map here).
+    /// The ABI name of the map: [`CHAIN_MAP_NAME`], [`CONN_MAP_NAME`] or
+    /// [`PREV_CHAIN_MAP_NAME`].
     pub map: &'static str,
 }
 
@@ -138,13 +173,34 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// The instructions as the kernel wants them, with `chain_fd` patched
-    /// into every relocation.
+    /// into every relocation (a plain dispatcher only uses the chain map).
     pub fn bytes_with_map_fd(&self, chain_fd: i32) -> Vec<u8> {
+        self.bytes_with_map_fds(|_| Some(chain_fd))
+            .expect("every map has an fd")
+    }
+
+    /// The instructions with each relocation's map fd from `fd_of` (by
+    /// ABI name); `Err` names a map `fd_of` has no fd for.
+    pub fn bytes_with_map_fds(
+        &self,
+        fd_of: impl Fn(&str) -> Option<i32>,
+    ) -> Result<Vec<u8>, &'static str> {
         let mut insns = self.insns.clone();
         for reloc in &self.relocations {
-            insns[reloc.insn_index].imm = chain_fd;
+            insns[reloc.insn_index].imm = fd_of(reloc.map).ok_or(reloc.map)?;
         }
-        insns.iter().flat_map(|i| i.to_bytes()).collect()
+        Ok(insns.iter().flat_map(|i| i.to_bytes()).collect())
+    }
+
+    /// The maps the dispatcher refers to, by ABI name, each once.
+    pub fn maps(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for r in &self.relocations {
+            if !out.contains(&r.map) {
+                out.push(r.map);
+            }
+        }
+        out
     }
 
     /// A readable listing of the program followed by the slot table.
@@ -154,7 +210,13 @@ impl Dispatcher {
             self.hook.name(),
             self.members.len()
         );
-        out.push_str(&insn::listing(&self.insns, CHAIN_MAP_NAME));
+        let map_at = |i: usize| {
+            self.relocations
+                .iter()
+                .find(|r| r.insn_index == i)
+                .map_or("?", |r| r.map)
+        };
+        out.push_str(&insn::listing(&self.insns, map_at));
         out.push_str("slots:\n");
         for m in &self.members {
             let globals: Vec<String> = m.globals.iter().map(|(n, v)| format!("{n}={v}")).collect();
@@ -177,18 +239,15 @@ pub fn generate(spec: &ChainSpec) -> Result<Dispatcher, DispatcherError> {
             max: MAX_MEMBERS,
         });
     }
-    let mut insns = Vec::with_capacity(6);
-    // r1 holds the context and is passed on unchanged to the tail call.
-    let relocation = MapRelocation {
-        insn_index: insns.len(),
-        map: CHAIN_MAP_NAME,
+    let (insns, relocations) = match spec.stamp {
+        None => plain(spec.hook),
+        Some(stamp) if spec.hook == Hook::SockOps => stamped(stamp)?,
+        Some(_) => {
+            return Err(DispatcherError::StampWithoutSockets {
+                hook: spec.hook.name(),
+            })
+        }
     };
-    insns.extend(Insn::ld_map_fd(2));
-    insns.push(Insn::mov64_imm(3, 0));
-    insns.push(Insn::call(insn::HELPER_TAIL_CALL));
-    // Reached only when slot 0 is empty: let the event go on.
-    insns.push(Insn::mov64_imm(0, spec.hook.default_verdict()));
-    insns.push(Insn::exit());
 
     let members = spec
         .members
@@ -214,9 +273,127 @@ pub fn generate(spec: &ChainSpec) -> Result<Dispatcher, DispatcherError> {
     Ok(Dispatcher {
         hook: spec.hook,
         insns,
-        relocations: vec![relocation],
+        relocations,
         members,
     })
+}
+
+/// Tail-call slot 0 of the chain; the default verdict if it falls through.
+fn plain(hook: Hook) -> (Vec<Insn>, Vec<MapRelocation>) {
+    let mut insns = Vec::with_capacity(6);
+    // r1 holds the context and is passed on unchanged to the tail call.
+    let relocation = MapRelocation {
+        insn_index: insns.len(),
+        map: CHAIN_MAP_NAME,
+    };
+    insns.extend(Insn::ld_map_fd(2));
+    insns.push(Insn::mov64_imm(3, 0));
+    insns.push(Insn::call(insn::HELPER_TAIL_CALL));
+    // Reached only when slot 0 is empty: let the event go on.
+    insns.push(Insn::mov64_imm(0, hook.default_verdict()));
+    insns.push(Insn::exit());
+    (insns, vec![relocation])
+}
+
+/// The sock_ops dispatcher with connection stamps (see the crate docs).
+fn stamped(stamp: ConnStamp) -> Result<(Vec<Insn>, Vec<MapRelocation>), DispatcherError> {
+    let imm = |generation: u64| {
+        i32::try_from(generation).map_err(|_| DispatcherError::GenerationTooLarge {
+            generation,
+            max: i32::MAX as u64,
+        })
+    };
+    let generation = imm(stamp.generation)?;
+    let previous = stamp.previous.map(imm).transpose()?;
+    let verdict = Hook::SockOps.default_verdict();
+    let mut b = Builder::default();
+    b.push(Insn::mov64_reg(6, 1));
+    b.push(Insn::ldx_dw(2, 1, SOCK_OPS_SK_OFFSET));
+    b.jump(Insn::jeq_imm(2, 0, 0), Label::Run);
+    b.map(1, CONN_MAP_NAME);
+    b.push(Insn::mov64_imm(3, 0));
+    b.push(Insn::mov64_imm(4, SK_STORAGE_GET_F_CREATE));
+    b.push(Insn::call(insn::HELPER_SK_STORAGE_GET));
+    // No storage (a request socket): run this generation's chain.
+    b.jump(Insn::jeq_imm(0, 0, 0), Label::Run);
+    b.push(Insn::ldx_dw(2, 0, 0));
+    b.jump(Insn::jeq_imm(2, generation, 0), Label::Run);
+    b.jump(Insn::jeq_imm(2, 0, 0), Label::Stamp);
+    // Stamped by another generation: the previous one's chain, or none.
+    if let Some(previous) = previous {
+        b.jump(Insn::jne_imm(2, previous, 0), Label::End);
+        b.push(Insn::mov64_reg(1, 6));
+        b.map(2, PREV_CHAIN_MAP_NAME);
+        b.push(Insn::mov64_imm(3, 0));
+        b.push(Insn::call(insn::HELPER_TAIL_CALL));
+    }
+    b.label(Label::End);
+    b.push(Insn::mov64_imm(0, verdict));
+    b.push(Insn::exit());
+    b.label(Label::Stamp);
+    b.push(Insn::mov64_imm(1, generation));
+    b.push(Insn::stx_dw(0, 1, 0));
+    b.label(Label::Run);
+    b.push(Insn::mov64_reg(1, 6));
+    b.map(2, CHAIN_MAP_NAME);
+    b.push(Insn::mov64_imm(3, 0));
+    b.push(Insn::call(insn::HELPER_TAIL_CALL));
+    b.push(Insn::mov64_imm(0, verdict));
+    b.push(Insn::exit());
+    Ok(b.finish())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Run,
+    Stamp,
+    End,
+}
+
+/// Instructions with forward jumps to labels, patched at the end.
+#[derive(Default)]
+struct Builder {
+    insns: Vec<Insn>,
+    relocations: Vec<MapRelocation>,
+    jumps: Vec<(usize, Label)>,
+    labels: Vec<(Label, usize)>,
+}
+
+impl Builder {
+    fn push(&mut self, i: Insn) {
+        self.insns.push(i);
+    }
+
+    fn jump(&mut self, i: Insn, to: Label) {
+        self.jumps.push((self.insns.len(), to));
+        self.insns.push(i);
+    }
+
+    fn map(&mut self, dst: u8, map: &'static str) {
+        self.relocations.push(MapRelocation {
+            insn_index: self.insns.len(),
+            map,
+        });
+        self.insns.extend(Insn::ld_map_fd(dst));
+    }
+
+    fn label(&mut self, l: Label) {
+        self.labels.push((l, self.insns.len()));
+    }
+
+    fn finish(mut self) -> (Vec<Insn>, Vec<MapRelocation>) {
+        for (at, to) in &self.jumps {
+            let target = self
+                .labels
+                .iter()
+                .find(|(l, _)| l == to)
+                .map(|(_, i)| *i)
+                .expect("every label is placed");
+            let off = target as i64 - (*at as i64 + 1);
+            self.insns[*at].off = i16::try_from(off).expect("a short program");
+        }
+        (self.insns, self.relocations)
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +413,7 @@ mod tests {
             members: names.iter().map(|n| member(n)).collect(),
             debug_sample: 0,
             timing: false,
+            stamp: None,
         }
     }
 
@@ -247,6 +425,67 @@ mod tests {
         ))
         .unwrap();
         insta::assert_snapshot!(d.listing());
+    }
+
+    #[test]
+    fn stamped_sock_ops_listing() {
+        let mut s = spec(Hook::SockOps, &["init_cwnd", "sndbuf"]);
+        s.stamp = Some(ConnStamp {
+            generation: 3,
+            previous: Some(2),
+        });
+        let d = generate(&s).unwrap();
+        insta::assert_snapshot!(d.listing());
+        assert_eq!(
+            d.maps(),
+            vec![CONN_MAP_NAME, PREV_CHAIN_MAP_NAME, CHAIN_MAP_NAME]
+        );
+        // Every jump lands inside the program.
+        for (i, insn) in d.insns.iter().enumerate() {
+            if matches!(insn.code, insn::JEQ_IMM | insn::JNE_IMM | insn::JA) {
+                let t = i as i64 + 1 + i64::from(insn.off);
+                assert!(
+                    (0..d.insns.len() as i64).contains(&t),
+                    "insn {i} jumps to {t}"
+                );
+            }
+        }
+        // The first generation has no previous chain to run.
+        s.stamp = Some(ConnStamp {
+            generation: 1,
+            previous: None,
+        });
+        let first = generate(&s).unwrap();
+        assert_eq!(first.maps(), vec![CONN_MAP_NAME, CHAIN_MAP_NAME]);
+        assert!(first
+            .bytes_with_map_fds(|m| (m != PREV_CHAIN_MAP_NAME).then_some(5))
+            .is_ok());
+        assert_eq!(
+            d.bytes_with_map_fds(|m| (m == CHAIN_MAP_NAME).then_some(5)),
+            Err(CONN_MAP_NAME)
+        );
+    }
+
+    #[test]
+    fn stamps_need_sockets_and_a_small_generation() {
+        let mut s = spec(Hook::Xdp, &["a"]);
+        s.stamp = Some(ConnStamp {
+            generation: 1,
+            previous: None,
+        });
+        assert!(matches!(
+            generate(&s),
+            Err(DispatcherError::StampWithoutSockets { .. })
+        ));
+        s.hook = Hook::SockOps;
+        s.stamp = Some(ConnStamp {
+            generation: 1 << 31,
+            previous: None,
+        });
+        assert!(matches!(
+            generate(&s),
+            Err(DispatcherError::GenerationTooLarge { .. })
+        ));
     }
 
     #[test]

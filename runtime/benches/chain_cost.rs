@@ -106,6 +106,7 @@ fn chain(hook: Hook, n: usize) -> (OwnedFd, Vec<OwnedFd>) {
             .collect(),
         debug_sample: 0,
         timing: false,
+        stamp: None,
     };
     let d = dispatcher::generate(&spec).unwrap();
     let disp = sys::prog_load(

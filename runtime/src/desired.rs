@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use composer::ir::{Composition, MemberId, Program};
-use dispatcher::{ChainSpec, Dispatcher, DispatcherError, Hook};
+use dispatcher::{ChainSpec, ConnStamp, Dispatcher, DispatcherError, Hook};
 use thiserror::Error;
 
 use crate::config::{self, ConfigError, ConfigImage};
@@ -218,12 +218,20 @@ pub fn from_composition(
 }
 
 impl DesiredChain {
+    /// The plain dispatcher (no connection stamps).
     pub fn dispatcher(&self) -> Result<Dispatcher, DispatcherError> {
+        self.dispatcher_with(None)
+    }
+
+    /// The dispatcher with `stamp`, as a generation of a live hookpoint
+    /// runs it.
+    pub fn dispatcher_with(&self, stamp: Option<ConnStamp>) -> Result<Dispatcher, DispatcherError> {
         dispatcher::generate(&ChainSpec {
             hook: self.hook,
             members: self.members.iter().map(DesiredMember::id).collect(),
             debug_sample: self.debug_sample,
             timing: self.timing,
+            stamp,
         })
     }
 
@@ -297,6 +305,7 @@ impl DesiredChain {
                 .collect(),
             timing: self.timing,
             debug_sample: Some(self.debug_sample),
+            previous_generation: None,
         }
     }
 }

@@ -522,7 +522,7 @@ pub fn diagnose(facts: &Facts) -> Report {
             }),
             Some(hp) => {
                 for (generation, path) in &dir.generations {
-                    if *generation != hp.record.generation {
+                    if !hp.record.keeps(*generation) {
                         findings.push(Finding::StaleGeneration {
                             key: dir.key.clone(),
                             generation: *generation,

@@ -37,6 +37,7 @@ fn record(generation: u64) -> HookpointRecord {
         struct_ops: vec!["dctcp".into()],
         timing: false,
         debug_sample: None,
+        previous_generation: None,
     }
 }
 
@@ -277,7 +278,9 @@ fn gather_reads_records_pins_and_the_inventory() {
         relocations: vec![],
         members: vec![],
     };
-    let disp_id = adapter.load_dispatcher(&d, &chain, &disp).unwrap();
+    let disp_id = adapter
+        .load_dispatcher(&d, &[(dispatcher::CHAIN_MAP_NAME, chain.clone())], &disp)
+        .unwrap();
     adapter
         .create_link(Path::new(CG), Hook::SockOps, &disp, &layout.link_pin(KEY))
         .unwrap();

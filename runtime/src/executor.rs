@@ -109,11 +109,12 @@ pub fn run_action(
         } => adapter.set_slot(chain_pin, *slot, prog_pin)?,
         Action::LoadDispatcher {
             dispatcher,
-            chain_pin,
+            maps,
             pin,
         } => {
-            adapter.load_dispatcher(dispatcher, chain_pin, pin)?;
+            adapter.load_dispatcher(dispatcher, maps, pin)?;
         }
+        Action::CreateConnMap { pin } => adapter.create_conn_map(pin)?,
         Action::CreateLink {
             cgroup,
             hook,

@@ -78,6 +78,12 @@ impl Layout {
         self.hookpoint_dir(key).join("link")
     }
 
+    /// The hookpoint's connection stamps (socket storage shared by its
+    /// generations; see the dispatcher crate).
+    pub fn conn_map_pin(&self, key: &str) -> PathBuf {
+        self.hookpoint_dir(key).join("conn_gen")
+    }
+
     pub fn generation_dir(&self, key: &str, generation: u64) -> PathBuf {
         self.hookpoint_dir(key).join(format!("gen-{generation}"))
     }

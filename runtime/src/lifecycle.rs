@@ -66,6 +66,7 @@ pub fn observe(
         live_dispatcher_id,
         generations,
         hookpoint_dir_exists: adapter.exists(&dir),
+        conn_map_exists: adapter.exists(&layout.conn_map_pin(key)),
     })
 }
 
@@ -260,7 +261,7 @@ pub fn gc_candidates(
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     if let Some(g) = generation_of(&entry_name) {
-                        if g != record.generation {
+                        if !record.keeps(g) {
                             out.push(entry);
                         }
                     }

@@ -6,7 +6,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use dispatcher::{Dispatcher, DispatcherError, Hook};
+use dispatcher::{
+    ConnStamp, Dispatcher, DispatcherError, Hook, CONN_MAP_NAME, PREV_CHAIN_MAP_NAME,
+};
 
 use crate::config::CONFIG_MAP;
 use crate::desired::{DesiredChain, ObjectImage};
@@ -24,6 +26,8 @@ pub struct Observed {
     /// Generation numbers with a directory in bpffs.
     pub generations: Vec<u64>,
     pub hookpoint_dir_exists: bool,
+    /// The hookpoint's connection stamp map is pinned.
+    pub conn_map_exists: bool,
     /// struct_ops registrations pinned under the root, by name.
     pub struct_ops_registered: Vec<String>,
 }
@@ -50,6 +54,10 @@ pub enum Action {
         path: PathBuf,
     },
     CreateChainMap {
+        pin: PathBuf,
+    },
+    /// The hookpoint's socket storage of connection stamps.
+    CreateConnMap {
         pin: PathBuf,
     },
     RegisterStructOps {
@@ -85,7 +93,8 @@ pub enum Action {
     },
     LoadDispatcher {
         dispatcher: Dispatcher,
-        chain_pin: PathBuf,
+        /// The pin of each map the dispatcher refers to, by ABI name.
+        maps: Vec<(&'static str, PathBuf)>,
         pin: PathBuf,
     },
     CreateLink {
@@ -208,7 +217,22 @@ pub fn plan_apply(
             Some(Action::RemoveTree { path: dir }),
         ));
     }
-    build_generation(layout, desired, next, &mut steps)?;
+    // sock_ops generations keep each connection on one generation.
+    let stamp = (desired.hook == Hook::SockOps).then(|| ConnStamp {
+        generation: next,
+        previous: observed
+            .healthy()
+            .then(|| observed.record.as_ref().map(|r| r.generation))
+            .flatten(),
+    });
+    if stamp.is_some() && !observed.conn_map_exists {
+        let pin = layout.conn_map_pin(&key);
+        steps.push(step(
+            Action::CreateConnMap { pin: pin.clone() },
+            Some(Action::Unpin { path: pin }),
+        ));
+    }
+    build_generation(layout, desired, next, stamp, &mut steps)?;
 
     let link_pin = layout.link_pin(&key);
     let new_dispatcher = layout.dispatcher_pin(&key, next);
@@ -257,19 +281,23 @@ pub fn plan_apply(
             PlanKind::Repair { generation: next }
         }
     };
+    let previous = stamp.and_then(|s| s.previous);
+    let mut record = desired.record(next);
+    record.previous_generation = previous;
     steps.push(step(
         Action::WriteState {
-            record: Box::new(desired.record(next)),
+            record: Box::new(record),
         },
         Some(restore_state(&key, observed.record.as_ref())),
     ));
-    // Cleanup after the commit point: every older generation.
+    // Cleanup after the commit point: every older generation but the one
+    // just replaced, whose chain still serves the connections it stamped.
     let mut old: Vec<u64> = observed
         .generations
         .iter()
         .chain(observed.record.iter().map(|r| &r.generation))
         .copied()
-        .filter(|g| *g != next)
+        .filter(|g| *g != next && Some(*g) != previous)
         .collect();
     old.sort_unstable();
     old.dedup();
@@ -300,10 +328,11 @@ fn build_generation(
     layout: &Layout,
     desired: &DesiredChain,
     generation: u64,
+    stamp: Option<ConnStamp>,
     steps: &mut Vec<Step>,
 ) -> Result<(), DispatcherError> {
     let key = &desired.key;
-    let dispatcher = desired.dispatcher()?;
+    let dispatcher = desired.dispatcher_with(stamp)?;
     let gen_dir = layout.generation_dir(key, generation);
     let chain_pin = layout.chain_pin(key, generation);
     // Undoing the directory unpins everything in it: the steps inside it
@@ -373,10 +402,25 @@ fn build_generation(
             None,
         ));
     }
+    let maps = dispatcher
+        .maps()
+        .into_iter()
+        .map(|name| {
+            let pin = match name {
+                CONN_MAP_NAME => layout.conn_map_pin(key),
+                PREV_CHAIN_MAP_NAME => {
+                    let previous = stamp.and_then(|s| s.previous).unwrap_or(generation);
+                    layout.chain_pin(key, previous)
+                }
+                _ => chain_pin.clone(),
+            };
+            (name, pin)
+        })
+        .collect();
     steps.push(step(
         Action::LoadDispatcher {
             dispatcher,
-            chain_pin,
+            maps,
             pin: layout.dispatcher_pin(key, generation),
         },
         None,
@@ -426,9 +470,11 @@ fn config_in_place(layout: &Layout, desired: &DesiredChain, record: &HookpointRe
             }
         }
     }
+    let mut updated = desired.record(generation);
+    updated.previous_generation = record.previous_generation;
     steps.push(step(
         Action::WriteState {
-            record: Box::new(desired.record(generation)),
+            record: Box::new(updated),
         },
         Some(Action::WriteState {
             record: Box::new(record.clone()),
@@ -478,6 +524,9 @@ impl fmt::Display for Action {
             Action::RemoveTree { path } => write!(f, "unpin and remove {}", path.display()),
             Action::Unpin { path } => write!(f, "unpin {}", path.display()),
             Action::CreateChainMap { pin } => write!(f, "create chain map, pin {}", pin.display()),
+            Action::CreateConnMap { pin } => {
+                write!(f, "create connection stamp map, pin {}", pin.display())
+            }
             Action::RegisterStructOps { name, pin_dir, .. } => write!(
                 f,
                 "register struct_ops {name}, pin its links in {}",
@@ -543,15 +592,27 @@ impl fmt::Display for Action {
                 )
             }
             Action::LoadDispatcher {
-                dispatcher, pin, ..
-            } => write!(
-                f,
-                "load {} dispatcher ({} insns, {} members), pin {}",
-                dispatcher.hook.name(),
-                dispatcher.insns.len(),
-                dispatcher.members.len(),
-                pin.display()
-            ),
+                dispatcher,
+                maps,
+                pin,
+            } => {
+                write!(
+                    f,
+                    "load {} dispatcher ({} insns, {} members), pin {}",
+                    dispatcher.hook.name(),
+                    dispatcher.insns.len(),
+                    dispatcher.members.len(),
+                    pin.display()
+                )?;
+                // The chain map is the generation's own; name the others.
+                for (name, map_pin) in maps
+                    .iter()
+                    .filter(|(n, _)| *n != dispatcher::CHAIN_MAP_NAME)
+                {
+                    write!(f, "; {name} {}", map_pin.display())?;
+                }
+                Ok(())
+            }
             Action::CreateLink {
                 cgroup,
                 hook,

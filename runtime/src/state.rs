@@ -52,6 +52,18 @@ pub struct HookpointRecord {
     /// before accord kept it (then only `chain_digest` holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug_sample: Option<u32>,
+    /// The generation this one replaced in a swap. It stays pinned (its
+    /// chain still runs for the connections it stamped) until the next
+    /// swap; `gc` keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_generation: Option<u64>,
+}
+
+impl HookpointRecord {
+    /// Whether generation `g` is one this hookpoint still runs.
+    pub fn keeps(&self, g: u64) -> bool {
+        g == self.generation || Some(g) == self.previous_generation
+    }
 }
 
 #[derive(Debug, Error)]

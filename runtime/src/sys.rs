@@ -93,6 +93,49 @@ pub fn map_create(
     owned("BPF_MAP_CREATE", ret)
 }
 
+/// `BPF_MAP_CREATE` of a `BPF_MAP_TYPE_SK_STORAGE` map (`int` key, `u64`
+/// value, per socket). The kernel wants BTF for the key and value types of
+/// local storage, so a two-type BTF object is loaded for it first (the map
+/// keeps its own reference; ours is dropped).
+pub fn sk_storage_create(name: &str) -> SysResult<OwnedFd> {
+    const BPF_MAP_TYPE_SK_STORAGE: u32 = 24;
+    let fail = |call: &'static str, ret: i32| SyscallError {
+        call,
+        source: io::Error::from_raw_os_error(if ret < 0 { -ret } else { libc::EINVAL }),
+    };
+    // SAFETY: btf is checked for NULL, used only while alive, freed once;
+    // the type names are NUL-terminated literals.
+    unsafe {
+        let btf = sys::btf__new_empty();
+        if btf.is_null() {
+            return Err(fail("btf__new_empty", -libc::ENOMEM));
+        }
+        let int_id = sys::btf__add_int(btf, c"int".as_ptr(), 4, sys::BTF_INT_SIGNED as i32);
+        let u64_id = sys::btf__add_int(btf, c"unsigned long long".as_ptr(), 8, 0);
+        if int_id <= 0 || u64_id <= 0 {
+            sys::btf__free(btf);
+            return Err(fail("btf__add_int", int_id.min(u64_id)));
+        }
+        let ret = sys::btf__load_into_kernel(btf);
+        if ret < 0 {
+            sys::btf__free(btf);
+            return Err(fail("BPF_BTF_LOAD", ret));
+        }
+        let name = c_name(name);
+        let opts = sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<sys::bpf_map_create_opts>() as _,
+            btf_fd: sys::btf__fd(btf) as u32,
+            btf_key_type_id: int_id as u32,
+            btf_value_type_id: u64_id as u32,
+            map_flags: sys::BPF_F_NO_PREALLOC,
+            ..Default::default()
+        };
+        let ret = sys::bpf_map_create(BPF_MAP_TYPE_SK_STORAGE, name.as_ptr(), 4, 8, 0, &opts);
+        sys::btf__free(btf);
+        owned("BPF_MAP_CREATE", ret)
+    }
+}
+
 /// A program the verifier refused, with its log.
 #[derive(Debug, Error)]
 #[error("BPF_PROG_LOAD failed: {source}")]

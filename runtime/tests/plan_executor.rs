@@ -187,11 +187,30 @@ fn member_change_swaps_generations() {
         .unwrap()
         .id;
     assert_eq!(link_prog(&a, &second.key), Some(disp2));
+    // The replaced generation stays for the connections it stamped.
+    assert!(a.exists(&layout().generation_dir(&second.key, 1)));
+    let record = store.load(&second.key).unwrap().unwrap();
+    assert_eq!(
+        (record.generation, record.previous_generation),
+        (2, Some(1))
+    );
+    assert_eq!(
+        lifecycle::gc(&layout(), &mut a, &store, true).unwrap(),
+        Vec::<std::path::PathBuf>::new()
+    );
+
+    // The next swap keeps 2 and removes 1.
+    lifecycle::apply(&layout(), &mut a, &mut store, &first).unwrap();
     assert!(
         !a.exists(&layout().generation_dir(&second.key, 1)),
-        "old generation unpinned"
+        "the generation before the previous one is unpinned"
     );
-    assert_eq!(store.load(&second.key).unwrap().unwrap().generation, 2);
+    assert!(a.exists(&layout().generation_dir(&second.key, 2)));
+    let record = store.load(&second.key).unwrap().unwrap();
+    assert_eq!(
+        (record.generation, record.previous_generation),
+        (3, Some(2))
+    );
 }
 
 #[test]

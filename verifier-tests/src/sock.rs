@@ -199,6 +199,70 @@ fn connect_v4(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
     sockaddr_call_v4(fd, addr, libc::connect)
 }
 
+/// A listener of this process on `addr` (port 0 picks one) whose accept
+/// queue holds one connection (`listen(fd, 0)`): while one waits in it,
+/// the kernel drops new SYNs and their clients retransmit after the
+/// initial RTO (1 s).
+pub fn one_slot_listener(addr: SocketAddrV4) -> io::Result<TcpListener> {
+    // SAFETY: plain socket creation; the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    bind_v4(&fd, addr)?;
+    // SAFETY: fd is a valid bound socket.
+    if unsafe { libc::listen(fd.as_raw_fd(), 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpListener::from(fd))
+}
+
+/// Starts connecting a socket created in `cgroup` to `addr` without
+/// waiting for the handshake: `TCP_CONNECT_CB` has run when this returns.
+pub fn connect_started(cgroup: &TestCgroup, addr: SocketAddrV4) -> io::Result<OwnedFd> {
+    let fd = socket_in(cgroup, None, libc::AF_INET)?;
+    // SAFETY: fd is a valid socket; F_SETFL only changes its flags.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    match connect_v4(&fd, addr) {
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(fd),
+        Err(e) => Err(e),
+        Ok(()) => Ok(fd),
+    }
+}
+
+/// Waits up to `limit` for a connect started by [`connect_started`];
+/// the socket is blocking again afterwards.
+pub fn wait_connected(fd: &OwnedFd, limit: std::time::Duration) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n == 0 {
+        return Err(io::Error::from(io::ErrorKind::TimedOut));
+    }
+    let err = getsockopt_u32(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+    if err != 0 {
+        return Err(io::Error::from_raw_os_error(err as i32));
+    }
+    // SAFETY: as in connect_started.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+    }
+    Ok(())
+}
+
 /// A listening IPv4 socket created inside `cgroup` (and `netns`), bound to
 /// `addr` (port 0 picks one): its accepted sockets are charged to the cgroup,
 /// so the passive-side callbacks run there.

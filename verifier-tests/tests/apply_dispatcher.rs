@@ -18,6 +18,7 @@ fn spec(hook: Hook, n: usize) -> ChainSpec {
             .collect(),
         debug_sample: 0,
         timing: false,
+        stamp: None,
     }
 }
 

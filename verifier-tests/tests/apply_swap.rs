@@ -1,6 +1,7 @@
 //! A swap under load: while a client opens connections in a loop from the
 //! test cgroup, the chain is swapped to a different member set. Every
-//! connection shows exactly the old or exactly the new effects, none fails.
+//! connection shows exactly the old or exactly the new effects, none fails;
+//! and one connection held across the swap on purpose keeps the old chain.
 
 mod apply_common;
 
@@ -11,7 +12,10 @@ use std::sync::Arc;
 use apply_common::*;
 use runtime::lifecycle;
 use runtime::plan::PlanKind;
-use verifier_tests::{require_root_or_skip, so_sndbuf, tcp_info, tcp_maxseg, TcpConn, TestCgroup};
+use verifier_tests::{
+    connect_started, one_slot_listener, require_root_or_skip, so_sndbuf, tcp_info, tcp_maxseg,
+    wait_connected, TcpConn, TestCgroup,
+};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
@@ -102,9 +106,67 @@ fn every_connection_sees_exactly_one_generation() {
         seen.len(),
         first_new
     );
-    assert!(
-        !roots.layout.generation_dir(&old.key, 1).exists(),
-        "the old generation is unpinned"
+    // The replaced generation stays pinned for the connections it stamped.
+    assert!(roots.layout.generation_dir(&old.key, 1).exists());
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &old.key).unwrap();
+}
+
+/// A connection whose `TCP_CONNECT_CB` runs under the old generation and
+/// whose `ACTIVE_ESTABLISHED_CB` runs after the swap: the listener's full
+/// accept queue drops its SYN until the swap is done, so the handshake
+/// completes only on the retransmitted SYN, a second later.
+#[test]
+fn a_connection_across_the_swap_keeps_its_first_generation() {
+    if !require_root_or_skip("apply swap across one connection") {
+        return;
+    }
+    let roots = Roots::new("straddle");
+    let cg = TestCgroup::create("straddle").unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    let old = chain(
+        cg.path(),
+        vec![
+            member("jumbo_mss", Some(1400), &[(PEER, 32)]),
+            member("init_cwnd", Some(40), &[(PEER, 32)]),
+        ],
     );
+    let new = chain(
+        cg.path(),
+        vec![member("init_cwnd", Some(25), &[(PEER, 32)])],
+    );
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &old).unwrap();
+
+    let listener = one_slot_listener(std::net::SocketAddrV4::new(PEER, 0)).unwrap();
+    let addr = match listener.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("{other}"),
+    };
+    // Fill the accept queue from outside the cgroup.
+    let filler = std::net::TcpStream::connect(addr).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let client = connect_started(&cg, addr).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let not_yet = wait_connected(&client, std::time::Duration::from_millis(0));
+    assert!(
+        not_yet.is_err(),
+        "the handshake should wait for a SYN retransmit"
+    );
+
+    let (plan, _) = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &new).unwrap();
+    assert_eq!(plan.kind, PlanKind::Swap { from: 1, to: 2 });
+    let (_first, _) = listener.accept().unwrap();
+    drop(filler);
+    wait_connected(&client, std::time::Duration::from_secs(5)).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+
+    // Both callbacks ran the old chain: its MSS and its initial window.
+    let cwnd = tcp_info(&client).unwrap().tcpi_snd_cwnd;
+    let mss = tcp_maxseg(&client).unwrap();
+    assert_eq!((cwnd, mss <= 1400), (40, true), "cwnd {cwnd}, mss {mss}");
+    // A connection opened now runs only the new chain.
+    let fresh = TcpConn::connect_from(&cg, PEER).unwrap();
+    let cwnd = tcp_info(&fresh.client).unwrap().tcpi_snd_cwnd;
+    let mss = tcp_maxseg(&fresh.client).unwrap();
+    assert_eq!((cwnd, mss > 1400), (25, true), "cwnd {cwnd}, mss {mss}");
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &old.key).unwrap();
 }

@@ -247,10 +247,23 @@ impl BpfAdapter for FakeAdapter {
         Ok(id)
     }
 
+    fn create_conn_map(&mut self, pin: &Path) -> AdapterResult<()> {
+        self.call(format!("create_conn_map {}", pin.display()))?;
+        let id = self.id();
+        self.pin(
+            pin,
+            FakePin::Map {
+                id,
+                value_size: 8,
+                entries: BTreeMap::new(),
+            },
+        )
+    }
+
     fn load_dispatcher(
         &mut self,
         dispatcher: &Dispatcher,
-        chain_pin: &Path,
+        maps: &[(&'static str, PathBuf)],
         pin: &Path,
     ) -> AdapterResult<u32> {
         self.call(format!(
@@ -258,11 +271,19 @@ impl BpfAdapter for FakeAdapter {
             dispatcher.hook.name(),
             pin.display()
         ))?;
-        if !self.pins.contains_key(chain_pin) {
-            return Err(AdapterError::io(
-                chain_pin,
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            ));
+        for name in dispatcher.maps() {
+            let Some((_, map_pin)) = maps.iter().find(|(n, _)| *n == name) else {
+                return Err(AdapterError::Object {
+                    object: "accord_disp".into(),
+                    message: format!("no pin given for the dispatcher's map {name}"),
+                });
+            };
+            if !self.pins.contains_key(map_pin) {
+                return Err(AdapterError::io(
+                    map_pin,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ));
+            }
         }
         let id = self.id();
         self.pin(

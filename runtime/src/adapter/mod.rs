@@ -190,11 +190,14 @@ pub trait BpfAdapter {
     /// Loads a member with its globals, sharing the chain map; pins the
     /// program and its `accord_*` maps. Returns the program id.
     fn load_member(&mut self, req: &MemberLoad<'_>) -> AdapterResult<u32>;
-    /// Loads a generated dispatcher against the chain map and pins it.
+    /// Creates a hookpoint's connection stamp map (socket storage) and pins it.
+    fn create_conn_map(&mut self, pin: &Path) -> AdapterResult<()>;
+    /// Loads a generated dispatcher against its maps (pins by ABI name)
+    /// and pins it.
     fn load_dispatcher(
         &mut self,
         dispatcher: &Dispatcher,
-        chain_pin: &Path,
+        maps: &[(&'static str, PathBuf)],
         pin: &Path,
     ) -> AdapterResult<u32>;
     /// Puts the program pinned at `prog_pin` into `slot` of the chain.

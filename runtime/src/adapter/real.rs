@@ -246,14 +246,33 @@ impl BpfAdapter for RealAdapter {
         Ok(id)
     }
 
+    fn create_conn_map(&mut self, pin: &Path) -> AdapterResult<()> {
+        let map = sys::sk_storage_create(dispatcher::CONN_MAP_NAME)
+            .map_err(|e| AdapterError::sys("creating the connection stamp map", e))?;
+        sys::obj_pin(map.as_fd(), pin)
+            .map_err(|e| AdapterError::sys(format!("pinning {}", pin.display()), e))
+    }
+
     fn load_dispatcher(
         &mut self,
         dispatcher: &Dispatcher,
-        chain_pin: &Path,
+        maps: &[(&'static str, PathBuf)],
         pin: &Path,
     ) -> AdapterResult<u32> {
-        let chain = get(chain_pin)?;
-        let bytes = dispatcher.bytes_with_map_fd(std::os::fd::AsRawFd::as_raw_fd(&chain));
+        let mut fds = Vec::new();
+        for (name, map_pin) in maps {
+            fds.push((*name, get(map_pin)?));
+        }
+        let bytes = dispatcher
+            .bytes_with_map_fds(|name| {
+                fds.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, fd)| std::os::fd::AsRawFd::as_raw_fd(fd))
+            })
+            .map_err(|missing| AdapterError::Object {
+                object: DISPATCHER_PROG_NAME.to_owned(),
+                message: format!("no pin given for the dispatcher's map {missing}"),
+            })?;
         let hook = dispatcher.hook;
         let prog = sys::prog_load(
             hook.prog_type(),
