@@ -91,9 +91,10 @@ fn load(hook: Hook, name: &str, insns: &[Insn]) -> OwnedFd {
         .unwrap_or_else(|e| panic!("loading {name}: {e}\n{}", e.verifier_log))
 }
 
-/// A chain of `n` members behind a generated dispatcher; returns the
-/// dispatcher and everything that must stay open.
-fn chain(hook: Hook, n: usize) -> (OwnedFd, Vec<OwnedFd>) {
+/// A chain of `n` members behind a generated dispatcher (with connection
+/// stamps, as `accord apply` loads it for sock_ops, when `stamped`);
+/// returns the dispatcher and everything that must stay open.
+fn chain(hook: Hook, n: usize, stamped: bool) -> (OwnedFd, Vec<OwnedFd>) {
     let counts = sys::map_create(PERCPU_ARRAY, "bench_counts", 4, 8, 32, 0).unwrap();
     let chain = sys::map_create(PROG_ARRAY, "accord_chain", 4, 4, 32, 0).unwrap();
     let spec = ChainSpec {
@@ -106,17 +107,30 @@ fn chain(hook: Hook, n: usize) -> (OwnedFd, Vec<OwnedFd>) {
             .collect(),
         debug_sample: 0,
         timing: false,
-        stamp: None,
+        stamp: stamped.then_some(dispatcher::ConnStamp {
+            generation: 1,
+            previous: None,
+        }),
     };
     let d = dispatcher::generate(&spec).unwrap();
+    let conn = sys::sk_storage_create(dispatcher::CONN_MAP_NAME).unwrap();
+    let bytes = d
+        .bytes_with_map_fds(|name| {
+            Some(if name == dispatcher::CONN_MAP_NAME {
+                conn.as_raw_fd()
+            } else {
+                chain.as_raw_fd()
+            })
+        })
+        .unwrap();
     let disp = sys::prog_load(
         hook.prog_type(),
         hook.expected_attach_type(),
         "accord_disp",
-        &d.bytes_with_map_fd(chain.as_raw_fd()),
+        &bytes,
     )
     .unwrap();
-    let mut keep = Vec::new();
+    let mut keep = vec![conn];
     for slot in 0..n {
         let prog = load(
             hook,
@@ -169,18 +183,26 @@ fn connections() {
     }
 }
 
-/// ns per event for sock_ops: (chain, monolithic, multi-attach).
-fn sock_ops_row(cg: &std::fs::File, n: usize) -> (f64, f64, f64) {
+/// ns per event of a chain on the cgroup (the dispatcher's stats cover
+/// every tail-called member).
+fn chain_ns(cg: &std::fs::File, n: usize, stamped: bool) -> f64 {
     let hook = Hook::SockOps;
-    let attach = hook.expected_attach_type();
-    // Chain: the dispatcher's stats cover every tail-called member.
-    let (disp, _keep) = chain(hook, n);
-    let link = sys::link_create(disp.as_fd(), cg.as_fd(), attach).unwrap();
+    let (disp, _keep) = chain(hook, n, stamped);
+    let link = sys::link_create(disp.as_fd(), cg.as_fd(), hook.expected_attach_type()).unwrap();
     let before = stats(&disp);
     connections();
     let after = stats(&disp);
     drop(link);
-    let chain_ns = (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64;
+    (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64
+}
+
+/// ns per event for sock_ops: (chain, chain with connection stamps,
+/// monolithic, multi-attach).
+fn sock_ops_row(cg: &std::fs::File, n: usize) -> (f64, f64, f64, f64) {
+    let hook = Hook::SockOps;
+    let attach = hook.expected_attach_type();
+    let chain_ns_plain = chain_ns(cg, n, false);
+    let chain_ns_stamped = chain_ns(cg, n, true);
 
     let counts = sys::map_create(PERCPU_ARRAY, "bench_counts", 4, 8, 32, 0).unwrap();
     let mono = load(hook, "bench_mono", &monolithic(hook, n, &counts));
@@ -207,14 +229,19 @@ fn sock_ops_row(cg: &std::fs::File, n: usize) -> (f64, f64, f64) {
     }
     let events = (after[0].0 - before[0].0).max(1) as f64;
     let time: u64 = after.iter().zip(&before).map(|(a, b)| a.1 - b.1).sum();
-    (chain_ns, mono_ns, time as f64 / events)
+    (
+        chain_ns_plain,
+        chain_ns_stamped,
+        mono_ns,
+        time as f64 / events,
+    )
 }
 
 /// ns per run from BPF_PROG_TEST_RUN (XDP, 64-byte packet): (chain, monolithic).
 fn xdp_row(n: usize) -> (u32, u32) {
     let hook = Hook::Xdp;
     let packet = [0u8; 64];
-    let (disp, _keep) = chain(hook, n);
+    let (disp, _keep) = chain(hook, n, false);
     let chain_run = sys::prog_test_run(disp.as_fd(), &packet, TEST_RUN_REPEAT).unwrap();
     assert_eq!(chain_run.retval, 2, "XDP_PASS");
     let counts = sys::map_create(PERCPU_ARRAY, "bench_counts", 4, 8, 32, 0).unwrap();
@@ -259,16 +286,16 @@ fn main() {
         CONNECTIONS
     );
     println!("sock_ops, ns per event from BPF_ENABLE_STATS (run_time_ns / run_cnt) on real loopback connections, best of {ROWS_PER_CELL} runs:\n");
-    println!("| N | chain (dispatcher + N tail calls) | monolithic | kernel multi-attach (sum of N programs) | chain - monolithic, per member |");
-    println!("|---|---|---|---|---|");
+    println!("| N | chain (dispatcher + N tail calls) | chain with connection stamps (as `accord apply` loads it) | monolithic | kernel multi-attach (sum of N programs) | chain - monolithic, per member |");
+    println!("|---|---|---|---|---|---|");
+    type Row = (f64, f64, f64, f64);
     for n in SIZES {
         // The best of a few runs per cell: the machine is shared and noisy.
-        let runs: Vec<(f64, f64, f64)> = (0..ROWS_PER_CELL).map(|_| sock_ops_row(&cg, n)).collect();
-        let best =
-            |f: fn(&(f64, f64, f64)) -> f64| runs.iter().map(f).fold(f64::INFINITY, f64::min);
-        let (c, m, multi) = (best(|r| r.0), best(|r| r.1), best(|r| r.2));
+        let runs: Vec<Row> = (0..ROWS_PER_CELL).map(|_| sock_ops_row(&cg, n)).collect();
+        let best = |f: fn(&Row) -> f64| runs.iter().map(f).fold(f64::INFINITY, f64::min);
+        let (c, st, m, multi) = (best(|r| r.0), best(|r| r.1), best(|r| r.2), best(|r| r.3));
         println!(
-            "| {n} | {c:.1} | {m:.1} | {multi:.1} | {:.2} |",
+            "| {n} | {c:.1} | {st:.1} | {m:.1} | {multi:.1} | {:.2} |",
             (c - m) / n as f64
         );
     }
