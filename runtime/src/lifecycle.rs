@@ -140,6 +140,8 @@ impl HookpointStatus {
             "composition": r.composition,
             "composition_path": r.composition_path,
             "generation": r.generation,
+            // Kept pinned for the connections it stamped (until the next swap).
+            "previous_generation": r.previous_generation,
             // Whether the members measure their run time (`run_ns` below).
             "timing": r.timing,
             "link_prog_id": self.link_prog_id,

@@ -181,6 +181,9 @@ pub fn print_hookpoint(st: &HookpointStatus) {
         r.composition_path.display(),
         r.generation
     );
+    if let Some(p) = r.previous_generation {
+        println!("  generation {p} (replaced) stays pinned for the connections it began, until the next swap");
+    }
     match (&st.dispatcher, st.link_prog_id) {
         (Ok(d), Some(l)) => println!(
             "  link -> dispatcher prog {l}; dispatcher runs {} events, {} ns",
