@@ -23,6 +23,10 @@ pub const ADD64_IMM: u8 = 0x07;
 pub const ST_MEM_W: u8 = 0x62;
 /// `BPF_LDX | BPF_MEM | BPF_DW`.
 pub const LDX_MEM_DW: u8 = 0x79;
+/// `BPF_LDX | BPF_MEM | BPF_W`.
+pub const LDX_MEM_W: u8 = 0x61;
+/// `BPF_STX | BPF_MEM | BPF_W`.
+pub const STX_MEM_W: u8 = 0x63;
 /// `BPF_STX | BPF_MEM | BPF_DW`.
 pub const STX_MEM_DW: u8 = 0x7b;
 /// `BPF_JMP | BPF_JEQ | BPF_K`.
@@ -35,6 +39,10 @@ pub const JA: u8 = 0x05;
 pub const PSEUDO_MAP_FD: u8 = 1;
 /// The `bpf_tail_call` helper id.
 pub const HELPER_TAIL_CALL: i32 = 12;
+/// `bpf_map_lookup_elem`, `bpf_map_update_elem`, `bpf_map_delete_elem`.
+pub const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+pub const HELPER_MAP_UPDATE_ELEM: i32 = 2;
+pub const HELPER_MAP_DELETE_ELEM: i32 = 3;
 /// The `bpf_sk_storage_get` helper id.
 pub const HELPER_SK_STORAGE_GET: i32 = 107;
 
@@ -120,6 +128,28 @@ impl Insn {
             src: 0,
             off,
             imm,
+        }
+    }
+
+    /// `dst = *(u32 *)(src + off)`.
+    pub const fn ldx_w(dst: u8, src: u8, off: i16) -> Self {
+        Insn {
+            code: LDX_MEM_W,
+            dst,
+            src,
+            off,
+            imm: 0,
+        }
+    }
+
+    /// `*(u32 *)(dst + off) = src`.
+    pub const fn stx_w(dst: u8, src: u8, off: i16) -> Self {
+        Insn {
+            code: STX_MEM_W,
+            dst,
+            src,
+            off,
+            imm: 0,
         }
     }
 
@@ -238,12 +268,17 @@ impl fmt::Display for Listed<'_> {
             ADD64_IMM => write!(f, "r{dst} += {imm}"),
             ST_MEM_W => write!(f, "*(u32 *)(r{dst} {off:+}) = {imm}"),
             LDX_MEM_DW => write!(f, "r{dst} = *(u64 *)(r{src} {off:+})"),
+            LDX_MEM_W => write!(f, "r{dst} = *(u32 *)(r{src} {off:+})"),
+            STX_MEM_W => write!(f, "*(u32 *)(r{dst} {off:+}) = r{src}"),
             STX_MEM_DW => write!(f, "*(u64 *)(r{dst} {off:+}) = r{src}"),
             JEQ_IMM => write!(f, "if r{dst} == {imm} goto pc{off:+}"),
             JNE_IMM => write!(f, "if r{dst} != {imm} goto pc{off:+}"),
             JA => write!(f, "goto pc{off:+}"),
             CALL if imm == HELPER_TAIL_CALL => write!(f, "call bpf_tail_call#{imm}"),
             CALL if imm == HELPER_SK_STORAGE_GET => write!(f, "call bpf_sk_storage_get#{imm}"),
+            CALL if imm == HELPER_MAP_LOOKUP_ELEM => write!(f, "call bpf_map_lookup_elem#{imm}"),
+            CALL if imm == HELPER_MAP_UPDATE_ELEM => write!(f, "call bpf_map_update_elem#{imm}"),
+            CALL if imm == HELPER_MAP_DELETE_ELEM => write!(f, "call bpf_map_delete_elem#{imm}"),
             CALL => write!(f, "call #{imm}"),
             EXIT => write!(f, "exit"),
             _ => write!(f, "raw dst=r{dst} src=r{src} off={off} imm={imm}"),

@@ -14,8 +14,10 @@
 //! generations of the hookpoint); a later callback of a socket stamped by
 //! the previous generation runs the previous generation's chain, so a swap
 //! never gives one connection some effects of each. A socket stamped by an
-//! older generation runs no chain; a request socket (no storage) runs the
-//! current one.
+//! older generation runs no chain. A request socket (the passive side
+//! before the handshake completes) has no socket storage: it is stamped by
+//! its addresses and ports in an LRU hash, and the socket it becomes takes
+//! that stamp over at its first callback.
 
 pub mod insn;
 
@@ -46,6 +48,19 @@ pub const PREV_CHAIN_MAP_NAME: &str = "accord_prev_chain";
 pub const SOCK_OPS_SK_OFFSET: i16 = 184;
 /// `BPF_SK_STORAGE_GET_F_CREATE`.
 const SK_STORAGE_GET_F_CREATE: i32 = 1;
+/// Stamps of request sockets by addresses and ports, until the socket they
+/// become takes the stamp over (the chain ABI).
+pub const REQ_MAP_NAME: &str = "accord_req_gen";
+/// The request map's key: `remote_ip4` .. `local_port` of the context.
+pub const REQ_KEY_SIZE: u32 = 48;
+/// How many request stamps a hookpoint keeps (LRU beyond that).
+pub const REQ_MAP_ENTRIES: u32 = 4096;
+/// `offsetof(struct bpf_sock_ops, remote_ip4)`.
+const SOCK_OPS_ADDR_OFFSET: i16 = 24;
+const REQ_KEY_WORDS: i16 = 12;
+/// Where the dispatcher builds the request key and value on its stack.
+const REQ_KEY_OFFSET: i16 = -48;
+const REQ_VALUE_OFFSET: i16 = -56;
 /// The kernel object name given to every dispatcher (at most 15 bytes).
 pub const DISPATCHER_PROG_NAME: &str = "accord_disp";
 
@@ -307,21 +322,66 @@ fn stamped(stamp: ConnStamp) -> Result<(Vec<Insn>, Vec<MapRelocation>), Dispatch
     let previous = stamp.previous.map(imm).transpose()?;
     let verdict = Hook::SockOps.default_verdict();
     let mut b = Builder::default();
+    // r6: the context; r7: the socket's storage (or NULL); r8: the stamp.
     b.push(Insn::mov64_reg(6, 1));
+    // `ctx->sk` is NULL unless the socket is a full one: a request socket
+    // (the passive side before the handshake completes) has no storage and
+    // is stamped by its addresses and ports instead.
     b.push(Insn::ldx_dw(2, 1, SOCK_OPS_SK_OFFSET));
-    b.jump(Insn::jeq_imm(2, 0, 0), Label::Run);
+    b.jump(Insn::jeq_imm(2, 0, 0), Label::Request);
     b.map(1, CONN_MAP_NAME);
     b.push(Insn::mov64_imm(3, 0));
     b.push(Insn::mov64_imm(4, SK_STORAGE_GET_F_CREATE));
     b.push(Insn::call(insn::HELPER_SK_STORAGE_GET));
-    // No storage (a request socket): run this generation's chain.
-    b.jump(Insn::jeq_imm(0, 0, 0), Label::Run);
-    b.push(Insn::ldx_dw(2, 0, 0));
-    b.jump(Insn::jeq_imm(2, generation, 0), Label::Run);
-    b.jump(Insn::jeq_imm(2, 0, 0), Label::Stamp);
-    // Stamped by another generation: the previous one's chain, or none.
+    b.push(Insn::mov64_reg(7, 0));
+    // No storage (the kernel could not allocate it): stamp as a request.
+    b.jump(Insn::jeq_imm(7, 0, 0), Label::Request);
+    b.push(Insn::ldx_dw(8, 7, 0));
+    b.jump(Insn::jne_imm(8, 0, 0), Label::Dispatch);
+    // A full socket's first callback: take over its request socket's stamp
+    // (the passive side), else stamp it with this generation.
+    b.request_key();
+    b.map(1, REQ_MAP_NAME);
+    b.push(Insn::mov64_reg(2, 10));
+    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
+    b.push(Insn::call(insn::HELPER_MAP_LOOKUP_ELEM));
+    b.jump(Insn::jeq_imm(0, 0, 0), Label::StampNew);
+    b.push(Insn::ldx_dw(8, 0, 0));
+    b.push(Insn::stx_dw(7, 8, 0));
+    b.map(1, REQ_MAP_NAME);
+    b.push(Insn::mov64_reg(2, 10));
+    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
+    b.push(Insn::call(insn::HELPER_MAP_DELETE_ELEM));
+    b.jump(Insn::ja(0), Label::Dispatch);
+    b.label(Label::StampNew);
+    b.push(Insn::mov64_imm(8, generation));
+    b.push(Insn::stx_dw(7, 8, 0));
+    b.jump(Insn::ja(0), Label::Run);
+    b.label(Label::Request);
+    b.request_key();
+    b.map(1, REQ_MAP_NAME);
+    b.push(Insn::mov64_reg(2, 10));
+    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
+    b.push(Insn::call(insn::HELPER_MAP_LOOKUP_ELEM));
+    b.jump(Insn::jeq_imm(0, 0, 0), Label::RequestNew);
+    b.push(Insn::ldx_dw(8, 0, 0));
+    b.jump(Insn::ja(0), Label::Dispatch);
+    b.label(Label::RequestNew);
+    b.push(Insn::mov64_imm(1, generation));
+    b.push(Insn::stx_dw(10, 1, REQ_VALUE_OFFSET));
+    b.map(1, REQ_MAP_NAME);
+    b.push(Insn::mov64_reg(2, 10));
+    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
+    b.push(Insn::mov64_reg(3, 10));
+    b.push(Insn::add64_imm(3, REQ_VALUE_OFFSET.into()));
+    b.push(Insn::mov64_imm(4, 0));
+    b.push(Insn::call(insn::HELPER_MAP_UPDATE_ELEM));
+    b.jump(Insn::ja(0), Label::Run);
+    // The stamp decides: this generation's chain, the previous one's, or none.
+    b.label(Label::Dispatch);
+    b.jump(Insn::jeq_imm(8, generation, 0), Label::Run);
     if let Some(previous) = previous {
-        b.jump(Insn::jne_imm(2, previous, 0), Label::End);
+        b.jump(Insn::jne_imm(8, previous, 0), Label::End);
         b.push(Insn::mov64_reg(1, 6));
         b.map(2, PREV_CHAIN_MAP_NAME);
         b.push(Insn::mov64_imm(3, 0));
@@ -330,9 +390,6 @@ fn stamped(stamp: ConnStamp) -> Result<(Vec<Insn>, Vec<MapRelocation>), Dispatch
     b.label(Label::End);
     b.push(Insn::mov64_imm(0, verdict));
     b.push(Insn::exit());
-    b.label(Label::Stamp);
-    b.push(Insn::mov64_imm(1, generation));
-    b.push(Insn::stx_dw(0, 1, 0));
     b.label(Label::Run);
     b.push(Insn::mov64_reg(1, 6));
     b.map(2, CHAIN_MAP_NAME);
@@ -346,7 +403,10 @@ fn stamped(stamp: ConnStamp) -> Result<(Vec<Insn>, Vec<MapRelocation>), Dispatch
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Label {
     Run,
-    Stamp,
+    StampNew,
+    Request,
+    RequestNew,
+    Dispatch,
     End,
 }
 
@@ -375,6 +435,18 @@ impl Builder {
             map,
         });
         self.insns.extend(Insn::ld_map_fd(dst));
+    }
+
+    /// The request key on the stack at [`REQ_KEY_OFFSET`]: the context's
+    /// addresses and ports, `remote_ip4` through `local_port` (48 bytes,
+    /// contiguous in `struct bpf_sock_ops`), the same for a request socket
+    /// and the socket it becomes.
+    fn request_key(&mut self) {
+        for word in 0..REQ_KEY_WORDS {
+            let at = word * 4;
+            self.push(Insn::ldx_w(1, 6, SOCK_OPS_ADDR_OFFSET + at));
+            self.push(Insn::stx_w(10, 1, REQ_KEY_OFFSET + at));
+        }
     }
 
     fn label(&mut self, l: Label) {
@@ -438,11 +510,19 @@ mod tests {
         insta::assert_snapshot!(d.listing());
         assert_eq!(
             d.maps(),
-            vec![CONN_MAP_NAME, PREV_CHAIN_MAP_NAME, CHAIN_MAP_NAME]
+            vec![
+                CONN_MAP_NAME,
+                REQ_MAP_NAME,
+                PREV_CHAIN_MAP_NAME,
+                CHAIN_MAP_NAME
+            ]
         );
         // Every jump lands inside the program.
         for (i, insn) in d.insns.iter().enumerate() {
-            if matches!(insn.code, insn::JEQ_IMM | insn::JNE_IMM | insn::JA) {
+            if matches!(insn.code, insn::JEQ_IMM | insn::JNE_IMM | insn::JA)
+                && insn.src == 0
+                && i + 1 < d.insns.len()
+            {
                 let t = i as i64 + 1 + i64::from(insn.off);
                 assert!(
                     (0..d.insns.len() as i64).contains(&t),
@@ -456,7 +536,10 @@ mod tests {
             previous: None,
         });
         let first = generate(&s).unwrap();
-        assert_eq!(first.maps(), vec![CONN_MAP_NAME, CHAIN_MAP_NAME]);
+        assert_eq!(
+            first.maps(),
+            vec![CONN_MAP_NAME, REQ_MAP_NAME, CHAIN_MAP_NAME]
+        );
         assert!(first
             .bytes_with_map_fds(|m| (m != PREV_CHAIN_MAP_NAME).then_some(5))
             .is_ok());

@@ -114,7 +114,7 @@ pub fn run_action(
         } => {
             adapter.load_dispatcher(dispatcher, maps, pin)?;
         }
-        Action::CreateConnMap { pin } => adapter.create_conn_map(pin)?,
+        Action::CreateConnMap { map, pin } => adapter.create_conn_map(*map, pin)?,
         Action::CreateLink {
             cgroup,
             hook,

@@ -84,6 +84,12 @@ impl Layout {
         self.hookpoint_dir(key).join("conn_gen")
     }
 
+    /// The stamps of the hookpoint's request sockets (LRU hash by
+    /// addresses and ports).
+    pub fn req_map_pin(&self, key: &str) -> PathBuf {
+        self.hookpoint_dir(key).join("req_gen")
+    }
+
     pub fn generation_dir(&self, key: &str, generation: u64) -> PathBuf {
         self.hookpoint_dir(key).join(format!("gen-{generation}"))
     }

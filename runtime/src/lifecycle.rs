@@ -67,6 +67,7 @@ pub fn observe(
         generations,
         hookpoint_dir_exists: adapter.exists(&dir),
         conn_map_exists: adapter.exists(&layout.conn_map_pin(key)),
+        req_map_exists: adapter.exists(&layout.req_map_pin(key)),
     })
 }
 

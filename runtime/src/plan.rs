@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use dispatcher::{
-    ConnStamp, Dispatcher, DispatcherError, Hook, CONN_MAP_NAME, PREV_CHAIN_MAP_NAME,
+    ConnStamp, Dispatcher, DispatcherError, Hook, CONN_MAP_NAME, PREV_CHAIN_MAP_NAME, REQ_MAP_NAME,
 };
 
 use crate::config::CONFIG_MAP;
@@ -28,6 +28,8 @@ pub struct Observed {
     pub hookpoint_dir_exists: bool,
     /// The hookpoint's connection stamp map is pinned.
     pub conn_map_exists: bool,
+    /// The hookpoint's request stamp map is pinned.
+    pub req_map_exists: bool,
     /// struct_ops registrations pinned under the root, by name.
     pub struct_ops_registered: Vec<String>,
 }
@@ -39,6 +41,15 @@ impl Observed {
             && self.link_prog_id.is_some()
             && self.link_prog_id == self.live_dispatcher_id
     }
+}
+
+/// The hookpoint-wide maps of connection stamps (see the dispatcher crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnMap {
+    /// `accord_conn_gen`: socket storage, a stamp per full socket.
+    Sockets,
+    /// `accord_req_gen`: an LRU hash of request sockets' stamps.
+    Requests,
 }
 
 /// One thing to do.
@@ -56,8 +67,9 @@ pub enum Action {
     CreateChainMap {
         pin: PathBuf,
     },
-    /// The hookpoint's socket storage of connection stamps.
+    /// One of the hookpoint's connection stamp maps.
     CreateConnMap {
+        map: ConnMap,
         pin: PathBuf,
     },
     RegisterStructOps {
@@ -225,12 +237,30 @@ pub fn plan_apply(
             .then(|| observed.record.as_ref().map(|r| r.generation))
             .flatten(),
     });
-    if stamp.is_some() && !observed.conn_map_exists {
-        let pin = layout.conn_map_pin(&key);
-        steps.push(step(
-            Action::CreateConnMap { pin: pin.clone() },
-            Some(Action::Unpin { path: pin }),
-        ));
+    if stamp.is_some() {
+        let maps = [
+            (
+                ConnMap::Sockets,
+                layout.conn_map_pin(&key),
+                observed.conn_map_exists,
+            ),
+            (
+                ConnMap::Requests,
+                layout.req_map_pin(&key),
+                observed.req_map_exists,
+            ),
+        ];
+        for (map, pin, exists) in maps {
+            if !exists {
+                steps.push(step(
+                    Action::CreateConnMap {
+                        map,
+                        pin: pin.clone(),
+                    },
+                    Some(Action::Unpin { path: pin }),
+                ));
+            }
+        }
     }
     build_generation(layout, desired, next, stamp, &mut steps)?;
 
@@ -408,6 +438,7 @@ fn build_generation(
         .map(|name| {
             let pin = match name {
                 CONN_MAP_NAME => layout.conn_map_pin(key),
+                REQ_MAP_NAME => layout.req_map_pin(key),
                 PREV_CHAIN_MAP_NAME => {
                     let previous = stamp.and_then(|s| s.previous).unwrap_or(generation);
                     layout.chain_pin(key, previous)
@@ -524,8 +555,12 @@ impl fmt::Display for Action {
             Action::RemoveTree { path } => write!(f, "unpin and remove {}", path.display()),
             Action::Unpin { path } => write!(f, "unpin {}", path.display()),
             Action::CreateChainMap { pin } => write!(f, "create chain map, pin {}", pin.display()),
-            Action::CreateConnMap { pin } => {
-                write!(f, "create connection stamp map, pin {}", pin.display())
+            Action::CreateConnMap { map, pin } => {
+                let what = match map {
+                    ConnMap::Sockets => "connection stamp map",
+                    ConnMap::Requests => "request stamp map",
+                };
+                write!(f, "create {what}, pin {}", pin.display())
             }
             Action::RegisterStructOps { name, pin_dir, .. } => write!(
                 f,

@@ -47,8 +47,9 @@ pub use effects::{
 };
 pub use netns::{NetNs, VethPair};
 pub use sock::{
-    connect_started, getsockopt_u32, listener_in, one_slot_listener, setsockopt_u32, so_rcvbuf,
-    so_sndbuf, socket_in, tcp_congestion, tcp_info, tcp_maxseg, wait_connected, TcpConn, TcpInfo,
+    connect_bound, connect_started, getsockopt_u32, listener_in, one_slot_listener, setsockopt_u32,
+    so_rcvbuf, so_sndbuf, socket_in, tcp_congestion, tcp_info, tcp_maxseg, wait_connected, TcpConn,
+    TcpInfo,
 };
 pub use sock6::listener6_in;
 pub use test_run::prog_test_run;

@@ -219,6 +219,21 @@ pub fn one_slot_listener(addr: SocketAddrV4) -> io::Result<TcpListener> {
     Ok(TcpListener::from(fd))
 }
 
+/// Connects from this process (outside any test cgroup) to `to`, with the
+/// client bound to `ip` (so the other end sees `ip` as its peer).
+pub fn connect_bound(ip: Ipv4Addr, to: SocketAddrV4) -> io::Result<TcpStream> {
+    // SAFETY: plain socket creation; the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just created and is owned only here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
+    connect_v4(&fd, to)?;
+    Ok(TcpStream::from(fd))
+}
+
 /// Starts connecting a socket created in `cgroup` to `addr` without
 /// waiting for the handshake: `TCP_CONNECT_CB` has run when this returns.
 pub fn connect_started(cgroup: &TestCgroup, addr: SocketAddrV4) -> io::Result<OwnedFd> {
@@ -347,16 +362,9 @@ impl TcpConn {
             setsockopt_u32(&listener, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss)?;
         }
         let addr = v4(listener.local_addr()?)?;
-        // SAFETY: plain socket creation; the fd is owned right away.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just created and is owned only here.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        bind_v4(&fd, SocketAddrV4::new(ip, 0))?;
-        connect_v4(&fd, addr)?;
-        Self::accepted(fd, &listener)
+        let client = connect_bound(ip, addr)?;
+        let (server, _) = listener.accept()?;
+        Ok(Self { client, server })
     }
 
     /// Both ends inside `cgroup`: a listener created there on `ip` and a

@@ -13,8 +13,8 @@ use apply_common::*;
 use runtime::lifecycle;
 use runtime::plan::PlanKind;
 use verifier_tests::{
-    connect_started, one_slot_listener, require_root_or_skip, so_sndbuf, tcp_info, tcp_maxseg,
-    wait_connected, TcpConn, TestCgroup,
+    connect_bound, connect_started, listener_in, one_slot_listener, require_root_or_skip,
+    setsockopt_u32, so_sndbuf, tcp_info, tcp_maxseg, wait_connected, TcpConn, TestCgroup,
 };
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -168,5 +168,53 @@ fn a_connection_across_the_swap_keeps_its_first_generation() {
     let cwnd = tcp_info(&fresh.client).unwrap().tcpi_snd_cwnd;
     let mss = tcp_maxseg(&fresh.client).unwrap();
     assert_eq!((cwnd, mss > 1400), (25, true), "cwnd {cwnd}, mss {mss}");
+    lifecycle::detach(&roots.layout, &mut adapter, &mut store, &old.key).unwrap();
+}
+
+/// The passive side: a listener in the cgroup with `TCP_DEFER_ACCEPT` keeps
+/// the connection as a request socket (its `RWND_INIT` runs under the old
+/// generation) until the client's first data, sent after the swap; the
+/// accepted socket's `PASSIVE_ESTABLISHED_CB` must run the old chain too.
+#[test]
+fn a_passive_connection_across_the_swap_keeps_its_first_generation() {
+    if !require_root_or_skip("apply swap across one passive connection") {
+        return;
+    }
+    let roots = Roots::new("straddle-passive");
+    let cg = TestCgroup::create("straddle-passive").unwrap();
+    let (mut adapter, mut store) = (roots.adapter(), roots.store());
+    let old = chain(
+        cg.path(),
+        vec![member("init_cwnd", Some(40), &[(PEER, 32)])],
+    );
+    let new = chain(
+        cg.path(),
+        vec![
+            member("init_cwnd", Some(25), &[(PEER, 32)]),
+            member("sndbuf", Some(1 << 20), &[(PEER, 32)]),
+        ],
+    );
+    lifecycle::apply(&roots.layout, &mut adapter, &mut store, &old).unwrap();
+
+    let listener = listener_in(&cg, None, std::net::SocketAddrV4::new(PEER, 0)).unwrap();
+    setsockopt_u32(&listener, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 5).unwrap();
+    let addr = match listener.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("{other}"),
+    };
+    let mut client = connect_bound(PEER, addr).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+
+    let (plan, _) = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &new).unwrap();
+    assert_eq!(plan.kind, PlanKind::Swap { from: 1, to: 2 });
+    std::io::Write::write_all(&mut client, b"x").unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let cwnd = tcp_info(&server).unwrap().tcpi_snd_cwnd;
+    let big_sndbuf = so_sndbuf(&server).unwrap() == 2 << 20;
+    assert_eq!(
+        (cwnd, big_sndbuf),
+        (40, false),
+        "the accepted socket ran the new chain"
+    );
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &old.key).unwrap();
 }

@@ -247,8 +247,8 @@ impl BpfAdapter for FakeAdapter {
         Ok(id)
     }
 
-    fn create_conn_map(&mut self, pin: &Path) -> AdapterResult<()> {
-        self.call(format!("create_conn_map {}", pin.display()))?;
+    fn create_conn_map(&mut self, map: crate::plan::ConnMap, pin: &Path) -> AdapterResult<()> {
+        self.call(format!("create_conn_map {map:?} {}", pin.display()))?;
         let id = self.id();
         self.pin(
             pin,

@@ -190,8 +190,8 @@ pub trait BpfAdapter {
     /// Loads a member with its globals, sharing the chain map; pins the
     /// program and its `accord_*` maps. Returns the program id.
     fn load_member(&mut self, req: &MemberLoad<'_>) -> AdapterResult<u32>;
-    /// Creates a hookpoint's connection stamp map (socket storage) and pins it.
-    fn create_conn_map(&mut self, pin: &Path) -> AdapterResult<()>;
+    /// Creates one of a hookpoint's connection stamp maps and pins it.
+    fn create_conn_map(&mut self, map: crate::plan::ConnMap, pin: &Path) -> AdapterResult<()>;
     /// Loads a generated dispatcher against its maps (pins by ABI name)
     /// and pins it.
     fn load_dispatcher(

@@ -14,6 +14,7 @@ use super::{
     AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberCounters, MemberLoad, ProgStats,
     StatsSession,
 };
+use crate::plan::ConnMap;
 use crate::sys;
 
 /// `BPF_MAP_TYPE_PROG_ARRAY`.
@@ -246,9 +247,20 @@ impl BpfAdapter for RealAdapter {
         Ok(id)
     }
 
-    fn create_conn_map(&mut self, pin: &Path) -> AdapterResult<()> {
-        let map = sys::sk_storage_create(dispatcher::CONN_MAP_NAME)
-            .map_err(|e| AdapterError::sys("creating the connection stamp map", e))?;
+    fn create_conn_map(&mut self, map: ConnMap, pin: &Path) -> AdapterResult<()> {
+        const LRU_HASH: u32 = 9;
+        let map = match map {
+            ConnMap::Sockets => sys::sk_storage_create(dispatcher::CONN_MAP_NAME),
+            ConnMap::Requests => sys::map_create(
+                LRU_HASH,
+                dispatcher::REQ_MAP_NAME,
+                dispatcher::REQ_KEY_SIZE,
+                8,
+                dispatcher::REQ_MAP_ENTRIES,
+                0,
+            ),
+        }
+        .map_err(|e| AdapterError::sys("creating a connection stamp map", e))?;
         sys::obj_pin(map.as_fd(), pin)
             .map_err(|e| AdapterError::sys(format!("pinning {}", pin.display()), e))
     }
