@@ -30,6 +30,7 @@ const ROWS_PER_CELL: usize = 3;
 const TEST_RUN_REPEAT: u32 = 2_000_000;
 const PERCPU_ARRAY: u32 = 6;
 const PROG_ARRAY: u32 = 3;
+const LRU_HASH: u32 = 9;
 const BPF_F_ALLOW_MULTI: u32 = 2;
 const HELPER_MAP_LOOKUP: i32 = 1;
 
@@ -114,13 +115,21 @@ fn chain(hook: Hook, n: usize, stamped: bool) -> (OwnedFd, Vec<OwnedFd>) {
     };
     let d = dispatcher::generate(&spec).unwrap();
     let conn = sys::sk_storage_create(dispatcher::CONN_MAP_NAME).unwrap();
+    let req = sys::map_create(
+        LRU_HASH,
+        dispatcher::REQ_MAP_NAME,
+        dispatcher::REQ_KEY_SIZE,
+        8,
+        dispatcher::REQ_MAP_ENTRIES,
+        0,
+    )
+    .unwrap();
     let bytes = d
-        .bytes_with_map_fds(|name| {
-            Some(if name == dispatcher::CONN_MAP_NAME {
-                conn.as_raw_fd()
-            } else {
-                chain.as_raw_fd()
-            })
+        .bytes_with_map_fds(|name| match name {
+            dispatcher::CONN_MAP_NAME => Some(conn.as_raw_fd()),
+            dispatcher::REQ_MAP_NAME => Some(req.as_raw_fd()),
+            dispatcher::CHAIN_MAP_NAME => Some(chain.as_raw_fd()),
+            _ => None,
         })
         .unwrap();
     let disp = sys::prog_load(
@@ -130,7 +139,7 @@ fn chain(hook: Hook, n: usize, stamped: bool) -> (OwnedFd, Vec<OwnedFd>) {
         &bytes,
     )
     .unwrap();
-    let mut keep = vec![conn];
+    let mut keep = vec![conn, req];
     for slot in 0..n {
         let prog = load(
             hook,
