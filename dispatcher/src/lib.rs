@@ -340,17 +340,11 @@ fn stamped(stamp: ConnStamp) -> Result<(Vec<Insn>, Vec<MapRelocation>), Dispatch
     b.jump(Insn::jne_imm(8, 0, 0), Label::Dispatch);
     // A full socket's first callback: take over its request socket's stamp
     // (the passive side), else stamp it with this generation.
-    b.request_key();
-    b.map(1, REQ_MAP_NAME);
-    b.push(Insn::mov64_reg(2, 10));
-    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
-    b.push(Insn::call(insn::HELPER_MAP_LOOKUP_ELEM));
+    b.lookup_request();
     b.jump(Insn::jeq_imm(0, 0, 0), Label::StampNew);
     b.push(Insn::ldx_dw(8, 0, 0));
     b.push(Insn::stx_dw(7, 8, 0));
-    b.map(1, REQ_MAP_NAME);
-    b.push(Insn::mov64_reg(2, 10));
-    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
+    b.request_args();
     b.push(Insn::call(insn::HELPER_MAP_DELETE_ELEM));
     b.jump(Insn::ja(0), Label::Dispatch);
     b.label(Label::StampNew);
@@ -358,20 +352,14 @@ fn stamped(stamp: ConnStamp) -> Result<(Vec<Insn>, Vec<MapRelocation>), Dispatch
     b.push(Insn::stx_dw(7, 8, 0));
     b.jump(Insn::ja(0), Label::Run);
     b.label(Label::Request);
-    b.request_key();
-    b.map(1, REQ_MAP_NAME);
-    b.push(Insn::mov64_reg(2, 10));
-    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
-    b.push(Insn::call(insn::HELPER_MAP_LOOKUP_ELEM));
+    b.lookup_request();
     b.jump(Insn::jeq_imm(0, 0, 0), Label::RequestNew);
     b.push(Insn::ldx_dw(8, 0, 0));
     b.jump(Insn::ja(0), Label::Dispatch);
     b.label(Label::RequestNew);
     b.push(Insn::mov64_imm(1, generation));
     b.push(Insn::stx_dw(10, 1, REQ_VALUE_OFFSET));
-    b.map(1, REQ_MAP_NAME);
-    b.push(Insn::mov64_reg(2, 10));
-    b.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
+    b.request_args();
     b.push(Insn::mov64_reg(3, 10));
     b.push(Insn::add64_imm(3, REQ_VALUE_OFFSET.into()));
     b.push(Insn::mov64_imm(4, 0));
@@ -447,6 +435,20 @@ impl Builder {
             self.push(Insn::ldx_w(1, 6, SOCK_OPS_ADDR_OFFSET + at));
             self.push(Insn::stx_w(10, 1, REQ_KEY_OFFSET + at));
         }
+    }
+
+    /// r1 = `accord_req_gen`, r2 = the request key's address.
+    fn request_args(&mut self) {
+        self.map(1, REQ_MAP_NAME);
+        self.push(Insn::mov64_reg(2, 10));
+        self.push(Insn::add64_imm(2, REQ_KEY_OFFSET.into()));
+    }
+
+    /// Builds the request key and looks it up: r0 is the stamp's address or NULL.
+    fn lookup_request(&mut self) {
+        self.request_key();
+        self.request_args();
+        self.push(Insn::call(insn::HELPER_MAP_LOOKUP_ELEM));
     }
 
     fn label(&mut self, l: Label) {
