@@ -20,6 +20,23 @@ use crate::ir::{HookCatalog, Literal, Program, ValueType, WritableField, WriteMe
 
 struct Findings(Vec<Finding>);
 
+/// One write of a catalog field the bytecode makes.
+struct WriteSite {
+    field: String,
+    /// The value written, where the audit sees it.
+    value: Option<Value>,
+    /// The hook ops of the paths that reach the write.
+    ops: OpSet,
+    at: Site,
+}
+
+/// (field, value, where) of the writes whose value the audit sees.
+fn seen_values(sites: &[WriteSite]) -> impl Iterator<Item = (&String, &Value, &Site)> {
+    sites
+        .iter()
+        .filter_map(|w| Some((&w.field, w.value.as_ref()?, &w.at)))
+}
+
 impl Findings {
     fn add(&mut self, severity: Severity, kind: FindingKind, message: String, site: Option<Site>) {
         let f = match self.0.iter_mut().find(|f| f.kind == kind) {
@@ -103,10 +120,8 @@ pub(super) fn check(
     let mut continuation: BTreeSet<usize> = BTreeSet::new();
     let mut any_option = false;
     let mut any_store = false;
-    // (field, value written, where) for writes whose value the audit sees.
-    let mut values: Vec<(String, Value, Site)> = Vec::new();
-    // (field, the ops of the paths reaching the write, where) for every write.
-    let mut write_ops: Vec<(String, OpSet, Site)> = Vec::new();
+    // Every write of a catalog field, with what the audit knows of it.
+    let mut write_sites: Vec<WriteSite> = Vec::new();
     let chain_id = a
         .names
         .iter()
@@ -175,8 +190,12 @@ pub(super) fn check(
             } => match ctx_store_field(*off) {
                 Some(w) => {
                     writes.entry(w.name.clone()).or_default().extend(here());
-                    values.push((w.name.clone(), value.clone(), site(image, loc)));
-                    write_ops.push((w.name.clone(), ops, site(image, loc)));
+                    write_sites.push(WriteSite {
+                        field: w.name.clone(),
+                        value: Some(value.clone()),
+                        ops,
+                        at: site(image, loc),
+                    });
                 }
                 None => found.add(
                     Severity::Error,
@@ -245,11 +264,13 @@ pub(super) fn check(
                                 for o in &options {
                                     let field =
                                         setsockopt(catalog, *l, *o, &mut writes, &mut found, here());
-                                    if let Some(f) = &field {
-                                        write_ops.push((f.clone(), ops, site(image, loc)));
-                                    }
-                                    if let (Some(f), Some(v)) = (field, optval) {
-                                        values.push((f, v.clone(), site(image, loc)));
+                                    if let Some(field) = field {
+                                        write_sites.push(WriteSite {
+                                            field,
+                                            value: optval.clone(),
+                                            ops,
+                                            at: site(image, loc),
+                                        });
                                     }
                                 }
                             }
@@ -286,8 +307,12 @@ pub(super) fn check(
                     if let Some(w) = by_catalog {
                         writes.entry(w.name.clone()).or_default().extend(here());
                         // The written value is the first argument after ctx.
-                        values.push((w.name.clone(), args[1].clone(), site(image, loc)));
-                        write_ops.push((w.name.clone(), ops, site(image, loc)));
+                        write_sites.push(WriteSite {
+                            field: w.name.clone(),
+                            value: Some(args[1].clone()),
+                            ops,
+                            at: site(image, loc),
+                        });
                     } else if helpers::WITH_CALLBACK.contains(&id) {
                         found.add(
                             Severity::Error,
@@ -395,9 +420,9 @@ pub(super) fn check(
             );
         }
     }
-    writes_outside_guards(catalog, program, &write_ops, &mut found);
+    writes_outside_guards(catalog, program, &write_sites, &mut found);
     // Constant values against the spec's literals and ranges.
-    for (field, value, at) in &values {
+    for (field, value, at) in seen_values(&write_sites) {
         let Some(consts) = value.constants() else {
             continue;
         };
@@ -447,7 +472,7 @@ pub(super) fn check(
             }
         }
     }
-    config_params(program, opts, &values, &mut found);
+    config_params(program, opts, &write_sites, &mut found);
     // Reads against the spec.
     for (field, sites) in &reads {
         if !program.reads.iter().any(|r| r == field) {
@@ -485,7 +510,7 @@ pub(super) fn check(
 
     // What each field is written with, where the audit can tell.
     let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (field, value, _) in &values {
+    for (field, value, _) in seen_values(&write_sites) {
         let names: Option<Vec<String>> = value
             .atoms()
             .map(|a| match a {
@@ -536,13 +561,13 @@ pub(super) fn check(
 fn config_params(
     program: &Program,
     opts: &AuditOptions,
-    values: &[(String, Value, Site)],
+    write_sites: &[WriteSite],
     found: &mut Findings,
 ) {
     if opts.config.is_empty() {
         return;
     }
-    for (field, value, at) in values {
+    for (field, value, at) in seen_values(write_sites) {
         let declared: Vec<&WriteValue> = program
             .writes
             .iter()
@@ -606,7 +631,7 @@ fn config_params(
 fn writes_outside_guards(
     catalog: &HookCatalog,
     program: &Program,
-    write_ops: &[(String, OpSet, Site)],
+    write_sites: &[WriteSite],
     found: &mut Findings,
 ) {
     let Some(ValueType::Enum { variants }) =
@@ -617,7 +642,7 @@ fn writes_outside_guards(
     // Per field: the excluded ops it is written at (value, name), and where.
     type Outside<'a> = (BTreeSet<(u64, &'a str)>, BTreeSet<&'a Site>);
     let mut outside: BTreeMap<&str, Outside> = BTreeMap::new();
-    for (field, ops, at) in write_ops {
+    for WriteSite { field, ops, at, .. } in write_sites {
         let guards: Vec<_> = program
             .writes
             .iter()
