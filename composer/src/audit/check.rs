@@ -30,6 +30,16 @@ struct WriteSite {
     at: Site,
 }
 
+/// The values the spec declares for writes of `field`.
+fn declared_values<'a>(program: &'a Program, field: &str) -> Vec<&'a WriteValue> {
+    program
+        .writes
+        .iter()
+        .filter(|w| w.field == field)
+        .map(|w| &w.value)
+        .collect()
+}
+
 /// (field, value, where) of the writes whose value the audit sees.
 fn seen_values(sites: &[WriteSite]) -> impl Iterator<Item = (&String, &Value, &Site)> {
     sites
@@ -426,12 +436,7 @@ pub(super) fn check(
         let Some(consts) = value.constants() else {
             continue;
         };
-        let declared: Vec<&WriteValue> = program
-            .writes
-            .iter()
-            .filter(|w| &w.field == field)
-            .map(|w| &w.value)
-            .collect();
+        let declared = declared_values(program, field);
         let checkable = !declared.is_empty()
             && declared.iter().all(|v| {
                 matches!(
@@ -568,12 +573,7 @@ fn config_params(
         return;
     }
     for (field, value, at) in seen_values(write_sites) {
-        let declared: Vec<&WriteValue> = program
-            .writes
-            .iter()
-            .filter(|w| &w.field == field)
-            .map(|w| &w.value)
-            .collect();
+        let declared = declared_values(program, field);
         let params: Vec<&str> = declared
             .iter()
             .filter_map(|v| match v {
