@@ -37,6 +37,13 @@ fn classify(conn: &TcpConn) -> Seen {
     }
 }
 
+fn v4_addr(listener: &std::net::TcpListener) -> std::net::SocketAddrV4 {
+    match listener.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("an IPv4 listener, not {other}"),
+    }
+}
+
 #[test]
 fn every_connection_sees_exactly_one_generation() {
     if !require_root_or_skip("apply swap under load") {
@@ -137,10 +144,7 @@ fn a_connection_across_the_swap_keeps_its_first_generation() {
     lifecycle::apply(&roots.layout, &mut adapter, &mut store, &old).unwrap();
 
     let listener = one_slot_listener(std::net::SocketAddrV4::new(PEER, 0)).unwrap();
-    let addr = match listener.local_addr().unwrap() {
-        std::net::SocketAddr::V4(a) => a,
-        other => panic!("{other}"),
-    };
+    let addr = v4_addr(&listener);
     // Fill the accept queue from outside the cgroup.
     let filler = std::net::TcpStream::connect(addr).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -198,10 +202,7 @@ fn a_passive_connection_across_the_swap_keeps_its_first_generation() {
 
     let listener = listener_in(&cg, None, std::net::SocketAddrV4::new(PEER, 0)).unwrap();
     setsockopt_u32(&listener, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 5).unwrap();
-    let addr = match listener.local_addr().unwrap() {
-        std::net::SocketAddr::V4(a) => a,
-        other => panic!("{other}"),
-    };
+    let addr = v4_addr(&listener);
     let mut client = connect_bound(PEER, addr).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(100));
 
