@@ -96,6 +96,8 @@ pub enum GuardErrorKind {
     },
     #[error("`{name}` is a writable field; a guard can only read context fields{}", hint(&None, choices))]
     WritableInGuard { name: String, choices: Vec<String> },
+    #[error("`{name}` is a socket option a program reads with bpf_getsockopt ({what}); list it in `reads:`, a guard cannot compare it")]
+    ReadOptionInGuard { name: String, what: String },
     #[error("unknown param `${name}`{}", hint(suggestion, choices))]
     UnknownParam {
         name: String,

@@ -322,6 +322,19 @@ pub struct Invariant {
     pub description: String,
 }
 
+/// A socket option a program can read with `bpf_getsockopt` but never
+/// write (sock_ops: the saved SYN's headers, `TCP_BPF_SYN*`). A spec lists
+/// it in `reads:`; a guard cannot compare it (it is bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadOption {
+    pub name: String,
+    pub level: String,
+    pub level_value: i32,
+    pub option: String,
+    pub option_value: i32,
+    pub description: String,
+}
+
 /// The hook catalog (`specs/hooks/<hook>.yaml`), resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookCatalog {
@@ -330,6 +343,8 @@ pub struct HookCatalog {
     pub default_verdict: i32,
     pub readable: BTreeMap<String, ReadableField>,
     pub writable: BTreeMap<String, WritableField>,
+    /// Options readable with `bpf_getsockopt` only (`read_only_options:`).
+    pub read_options: BTreeMap<String, ReadOption>,
     pub invariants: Vec<Invariant>,
 }
 

@@ -71,6 +71,19 @@ pub struct Override {
     pub witness: Witness,
 }
 
+impl Override {
+    /// The conflict the `resolve:` entry settled, for re-checking the
+    /// witness with [`crate::eval::confirm`].
+    pub fn as_conflict(&self) -> Conflict {
+        Conflict::SameField {
+            field: self.field.clone(),
+            a: self.winner.clone(),
+            b: self.loser.clone(),
+            witness: self.witness.clone(),
+        }
+    }
+}
+
 /// Why one member must run before another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

@@ -319,6 +319,7 @@ mod tests {
                 ("cb_flags".into(), writable("cb_flags", MergeRule::Or)),
             ]
             .into(),
+            read_options: BTreeMap::new(),
             invariants: vec![],
         }
     }

@@ -152,6 +152,7 @@ pub fn sock_ops_catalog() -> HookCatalog {
         default_verdict: 1,
         readable,
         writable,
+        read_options: BTreeMap::new(),
         invariants: vec![Invariant {
             name: "iw_within_cwnd_clamp".into(),
             lhs: "TCP_BPF_IW".into(),

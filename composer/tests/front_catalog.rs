@@ -89,6 +89,9 @@ fn readable_offsets_sizes_and_write_constants_match_the_kernel_headers() {
             }
         }
     }
+    for r in cat.read_options.values() {
+        body += &format!("P(\"{0}\", {0}); P(\"{1}\", {1});\n", r.level, r.option);
+    }
     let Some(got) = run_c(&body) else {
         return skip("could not build or run the probe");
     };
@@ -143,7 +146,22 @@ fn readable_offsets_sizes_and_write_constants_match_the_kernel_headers() {
         }
         checked += 1;
     }
-    assert!(checked >= 29, "only {checked} values checked");
+    for r in cat.read_options.values() {
+        assert_eq!(
+            Some(i64::from(r.level_value)),
+            got.get(&r.level).copied(),
+            "{}",
+            r.level
+        );
+        assert_eq!(
+            Some(i64::from(r.option_value)),
+            got.get(&r.option).copied(),
+            "{}",
+            r.option
+        );
+        checked += 1;
+    }
+    assert!(checked >= 105, "only {checked} values checked");
 }
 
 fn enum_variants(cat: &HookCatalog, field: &str) -> Vec<(String, u64)> {

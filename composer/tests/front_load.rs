@@ -109,7 +109,7 @@ fn unknown_write_field_points_at_it_with_did_you_mean() {
         &[
             "$DIR/a.yaml:11:16: error: unknown field `TCP_BPF_IX`",
             "did you mean `TCP_BPF_IW`?",
-            "valid: `SO_MARK`",
+            "valid: `IPV6_AUTOFLOWLABEL`, `IPV6_TCLASS`, `IP_TOS`, `SO_KEEPALIVE`, `SO_MARK`",
         ],
     );
 }

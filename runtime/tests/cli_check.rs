@@ -248,7 +248,7 @@ fn bad(spec: &str, config: &str, extra: &str) -> String {
 fn every_bad_input_class_exits_2_with_file_line_column_and_choices() {
     let cases: Vec<(String, &str, &str, Vec<&str>)> = vec![
         // unknown field
-        (SPEC.replace("field: TCP_BPF_IW", "field: TCP_BPF_IX"), "{}", "", vec!["$DIR/a.yaml:11:16: error: unknown field `TCP_BPF_IX`", "help: did you mean `TCP_BPF_IW`?", "help: valid: `SO_MARK`"]),
+        (SPEC.replace("field: TCP_BPF_IW", "field: TCP_BPF_IX"), "{}", "", vec!["$DIR/a.yaml:11:16: error: unknown field `TCP_BPF_IX`", "help: did you mean `TCP_BPF_IW`?", "help: valid: `IPV6_AUTOFLOWLABEL`, `IPV6_TCLASS`, `IP_TOS`, `SO_KEEPALIVE`, `SO_MARK`"]),
         // unknown param
         (SPEC.to_string(), "{ iww: 3 }", "", vec!["$DIR/composition.yaml:5:15: error: unknown param `iww` of feature `init_cwnd`", "did you mean `iw`?", "valid: `iw`, `prefixes` or `port`"]),
         // unknown feature

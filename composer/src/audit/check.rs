@@ -11,6 +11,7 @@ use super::helpers;
 use super::image::{Image, Loc};
 use super::interp::{Analysis, Effect};
 use super::ops::OpSet;
+use super::sockopt;
 use super::value::{Atom, Value};
 use super::{
     AuditOptions, Finding, FindingKind, Observed, ProgramAudit, Severity, Site, CHAIN_MAP,
@@ -18,7 +19,7 @@ use super::{
 };
 use crate::ir::{HookCatalog, Literal, Program, ValueType, WritableField, WriteMethod, WriteValue};
 
-struct Findings(Vec<Finding>);
+pub(super) struct Findings(pub(super) Vec<Finding>);
 
 /// One write of a catalog field the bytecode makes.
 struct WriteSite {
@@ -48,7 +49,13 @@ fn seen_values(sites: &[WriteSite]) -> impl Iterator<Item = (&String, &Value, &S
 }
 
 impl Findings {
-    fn add(&mut self, severity: Severity, kind: FindingKind, message: String, site: Option<Site>) {
+    pub(super) fn add(
+        &mut self,
+        severity: Severity,
+        kind: FindingKind,
+        message: String,
+        site: Option<Site>,
+    ) {
         let f = match self.0.iter_mut().find(|f| f.kind == kind) {
             Some(f) => f,
             None => {
@@ -272,8 +279,8 @@ pub(super) fn check(
                         (Some(levels), Some(options)) => {
                             for l in &levels {
                                 for o in &options {
-                                    let field =
-                                        setsockopt(catalog, *l, *o, &mut writes, &mut found, here());
+                                    let field = sockopt::setsockopt(
+                                        catalog, *l, *o, &mut writes, &mut found, here());
                                     if let Some(field) = field {
                                         write_sites.push(WriteSite {
                                             field,
@@ -308,6 +315,11 @@ pub(super) fn check(
                                 here(),
                             );
                         }
+                    }
+                }
+                helpers::GETSOCKOPT => {
+                    for field in sockopt::getsockopt_reads(catalog, &args[1], &args[2]) {
+                        reads.entry(field).or_default().extend(here());
                     }
                 }
                 id => {
@@ -676,43 +688,6 @@ fn writes_outside_guards(
         );
         if let Some(f) = found.0.last_mut() {
             f.sites = sites.into_iter().cloned().collect();
-        }
-    }
-}
-
-fn setsockopt(
-    catalog: &HookCatalog,
-    level: u64,
-    option: u64,
-    writes: &mut BTreeMap<String, BTreeSet<Site>>,
-    found: &mut Findings,
-    here: Option<Site>,
-) -> Option<String> {
-    // The helper takes `int level, int optname`: the low 32 bits count.
-    let (l, o) = (level as u32 as i32, option as u32 as i32);
-    let field = catalog.writable.values().find(|w| {
-        matches!(&w.method, WriteMethod::Setsockopt { level_value, option_value, .. }
-            if *level_value == l && *option_value == o)
-    });
-    match field {
-        Some(w) => {
-            writes.entry(w.name.clone()).or_default().extend(here);
-            Some(w.name.clone())
-        }
-        None => {
-            found.add(
-            Severity::Error,
-            FindingKind::UnknownSocketOption {
-                level: u64::from(l as u32),
-                option: u64::from(o as u32),
-            },
-            format!(
-                "calls bpf_setsockopt(level {l}, option {o}), a socket option the {} catalog does not list",
-                catalog.hook
-            ),
-            here,
-            );
-            None
         }
     }
 }

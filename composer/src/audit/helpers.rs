@@ -6,6 +6,8 @@
 pub const TAIL_CALL: i32 = 12;
 /// `bpf_setsockopt(ctx, level, optname, optval, optlen)`.
 pub const SETSOCKOPT: i32 = 49;
+/// `bpf_getsockopt(ctx, level, optname, optval, optlen)`: a read.
+pub const GETSOCKOPT: i32 = 57;
 
 /// Helpers that change nothing a socket or another chain member can see
 /// (maps, time, randomness, ring buffers, reads of the socket, per-socket

@@ -36,6 +36,7 @@ pub mod insn;
 pub mod interp;
 pub mod ops;
 pub mod report;
+mod sockopt;
 mod state;
 pub mod value;
 

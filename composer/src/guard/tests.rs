@@ -120,7 +120,7 @@ fn reports_errors_at_their_characters() {
     check(&[
         ("remote_ip4 == \"10.0.0.1\"", "              ^^^^^^^^^^ cannot compare field `remote_ip4` (ipv4) with string \"10.0.0.1\""),
         ("op == ACTIVE_ESTABLISHD_CB", "      ^^^^^^^^^^^^^^^^^^^^ unknown op value `ACTIVE_ESTABLISHD_CB`; did you mean `BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB`? (valid: `BPF_SOCK_OPS_VOID`, `BPF_SOCK_OPS_TIMEOUT_INIT`, `BPF_SOCK_OPS_RWND_INIT`, `BPF_SOCK_OPS_TCP_CONNECT_CB`, `BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB`, `BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB`, `BPF_SOCK_OPS_NEEDS_ECN`, `BPF_SOCK_OPS_BASE_RTT`, `BPF_SOCK_OPS_RTO_CB`, `BPF_SOCK_OPS_RETRANS_CB`, `BPF_SOCK_OPS_STATE_CB`, `BPF_SOCK_OPS_TCP_LISTEN_CB` and 9 more)"),
-        ("remote_ipv4 in 10.0.0.0/8", "^^^^^^^^^^^ unknown field `remote_ipv4`; did you mean `remote_ip4`? (valid: `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `op`, `remote_ip`, `remote_ip4`, `remote_ip6`, `remote_port` or `state`)"),
+        ("remote_ipv4 in 10.0.0.0/8", "^^^^^^^^^^^ unknown field `remote_ipv4`; did you mean `remote_ip4`? (valid: `bytes_acked`, `bytes_received`, `data_segs_in`, `data_segs_out`, `ecn_flags`, `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `lost_out` and 25 more)"),
         ("remote_ip4 in 10.0.0.300/8", "              ^^^^^^^^^^^^ invalid CIDR `10.0.0.300/8`: octet 300 is out of range 0..=255"),
         ("remote_ip4 in 10.0.0.1/8", "              ^^^^^^^^^^ invalid CIDR `10.0.0.1/8`: host bits are set; did you mean 10.0.0.0/8?"),
         ("remote_port == 70000", "               ^^^^^ 70000 is out of range for field `remote_port` (u16) (0..=65535)"),
@@ -131,7 +131,7 @@ fn reports_errors_at_their_characters() {
         ("$iww == 3", "^^^^ unknown param `$iww`; did you mean `$iw`? (valid: `iw`, `port`, `peer`, `cc`, `on`, `prefixes` or `ports`)"),
         ("$prefixes == 3", "^^^^^^^^^ `$prefixes` is a set (cidr4_set); use it after `in` or `not in`"),
         ("remote_ip4 in $iw", "              ^^^ `$iw` is a u32, not a set; compare it with `==` instead of `in`"),
-        ("TCP_BPF_IW == 3", "^^^^^^^^^^ `TCP_BPF_IW` is a writable field; a guard can only read context fields (valid: `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `op`, `remote_ip`, `remote_ip4`, `remote_ip6`, `remote_port` or `state`)"),
+        ("TCP_BPF_IW == 3", "^^^^^^^^^^ `TCP_BPF_IW` is a writable field; a guard can only read context fields (valid: `bytes_acked`, `bytes_received`, `data_segs_in`, `data_segs_out`, `ecn_flags`, `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `lost_out` and 25 more)"),
         ("remote_port == 1 & op == 4", "                 ^ `&` is not an operator; use `&&`"),
         ("$cc < \"a\"", "^^^ param `$cc` (string (at most 15 bytes)) can only be compared with `==` or `!=`"),
         ("remote_port in 10..5", "               ^^^^^ empty range 10..5 (the lower bound is above the upper)"),

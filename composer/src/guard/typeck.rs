@@ -230,6 +230,15 @@ impl Typer<'_, '_> {
             .collect();
         readable.sort();
         readable.dedup();
+        if let Some(ro) = self.scope.catalog.read_options.get(name) {
+            return e(
+                o,
+                K::ReadOptionInGuard {
+                    name: name.into(),
+                    what: ro.description.clone(),
+                },
+            );
+        }
         if self.scope.catalog.writable.contains_key(name) {
             return e(
                 o,

@@ -11,7 +11,8 @@ use super::error::LoadErrorKind;
 use super::value::{scalar_type, unknown_type, SCALAR_TYPES, STRING_MAX_LEN};
 use super::yaml::{Cx, Doc};
 use crate::ir::{
-    CmpOp, HookCatalog, Invariant, MergeRule, ReadableField, ValueType, WritableField, WriteMethod,
+    CmpOp, HookCatalog, Invariant, MergeRule, ReadOption, ReadableField, ValueType, WritableField,
+    WriteMethod,
 };
 use crate::suggest::did_you_mean;
 
@@ -21,6 +22,7 @@ const TOP_KEYS: &[&str] = &[
     "default_verdict",
     "readable",
     "writable",
+    "read_only_options",
     "invariants",
 ];
 const READ_KEYS: &[&str] = &[
@@ -95,6 +97,28 @@ pub(crate) fn catalog(cx: &mut Cx<'_>, doc: &Doc) -> Option<HookCatalog> {
             }
         }
     }
+    let mut read_options = BTreeMap::new();
+    if let Some(m) = root
+        .get_node("read_only_options")
+        .and_then(|n| cx.mapping(n, "read_only_options"))
+    {
+        for (k, v) in m.iter() {
+            let name = k.as_str().to_string();
+            if readable.contains_key(&name) || writable.contains_key(&name) {
+                cx.err(
+                    k.span(),
+                    LoadErrorKind::Duplicate {
+                        what: "field name (read-only option and field)".into(),
+                        name: name.clone(),
+                        first: "readable or writable".into(),
+                    },
+                );
+            }
+            if let Some(o) = read_option(cx, &name, v) {
+                read_options.insert(name, o);
+            }
+        }
+    }
     let mut invariants = Vec::new();
     if let Some(items) = root
         .get_node("invariants")
@@ -114,7 +138,52 @@ pub(crate) fn catalog(cx: &mut Cx<'_>, doc: &Doc) -> Option<HookCatalog> {
         default_verdict,
         readable,
         writable,
+        read_options,
         invariants,
+    })
+}
+
+/// A `read_only_options:` entry: a `getsockopt` method and a description.
+fn read_option(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<ReadOption> {
+    let what = format!("read-only option `{name}`");
+    let m = cx.mapping(node, &what)?;
+    cx.check_keys(m, &["method", "description"], &what);
+    let mn = cx.required(m, "method", &what)?;
+    let mm = cx.mapping(mn, "method")?;
+    cx.check_keys(
+        mm,
+        &["kind", "level", "level_value", "option", "option_value"],
+        "a getsockopt method",
+    );
+    let kind = cx.required(mm, "kind", "method")?;
+    if cx.string(kind, "method kind")?.as_str() != "getsockopt" {
+        cx.wrong(
+            kind,
+            "method kind",
+            "getsockopt (a read-only option is read, never written)",
+        );
+        return None;
+    }
+    let text = |cx: &mut Cx<'_>, key: &str| -> Option<String> {
+        let n = cx.required(mm, key, "method")?;
+        cx.string(n, key).map(|s| s.as_str().to_string())
+    };
+    let int = |cx: &mut Cx<'_>, key: &str| -> Option<i32> {
+        let n = cx.required(mm, key, "method")?;
+        cx.uint(n, key).and_then(|v| i32::try_from(v).ok())
+    };
+    let (level, level_value) = (text(cx, "level"), int(cx, "level_value"));
+    let (option, option_value) = (text(cx, "option"), int(cx, "option_value"));
+    Some(ReadOption {
+        name: name.into(),
+        level: level?,
+        level_value: level_value?,
+        option: option?,
+        option_value: option_value?,
+        description: m
+            .get_scalar("description")
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
     })
 }
 

@@ -301,7 +301,10 @@ fn program(
                 continue;
             };
             let f = s.as_str();
-            if catalog.readable.contains_key(f) || catalog.writable.contains_key(f) {
+            if catalog.readable.contains_key(f)
+                || catalog.writable.contains_key(f)
+                || catalog.read_options.contains_key(f)
+            {
                 reads.push(f.to_string());
             } else if let Some(words) = wide_reads(catalog, f) {
                 reads.extend(words);
@@ -318,6 +321,7 @@ fn program(
                     .collect();
                 choices.dedup();
                 choices.extend(catalog.writable.keys().cloned());
+                choices.extend(catalog.read_options.keys().cloned());
                 cx.err(
                     s.span(),
                     LoadErrorKind::UnknownField {
