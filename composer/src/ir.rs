@@ -365,13 +365,54 @@ pub struct Write {
     pub span: Option<Span>,
 }
 
+/// Where a program's object comes from, exactly as the spec's `object:` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectLocation {
+    /// A file, resolved relative to the spec file (`object: build/x.bpf.o`).
+    File(PathBuf),
+    /// An object built into accord, asked for by name (`object: builtin:init_cwnd`).
+    Builtin(String),
+}
+
+/// The spec's `object:` and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub location: ObjectLocation,
+    /// The `object:` key in the spec.
+    pub span: Option<Span>,
+}
+
+impl ObjectRef {
+    /// The prefix of a built-in object's name in a spec (`builtin:init_cwnd`).
+    pub const BUILTIN_PREFIX: &'static str = "builtin:";
+
+    /// The file, when the spec names one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match &self.location {
+            ObjectLocation::File(p) => Some(p),
+            ObjectLocation::Builtin(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    /// As a spec writes it: `builtin:init_cwnd`, or the resolved path.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.location {
+            ObjectLocation::File(p) => write!(f, "{}", p.display()),
+            ObjectLocation::Builtin(n) => write!(f, "{}{n}", Self::BUILTIN_PREFIX),
+        }
+    }
+}
+
 /// One eBPF program of a feature: a chain member at its hook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Program {
     pub name: String,
     pub hook: String,
-    /// The object file, resolved relative to the spec file, if the spec names one.
-    pub object: Option<PathBuf>,
+    /// The spec's `object:`, if it names one.
+    pub object: Option<ObjectRef>,
     pub reads: Vec<String>,
     pub writes: Vec<Write>,
     pub span: Option<Span>,

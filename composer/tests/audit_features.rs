@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use composer::audit::{audit_program, report, AuditOptions};
+use composer::ir::ObjectLocation;
 
 #[test]
 fn every_feature_audits_clean_against_its_spec() {
@@ -49,12 +50,16 @@ fn every_feature_audits_clean_against_its_spec() {
             .unwrap_or_else(|e| panic!("{} does not load: {e:?}", spec.display()));
         let mut programs = Vec::new();
         for p in &feature.programs {
-            let file = p
-                .object
-                .as_ref()
-                .and_then(|o| o.file_name())
-                .and_then(|f| f.to_str())
-                .unwrap_or_else(|| panic!("{} names no object for {}", spec.display(), p.name));
+            // The shipped specs name the objects accord builds in.
+            let file = match p.object.as_ref().map(|o| &o.location) {
+                Some(ObjectLocation::Builtin(n)) => format!("{n}.bpf.o"),
+                _ => panic!(
+                    "{} must name its object as builtin:<name> for {}",
+                    spec.display(),
+                    p.name
+                ),
+            };
+            let file = file.as_str();
             let obj = objects.get(file).unwrap_or_else(|| {
                 panic!(
                     "{} names {file}, which ebpf/features does not build",

@@ -490,3 +490,46 @@ fn unknown_read_lists_whole_address_fields_not_their_words() {
         "the 128-bit lowering leaked into the message:\n{text}"
     );
 }
+
+#[test]
+fn object_is_a_path_beside_the_spec_or_a_builtin_name() {
+    use composer::ir::ObjectLocation;
+    let with_object = |object: &str| {
+        SPEC.replace(
+            "    hook: sock_ops\n",
+            &format!("    hook: sock_ops\n    object: {object}\n"),
+        )
+    };
+    let object_of = |spec: &str| {
+        let dir = fixture(&[("a.yaml", spec), ("composition.yaml", &composition("{}"))]);
+        let l = load_dir(&dir).unwrap_or_else(|e| panic!("{}", load_errors_human(&e)));
+        let o = l.composition.features[0].programs[0].object.clone();
+        (dir, o)
+    };
+    let (dir, o) = object_of(&with_object("build/init_cwnd.bpf.o"));
+    let o = o.expect("an object");
+    assert_eq!(
+        o.location,
+        ObjectLocation::File(dir.join("build/init_cwnd.bpf.o"))
+    );
+    // The span is the `object:` key: line 9, column 5.
+    let span = o.span.expect("a span");
+    assert_eq!((span.line, span.column), (9, 5));
+    let (_, o) = object_of(&with_object("builtin:init_cwnd"));
+    let o = o.expect("an object");
+    assert_eq!(o.location, ObjectLocation::Builtin("init_cwnd".into()));
+    assert_eq!(o.to_string(), "builtin:init_cwnd");
+    let (_, none) = object_of(SPEC);
+    assert_eq!(none, None);
+
+    for bad in ["'builtin:'", "builtin:../x", "builtin:init_cwnd.bpf.o"] {
+        let dir = fixture(&[
+            ("a.yaml", &with_object(bad)),
+            ("composition.yaml", &composition("{}")),
+        ]);
+        assert_has(
+            &errors(&dir),
+            &["a.yaml:9:13: error: expected `builtin:` and an object name"],
+        );
+    }
+}

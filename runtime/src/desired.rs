@@ -1,16 +1,17 @@
 //! Desired state: what one hookpoint should run, built from a checked
-//! composition and its proven order. Pure apart from reading object files
-//! through an [`ObjectSource`].
+//! composition, its proven order and its members' objects (resolved and
+//! read once by [`crate::resolve`]). Pure.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use composer::ir::{Composition, MemberId, Program};
+use composer::ir::{Composition, MemberId};
 use dispatcher::{ChainSpec, ConnStamp, Dispatcher, DispatcherError, Hook};
 use thiserror::Error;
 
 use crate::config::{self, ConfigError, ConfigImage};
 use crate::layout::hookpoint_key;
+use crate::resolve::ResolvedObjects;
 use crate::state::{HookpointRecord, RecordMember};
 
 /// A cgroup a chain is attached to.
@@ -44,7 +45,8 @@ impl Target {
 pub struct ObjectImage {
     /// File name, e.g. `init_cwnd.bpf.o`.
     pub name: String,
-    /// `file:<path>` or `embedded`.
+    /// Where it came from, as the spec names it: `file:<path>` or
+    /// `builtin:<name>`.
     pub origin: String,
     pub bytes: Arc<[u8]>,
     pub digest: String,
@@ -113,92 +115,35 @@ pub enum DesiredError {
     Config(#[from] ConfigError),
     #[error("member {member}: the order names it but the composition has no such program")]
     UnknownMember { member: String },
-    #[error("member {member}: no object {object} next to its spec and none built into accord")]
-    NoObject { member: String, object: String },
-    #[error("member {member}: cannot read {}: {source}", path.display())]
-    ObjectRead {
-        member: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("member {member}: its object was not resolved")]
+    Unresolved { member: String },
 }
 
-/// Finds the object of a program.
-pub trait ObjectSource {
-    fn find(&self, member: &MemberId, program: &Program) -> Result<ObjectImage, DesiredError>;
-    /// The struct_ops object that goes with a member object, if any.
-    fn struct_ops(&self, object: &ObjectImage) -> Option<StructOpsImage>;
-}
-
-/// The spec's `object:` path if that file exists, else the object of that
-/// file name built into the binary.
-pub struct FilesThenEmbedded {
-    pub embedded: fn(&str) -> Option<&'static [u8]>,
-    /// struct_ops objects built into the binary, by name (`bpf_dctcp`).
-    pub struct_ops: fn(&str) -> Option<&'static [u8]>,
-}
-
-impl ObjectSource for FilesThenEmbedded {
-    fn find(&self, member: &MemberId, program: &Program) -> Result<ObjectImage, DesiredError> {
-        let name = program
-            .object
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| format!("{}.bpf.o", member.feature));
-        if let Some(path) = program.object.as_ref().filter(|p| p.is_file()) {
-            let bytes = std::fs::read(path).map_err(|source| DesiredError::ObjectRead {
-                member: member.to_string(),
-                path: path.clone(),
-                source,
-            })?;
-            return Ok(ObjectImage::new(
-                &name,
-                format!("file:{}", path.display()),
-                bytes,
-            ));
-        }
-        match (self.embedded)(&name) {
-            Some(bytes) => Ok(ObjectImage::new(&name, "embedded".into(), bytes.to_vec())),
-            None => Err(DesiredError::NoObject {
-                member: member.to_string(),
-                object: name,
-            }),
-        }
-    }
-
-    fn struct_ops(&self, object: &ObjectImage) -> Option<StructOpsImage> {
-        let stem = object.name.strip_suffix(".bpf.o").unwrap_or(&object.name);
-        (self.struct_ops)(stem).map(|bytes| StructOpsImage {
-            name: stem.to_owned(),
-            bytes: bytes.into(),
-        })
-    }
-}
-
-/// Builds the desired chain of a checked composition, members in `order`.
+/// Builds the desired chain of a checked composition, members in `order`,
+/// each loaded from its object in `objects` ([`ResolvedObjects::resolve`]).
 pub fn from_composition(
     comp: &Composition,
     order: &[MemberId],
     target: Target,
     debug_sample: u32,
-    objects: &dyn ObjectSource,
+    objects: &ResolvedObjects,
 ) -> Result<DesiredChain, DesiredError> {
     let hook = Hook::from_name(&comp.hook)?;
     let mut members = Vec::with_capacity(order.len());
     for id in order {
-        let (_, feature, program) = comp.members().find(|(m, _, _)| m == id).ok_or_else(|| {
+        let (_, feature, _) = comp.members().find(|(m, _, _)| m == id).ok_or_else(|| {
             DesiredError::UnknownMember {
                 member: id.to_string(),
             }
         })?;
-        let object = objects.find(id, program)?;
+        let resolved = objects.get(id).ok_or_else(|| DesiredError::Unresolved {
+            member: id.to_string(),
+        })?;
         members.push(DesiredMember {
             feature: id.feature.clone(),
             program: id.program.clone(),
-            struct_ops: objects.struct_ops(&object),
-            object,
+            struct_ops: resolved.struct_ops.clone(),
+            object: resolved.object.clone(),
             config: config::image(feature)?,
         });
     }
@@ -295,6 +240,7 @@ impl DesiredChain {
                     program: m.program.clone(),
                     object: m.object.name.clone(),
                     object_digest: m.object.digest.clone(),
+                    origin: m.object.origin.clone(),
                     config: m.config.clone(),
                 })
                 .collect(),

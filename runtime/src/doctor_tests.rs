@@ -32,6 +32,7 @@ fn record(generation: u64) -> HookpointRecord {
             program: "init_cwnd".into(),
             object: "init_cwnd.bpf.o".into(),
             object_digest: "o".into(),
+            origin: "builtin:init_cwnd".into(),
             config: ConfigImage::default(),
         }],
         struct_ops: vec!["dctcp".into()],

@@ -17,6 +17,7 @@
 //! /run/accord/
 //!   lock                                    flock: one accord at a time
 //!   hookpoints/<hookpoint>.json             the record (desired state as applied)
+//!   audit/<digest>.json                     a clean audit verdict (the host-side audit's cache)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -130,6 +131,11 @@ impl Layout {
 
     pub fn lock_path(&self) -> PathBuf {
         self.state_dir.join("lock")
+    }
+
+    /// Clean audit verdicts, one file per (auditor, object, spec, catalog).
+    pub fn audit_cache_dir(&self) -> PathBuf {
+        self.state_dir.join("audit")
     }
 
     pub fn records_dir(&self) -> PathBuf {

@@ -8,10 +8,12 @@ pub mod config;
 pub mod desired;
 pub mod doctor;
 pub mod executor;
+pub mod host_audit;
 pub mod layout;
 pub mod lifecycle;
 pub mod lock;
 pub mod plan;
+pub mod resolve;
 pub mod state;
 pub mod sys;
 

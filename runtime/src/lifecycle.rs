@@ -154,6 +154,9 @@ impl HookpointStatus {
             "members": self.members.iter().map(|m| serde_json::json!({
                 "slot": m.slot,
                 "member": m.member,
+                // `builtin:<name>` or `file:<path>` (null in older records).
+                "object": r.members.iter().find(|rm| rm.slot == m.slot)
+                    .map(|rm| rm.origin.as_str()).filter(|o| !o.is_empty()),
                 "prog_id": m.stats.as_ref().ok().map(|s| s.id),
                 "events": m.counters.map(|c| c.events),
                 "writes": m.counters.map(|c| c.writes),

@@ -30,7 +30,8 @@ use composer::outcome::CheckOutcome;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::desired::{self, DesiredChain, DesiredError, FilesThenEmbedded, Target};
+use crate::desired::{self, DesiredChain, DesiredError, Target};
+use crate::resolve::{ObjectErrors, ResolvedObjects, SpecObjects};
 
 /// The policy file as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -127,6 +128,12 @@ pub enum TargetError {
         #[source]
         source: serde_yaml::Error,
     },
+    #[error("composition {}: member objects:\n{source}", path.display())]
+    Objects {
+        path: PathBuf,
+        #[source]
+        source: ObjectErrors,
+    },
     #[error(transparent)]
     Desired(#[from] DesiredError),
 }
@@ -187,6 +194,9 @@ pub struct Prepared {
     /// With the overrides merged in.
     pub composition: Composition,
     pub outcome: CheckOutcome,
+    /// Every member's object, read once when the target was prepared: what
+    /// is loaded on every reconcile until the next reload.
+    pub objects: ResolvedObjects,
     /// Every file the result depends on: composition, catalog, specs, objects.
     pub files: BTreeSet<PathBuf>,
 }
@@ -259,13 +269,20 @@ pub fn prepare(target: &PolicyTarget, scratch: &Path) -> Result<Prepared, Target
     for f in &loaded.composition.features {
         files.insert(absolute(&f.spec_path));
         for p in &f.programs {
-            files.extend(p.object.as_deref().map(absolute));
+            files.extend(p.object.as_ref().and_then(|o| o.file()).map(absolute));
         }
     }
+    let objects = ResolvedObjects::resolve(&loaded.composition, &SpecObjects::built_in()).map_err(
+        |source| TargetError::Objects {
+            path: path.clone(),
+            source,
+        },
+    )?;
     Ok(Prepared {
         target: target.clone(),
         composition: loaded.composition,
         outcome,
+        objects,
         files,
     })
 }
@@ -273,17 +290,13 @@ pub fn prepare(target: &PolicyTarget, scratch: &Path) -> Result<Prepared, Target
 impl Prepared {
     /// The desired chain on the cgroup as it exists now.
     pub fn desired(&self, target: Target) -> Result<DesiredChain, DesiredError> {
-        let objects = FilesThenEmbedded {
-            embedded: crate::objects::feature_object,
-            struct_ops: crate::objects::struct_ops_object,
-        };
         let order = self.outcome.order.as_deref().unwrap_or_default();
         let mut chain = desired::from_composition(
             &self.composition,
             order,
             target,
             self.target.debug_sample,
-            &objects,
+            &self.objects,
         )?;
         chain.timing = self.target.timing;
         // As `accord apply` records it, so either can adopt the other's chain.

@@ -22,6 +22,10 @@ pub struct RecordMember {
     pub program: String,
     pub object: String,
     pub object_digest: String,
+    /// Where the object came from, as the spec names it: `builtin:<name>`
+    /// or `file:<path>`. Empty in records written before accord kept it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub origin: String,
     pub config: ConfigImage,
 }
 

@@ -504,22 +504,28 @@ fn a_change_the_kernel_refuses_leaves_the_live_chain_attached() {
     let _serial = serial();
     let (env, cg, mut d) = setup("dfail", &[IW40]);
     let before = chain_of(&d.status());
-    // A safe composition whose second member's object is not an ELF file:
-    // the check passes, loading fails, the executor rolls back.
-    let junk = env.dir.join("junk.bpf.o");
-    std::fs::write(&junk, b"not an object").unwrap();
-    let spec = std::fs::read_to_string(repo().join("specs/features/sndbuf.yaml"))
-        .unwrap()
-        .replace(
-            "object: sndbuf.bpf.o",
-            &format!("object: {}", junk.display()),
-        );
-    std::fs::write(env.dir.join("sndbuf.yaml"), spec).unwrap();
+    // A safe composition whose second member audits clean against its spec
+    // but breaks the config layout rule: the check and the audit pass,
+    // loading fails, the executor rolls back.
+    let object = env.dir.join("bad_config_layout.bpf.o");
+    std::fs::write(
+        &object,
+        runtime::objects::testing_object("bad_config_layout").unwrap(),
+    )
+    .unwrap();
+    let spec = format!(
+        "feature: bad_config_layout\nconfig:\n  iw: {{ type: u32, min: 1, max: 1024, default: 40 }}\n\
+         programs:\n  - name: bad_config_layout\n    hook: sock_ops\n    object: {}\n\
+         \x20   reads: [op, family, remote_ip4, local_ip4, remote_ip6, local_ip6, remote_port, local_port]\n\
+         \x20   writes:\n      - field: TCP_BPF_IW\n        value: $iw\n\
+         \x20       when: op in {{ACTIVE_ESTABLISHED_CB, PASSIVE_ESTABLISHED_CB}}\n",
+        object.display()
+    );
+    std::fs::write(env.dir.join("bad.yaml"), spec).unwrap();
     let text = std::fs::read_to_string(env.dir.join("c.yaml")).unwrap()
         + &format!(
-            "  - spec: {}\n    config: {}\n",
-            env.dir.join("sndbuf.yaml").display(),
-            SNDBUF.1
+            "  - spec: {}\n    config: {{ iw: 40 }}\n",
+            env.dir.join("bad.yaml").display()
         );
     std::fs::write(env.dir.join("c.yaml"), text).unwrap();
     let failed = holds_within(LIMIT, || d.status()["targets"][0]["state"] == "failed");

@@ -35,9 +35,11 @@ fn every_spec_matches_its_object() {
                 .object
                 .as_ref()
                 .unwrap_or_else(|| panic!("{name}: spec names no object"));
-            let file = object.file_name().unwrap().to_str().unwrap();
+            let composer::ir::ObjectLocation::Builtin(file) = &object.location else {
+                panic!("{name}: a shipped spec names its object as builtin:<name>, not {object}")
+            };
             let bytes =
-                feature_object(file).unwrap_or_else(|| panic!("{name}: no embedded object {file}"));
+                feature_object(file).unwrap_or_else(|| panic!("{name}: no built-in object {file}"));
             let obj = aya_obj::Object::parse(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(
                 obj.programs.contains_key(&program.name),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use marked_yaml::types::MarkedScalarNode;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::Node;
 
 use super::error::{LoadErrorKind, Location};
@@ -13,7 +13,8 @@ use super::value::{
 use super::yaml::{position_in_scalar, Cx, Doc};
 use crate::guard::{self, Scope};
 use crate::ir::{
-    Feature, HookCatalog, Literal, Param, ParamType, Program, Span, ValueType, Write, WriteValue,
+    Feature, HookCatalog, Literal, ObjectLocation, ObjectRef, Param, ParamType, Program, Span,
+    ValueType, Write, WriteValue,
 };
 use crate::suggest::did_you_mean;
 
@@ -252,6 +253,49 @@ fn param(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<Param> {
     })
 }
 
+/// The program's `object:`: `builtin:<name>` (an object built into
+/// accord) or a path, resolved relative to the spec file. Whether the file
+/// exists or the name is built in is for whoever loads it to say.
+fn object_ref(cx: &mut Cx<'_>, doc: &Doc, m: &MarkedMappingNode) -> Option<ObjectRef> {
+    let (key, node) = m.iter().find(|(k, _)| k.as_str() == "object")?;
+    let at = cx.at(key.span());
+    let span = Some(Span {
+        file: cx.file.to_path_buf(),
+        line: at.line.unwrap_or(0),
+        column: at.column.unwrap_or(0),
+    });
+    let text = cx.string(node, "object")?.as_str();
+    let location = match text.strip_prefix(ObjectRef::BUILTIN_PREFIX) {
+        Some(name) if is_builtin_name(name) => ObjectLocation::Builtin(name.to_owned()),
+        Some(_) => {
+            cx.wrong(
+                node,
+                "object",
+                "`builtin:` and an object name such as builtin:init_cwnd",
+            );
+            return None;
+        }
+        None => {
+            let rel = std::path::Path::new(text);
+            ObjectLocation::File(
+                doc.path
+                    .parent()
+                    .map(|d| d.join(rel))
+                    .unwrap_or_else(|| rel.to_path_buf()),
+            )
+        }
+    };
+    Some(ObjectRef { location, span })
+}
+
+/// A built-in object's name: letters, digits and `_`, not starting with a digit.
+fn is_builtin_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn program(
     cx: &mut Cx<'_>,
     doc: &Doc,
@@ -284,16 +328,7 @@ fn program(
             );
         }
     }
-    let object = m
-        .get_node("object")
-        .and_then(|n| cx.string(n, "object"))
-        .map(|s| {
-            let rel = std::path::Path::new(s.as_str());
-            doc.path
-                .parent()
-                .map(|d| d.join(rel))
-                .unwrap_or_else(|| rel.to_path_buf())
-        });
+    let object = object_ref(cx, doc, m);
     let mut reads = Vec::new();
     if let Some(items) = m.get_node("reads").and_then(|n| cx.list(n, "reads")) {
         for item in items {

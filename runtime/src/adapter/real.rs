@@ -198,32 +198,17 @@ impl BpfAdapter for RealAdapter {
             }
         }
 
-        let available: Vec<String> = ebpf.programs().map(|(n, _)| n.to_owned()).collect();
-        let name = if ebpf.program(req.program).is_some() {
-            req.program.to_owned()
-        } else {
-            // A spec's program name may differ from the ELF function when the
-            // object holds exactly one program for the hook.
-            let of_hook: Vec<&str> = ebpf
-                .programs()
-                .filter(|(_, p)| match req.hook {
-                    Hook::SockOps => matches!(p, aya::programs::Program::SockOps(_)),
-                    Hook::Xdp => matches!(p, aya::programs::Program::Xdp(_)),
-                })
-                .map(|(n, _)| n)
-                .collect();
-            match of_hook.as_slice() {
-                [only] => (*only).to_owned(),
-                _ => {
-                    return Err(AdapterError::ProgramNotFound {
-                        object: req.object_name.to_owned(),
-                        program: req.program.to_owned(),
-                        available,
-                    })
-                }
-            }
-        };
-        let program = ebpf.program_mut(&name).expect("name taken from the object");
+        // Exactly the program the spec names (`runtime::resolve` checked the
+        // object before anything was planned); never another one.
+        if ebpf.program(req.program).is_none() {
+            return Err(AdapterError::ProgramNotFound {
+                object: req.object_name.to_owned(),
+                program: req.program.to_owned(),
+                available: ebpf.programs().map(|(n, _)| n.to_owned()).collect(),
+            });
+        }
+        let name = req.program;
+        let program = ebpf.program_mut(name).expect("checked above");
         let id = match req.hook {
             Hook::SockOps => {
                 let p: &mut SockOps = program

@@ -7,9 +7,9 @@
 //! from its object).
 //!
 //! Object resolution, per program: `--object PATH` if given; else the
-//! spec's `object:` relative to the spec file if that file exists; else the
-//! embedded object of that file name (`runtime::objects`), so specs in the
-//! repository audit against what the binary would load.
+//! spec's `object:` exactly as `accord apply` resolves it
+//! (`runtime::resolve`): a file relative to the spec, or `builtin:<name>`,
+//! an object built into accord. So a spec audits against what apply loads.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,8 +17,9 @@ use std::process::ExitCode;
 use super::common::Format;
 use composer::audit::report::{self, AuditedProgram, FeatureAudit};
 use composer::audit::{audit_program, AuditOptions};
-use composer::ir::{Composition, Feature, HookCatalog, Program};
+use composer::ir::{Composition, Feature, HookCatalog, MemberId, Program};
 use composer::load;
+use runtime::resolve::{ObjectSource, SpecObjects};
 
 const LONG_HELP: &str = "\
 Examples:
@@ -58,35 +59,7 @@ pub struct AuditArgs {
     pub specs: Option<PathBuf>,
 }
 
-/// The overall result of a set of audits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Clean,
-    /// Some object does more than its spec says.
-    Undeclared,
-    /// Some object could not be audited (missing, unreadable, no such program).
-    Unaudited,
-}
-
-impl Verdict {
-    pub fn of(audits: &[FeatureAudit]) -> Verdict {
-        if audits.iter().any(|a| a.unaudited() > 0) {
-            Verdict::Unaudited
-        } else if audits.iter().any(|a| a.errors() > 0) {
-            Verdict::Undeclared
-        } else {
-            Verdict::Clean
-        }
-    }
-
-    pub fn exit_code(self) -> ExitCode {
-        match self {
-            Verdict::Clean => ExitCode::SUCCESS,
-            Verdict::Undeclared => ExitCode::from(1),
-            Verdict::Unaudited => ExitCode::from(2),
-        }
-    }
-}
+pub use runtime::host_audit::Verdict;
 
 pub fn run(args: AuditArgs) -> ExitCode {
     if args.object.is_some() && args.spec.len() != 1 {
@@ -175,10 +148,11 @@ fn find_catalog(spec: &Path, hook: &str, specs_dir: Option<&Path>) -> Option<Pat
     })
 }
 
-/// The object bytes for a program and where they came from.
+/// The object bytes for a program and where they came from: `--object`,
+/// else the spec's `object:` exactly as `accord apply` resolves it.
 fn resolve_object(
+    feature: &Feature,
     program: &Program,
-    feature: &str,
     forced: Option<&Path>,
 ) -> Result<(String, Vec<u8>), String> {
     if let Some(path) = forced {
@@ -186,23 +160,14 @@ fn resolve_object(
             .map(|b| (format!("file:{}", path.display()), b))
             .map_err(|e| format!("cannot read {}: {e}", path.display()));
     }
-    if let Some(path) = program.object.as_ref().filter(|p| p.is_file()) {
-        return std::fs::read(path)
-            .map(|b| (format!("file:{}", path.display()), b))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()));
-    }
-    let name = program
-        .object
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| format!("{feature}.bpf.o"));
-    match runtime::objects::feature_object(&name) {
-        Some(bytes) => Ok((format!("embedded:{name}"), bytes.to_vec())),
-        None => Err(format!(
-            "no object {name}: neither a file beside the spec nor an object embedded in accord"
-        )),
-    }
+    let member = MemberId {
+        feature: feature.name.clone(),
+        program: program.name.clone(),
+    };
+    SpecObjects::built_in()
+        .find(&member, feature, program)
+        .map(|o| (o.origin, o.bytes.to_vec()))
+        .map_err(|e| e.to_string())
 }
 
 /// Audits every program of a feature (each against its own object).
@@ -214,13 +179,14 @@ pub fn audit_feature(
     let programs = feature
         .programs
         .iter()
-        .map(|p| match resolve_object(p, &feature.name, forced) {
+        .map(|p| match resolve_object(feature, p, forced) {
             Err(e) => AuditedProgram {
                 program: p.name.clone(),
-                object: forced
-                    .or(p.object.as_deref())
-                    .map(|o| o.display().to_string())
-                    .unwrap_or_else(|| "(none)".into()),
+                object: match (forced, &p.object) {
+                    (Some(f), _) => f.display().to_string(),
+                    (None, Some(o)) => o.to_string(),
+                    (None, None) => "(none)".into(),
+                },
                 audit: None,
                 error: Some(e),
             },
@@ -341,7 +307,7 @@ mod tests {
             };
             let a = audit_feature(&f, &cat, None);
             assert!(
-                a.programs.iter().all(|p| p.object.starts_with("embedded:")),
+                a.programs.iter().all(|p| p.object.starts_with("builtin:")),
                 "{:?}",
                 a.programs
             );
@@ -359,7 +325,10 @@ mod tests {
         // and has no program named init_cwnd: not auditable.
         let mut renamed = f.clone();
         renamed.programs[0].name = "rwnd_init".into();
-        renamed.programs[0].object = Some(PathBuf::from("rwnd_init.bpf.o"));
+        renamed.programs[0].object = Some(composer::ir::ObjectRef {
+            location: composer::ir::ObjectLocation::Builtin("rwnd_init".into()),
+            span: None,
+        });
         let a = audit_feature(&renamed, &cat, None);
         assert_eq!(
             Verdict::of(std::slice::from_ref(&a)),

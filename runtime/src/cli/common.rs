@@ -11,10 +11,11 @@ use composer::load::{self, LoadOptions};
 use composer::outcome::CheckOutcome;
 use runtime::adapter::events::{self, DebugSample};
 use runtime::adapter::BpfAdapter;
-use runtime::desired::{self, DesiredChain, FilesThenEmbedded, Target};
+use runtime::desired::{self, DesiredChain, Target};
 use runtime::layout::{self, Layout};
 use runtime::lifecycle::{self, HookpointStatus};
 use runtime::lock::HostLock;
+use runtime::resolve::{ResolvedObjects, SpecObjects};
 use runtime::state::{FsStateStore, StateStore};
 
 /// Exit code: the composition is not safe (same as `accord check`).
@@ -135,10 +136,7 @@ pub fn desired_chain(
         ExitCode::from(EXIT_INPUT)
     })?;
     let order = outcome.order.as_deref().unwrap_or_default();
-    let objects = FilesThenEmbedded {
-        embedded: runtime::objects::feature_object,
-        struct_ops: runtime::objects::struct_ops_object,
-    };
+    let objects = resolve_objects(comp)?;
     let mut chain = desired::from_composition(comp, order, target, args.debug_sample, &objects)
         .map_err(|e| {
             eprintln!("accord: {e}");
@@ -150,6 +148,22 @@ pub fn desired_chain(
         chain.composition_path = abs;
     }
     Ok(chain)
+}
+
+/// Reads every member's object as its spec names it; on any error prints
+/// them all (`file:line:col: error: …`) and returns exit 2.
+pub fn resolve_objects(comp: &Composition) -> Result<ResolvedObjects, ExitCode> {
+    ResolvedObjects::resolve(comp, &SpecObjects::built_in()).map_err(|e| {
+        for err in &e.errors {
+            eprintln!("{err}");
+        }
+        let n = e.errors.len();
+        eprintln!(
+            "{n} error{} in the member objects; nothing was loaded",
+            if n == 1 { "" } else { "s" }
+        );
+        ExitCode::from(EXIT_INPUT)
+    })
 }
 
 /// Refuses to go on without bpffs.
@@ -247,6 +261,15 @@ pub fn print_hookpoint(st: &HookpointStatus) {
             (Ok(s), None) => println!("  {:>4}  {:<20} {:>8} {:>10}", m.slot, m.member, s.id, "-"),
             (Err(e), _) => println!("  {:>4}  {:<20} missing: {e}", m.slot, m.member),
         }
+    }
+    let objects: Vec<String> = r
+        .members
+        .iter()
+        .filter(|m| !m.origin.is_empty())
+        .map(|m| format!("{} {}", m.slot, m.origin))
+        .collect();
+    if !objects.is_empty() {
+        println!("  objects: {}", objects.join(", "));
     }
     for d in &st.drift {
         println!("  drift: {d}");
