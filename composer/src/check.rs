@@ -5,13 +5,15 @@
 //!
 //! # What is checked
 //! - **Same field.** For every two writes of one field by different members
-//!   on the same hook, where the field's merge rule is `conflict`: is there
-//!   a connection (and, under `any_config`, a config) where both guards hold
-//!   and the values differ? Yes is a [`Conflict::SameField`] with the
-//!   solver's witness, or, when a `resolve:` entry prefers exactly one of
-//!   the two features, an [`Override`] plus an order edge loser -> winner.
-//!   Merge `or` fields (cb flags) never conflict. At most one conflict is
-//!   reported per field and member pair.
+//!   on the same hook: is there a connection (and, under `any_config`, a
+//!   config) where both guards hold and the values differ? Yes is a
+//!   [`Conflict::SameField`] with the solver's witness, or, when a
+//!   `resolve:` entry prefers exactly one of the two features, an
+//!   [`Override`] plus an order edge loser -> winner. A write declared
+//!   `update: or` (a read-modify-write, cb flags) never conflicts at its
+//!   callback: it reads the field, so it runs after the field's
+//!   assignments (an order edge), and two such writes combine. At most one
+//!   conflict is reported per field and member pair.
 //! - **Invariants.** For every invariant `lhs op rhs` of the catalog and
 //!   every writer of `lhs` with every writer of `rhs` (the same member
 //!   included): both guards hold and `lhs op rhs` fails.
@@ -21,7 +23,9 @@
 //!   W's guard alone when R writes nothing): R acts only when one of its
 //!   writes' guards holds, so only those connections matter. When the
 //!   solver cannot decide, the edge is added (an extra edge never makes an
-//!   order unsafe). Feature `after:`/`before:` add edges between every
+//!   order unsafe). A write declared `update: or` reads its field too: it
+//!   is ordered after that field's assignments (not after other `or`
+//!   writes, which commute). Feature `after:`/`before:` add edges between every
 //!   program pair of the two features; names not in the composition are
 //!   ignored (the front end reports them).
 //! - **Order.** See [`crate::order`]: Kahn with ties broken by (feature,
@@ -48,7 +52,7 @@ use serde::Serialize;
 
 use crate::eval::written_key;
 use crate::ir::{
-    CmpOp, Composition, Feature, Literal, MemberId, MergeRule, Program, ValueType, WritableField,
+    CmpOp, Composition, Feature, Literal, MemberId, Program, Update, ValueType, WritableField,
     Write, WriteValue,
 };
 use crate::outcome::{
@@ -313,10 +317,7 @@ impl<'c> Run<'c> {
         let fields: Vec<(&'c str, Vec<usize>)> =
             self.by_field.iter().map(|(f, v)| (*f, v.clone())).collect();
         for (field, idxs) in fields {
-            let Some(wf) = self.c.catalog.writable.get(field) else {
-                continue;
-            };
-            if wf.merge == MergeRule::Or {
+            if !self.c.catalog.writable.contains_key(field) {
                 continue;
             }
             let mut decided: HashSet<(usize, usize)> = HashSet::new();
@@ -337,6 +338,12 @@ impl<'c> Run<'c> {
     ) {
         let (a, b) = (&self.sites[i], &self.sites[j]);
         if a.member == b.member || a.program.hook != b.program.hook {
+            return;
+        }
+        // A read-modify-write ORs into what is there: two of them combine,
+        // and one after an assignment keeps it (the `or` writer reads the
+        // field, which orders it after the assignment: `reads_edges`).
+        if a.write.update == Update::Or || b.write.update == Update::Or {
             return;
         }
         let pair = (a.member, b.member);
@@ -562,13 +569,13 @@ impl<'c> Run<'c> {
             .map(|(i, (_, _, p))| (i, p))
             .collect();
         for (r, program) in readers {
-            let mut fields: Vec<&str> = program.reads.iter().map(String::as_str).collect();
-            fields.sort_unstable();
-            fields.dedup();
-            for field in fields {
+            for (field, only_set) in read_fields(program) {
                 let writers = self.by_field.get(field).cloned().unwrap_or_default();
                 for wi in writers {
                     let w = &self.sites[wi];
+                    if only_set && w.write.update == Update::Or {
+                        continue;
+                    }
                     let key = (w.member, r, format!("r:{field}"));
                     if w.member == r
                         || w.program.hook != program.hook
@@ -691,4 +698,19 @@ impl<'c> Run<'c> {
         };
         (outcome, trace)
     }
+}
+
+/// The fields a program's behaviour depends on, each with whether only
+/// assignments to it matter: its `reads:` (every writer), and the fields
+/// it ORs into (`update: or` reads the current value; another `or` writer
+/// commutes with it, an assignment must come first).
+fn read_fields(program: &Program) -> Vec<(&str, bool)> {
+    let mut out: BTreeMap<&str, bool> = BTreeMap::new();
+    for f in &program.reads {
+        out.insert(f.as_str(), false);
+    }
+    for w in program.writes.iter().filter(|w| w.update == Update::Or) {
+        out.entry(w.field.as_str()).or_insert(true);
+    }
+    out.into_iter().collect()
 }

@@ -265,14 +265,36 @@ pub enum WriteValue {
     },
 }
 
-/// How two writes to the same field combine.
+/// How one write changes its field: most writes replace the value; a
+/// read-modify-write ORs its bits into the current value (cb flags set as
+/// `current | FLAG`), so two of them combine instead of contradicting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Update {
+    /// The field takes the written value (the default).
+    #[default]
+    Set,
+    /// The field takes its current value OR the written one (`update: or`).
+    Or,
+}
+
+/// How a program reads the current value of a writable field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum MergeRule {
-    /// Two different values contradict each other (the default).
-    Conflict,
-    /// Values are OR-ed together (cb flags); never a conflict.
-    Or,
+pub enum ReadMethod {
+    /// A load from the context struct (`bpf_sock_ops_cb_flags` for `cb_flags`).
+    ContextLoad { offset: u32, size: u32 },
+    /// `bpf_getsockopt` with the level and option of the setsockopt method.
+    Getsockopt,
+}
+
+/// What a writable field holds before any member writes it at a callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Initial {
+    pub value: Literal,
+    /// The ops where this holds (`reply` is 0 where the kernel calls the
+    /// program without arguments); `None`: every op. Elsewhere: unknown.
+    pub at: Option<Vec<u64>>,
 }
 
 /// How the kernel is asked to write a socket field.
@@ -306,9 +328,49 @@ pub struct WritableField {
     pub name: String,
     pub ty: ValueType,
     pub method: WriteMethod,
-    pub merge: MergeRule,
     /// What the field does, from the catalog (for reports and `--help`).
     pub description: String,
+    /// How a program reads the current value, where it can (`read:`).
+    pub read: Option<ReadMethod>,
+    /// A write may be declared `update: or` (`updates: [set, or]`).
+    pub or_update: bool,
+    /// The value stays set for the rest of the connection end (socket
+    /// options, cb flags), so writes at different callbacks of one
+    /// connection meet; `false` for a per-callback answer (`reply`).
+    pub persistent: bool,
+    /// The ops whose value the kernel uses (`honoured_at:`, `reply`);
+    /// `None`: every op. A write elsewhere has no effect.
+    pub honoured_at: Option<Vec<u64>>,
+    /// The value before any member writes it at a callback (`initial:`);
+    /// `None`: unknown.
+    pub initial: Option<Initial>,
+}
+
+impl WritableField {
+    /// A field written as `method`, with the defaults of everything else:
+    /// no read method, no `or` updates, persistent unless a context store,
+    /// honoured everywhere, unknown initial value.
+    pub fn new(name: &str, ty: ValueType, method: WriteMethod) -> WritableField {
+        let persistent = !matches!(method, WriteMethod::ContextStore { .. });
+        WritableField {
+            name: name.into(),
+            ty,
+            method,
+            description: String::new(),
+            read: None,
+            or_update: false,
+            persistent,
+            honoured_at: None,
+            initial: None,
+        }
+    }
+
+    /// Whether the kernel uses a value written at op `op`.
+    pub fn honoured(&self, op: u64) -> bool {
+        self.honoured_at
+            .as_ref()
+            .is_none_or(|ops| ops.contains(&op))
+    }
 }
 
 /// A cross-field invariant from the hook catalog: whenever a connection gets
@@ -359,6 +421,8 @@ pub struct Param {
 pub struct Write {
     pub field: String,
     pub value: WriteValue,
+    /// Set (the default) or a read-modify-write OR (`update: or`).
+    pub update: Update,
     pub guard: Guard,
     /// The `when:` text as written, for reports.
     pub guard_text: String,

@@ -23,6 +23,7 @@
 mod catalog;
 mod composition;
 mod error;
+mod field_semantics;
 mod spec;
 mod value;
 mod yaml;

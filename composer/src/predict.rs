@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::eval::{self, EvalError};
-use crate::ir::{Composition, ConfigValue, Literal, MemberId, MergeRule, ValueType, WriteValue};
+use crate::ir::{Composition, ConfigValue, Literal, MemberId, Update, ValueType, WriteValue};
 use crate::outcome::{Witness, WitnessValue};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +60,8 @@ pub struct PredictedWrite {
     pub member: MemberId,
     pub field: String,
     pub value: PredictedValue,
+    /// Whether the write replaces the field or ORs into it (`update: or`).
+    pub update: Update,
     /// The `when:` text as written in the spec.
     pub guard_text: String,
 }
@@ -68,26 +70,26 @@ pub struct PredictedWrite {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Prediction {
     pub writes: Vec<PredictedWrite>,
-    merge: BTreeMap<String, MergeRule>,
 }
 
 impl Prediction {
     /// The value `field` ends with after the whole chain ran, and the member
-    /// whose write decided it: the last writer in chain order, or for an
-    /// OR-merged field the OR of every exact value (attributed to the last
-    /// writer). `None` when no member writes the field for this connection.
+    /// whose write decided it: the last writer in chain order, except that
+    /// a write declared `update: or` ORs its bits into the exact value
+    /// before it (attributed to the last writer; with nothing before it,
+    /// its own bits, ORed into what the socket had). `None` when no member
+    /// writes the field for this connection.
     pub fn effective(&self, field: &str) -> Option<(PredictedValue, &MemberId)> {
         let mut writes = self.writes.iter().filter(|w| w.field == field);
         let first = writes.next()?;
         let mut value = first.value.clone();
         let mut by = &first.member;
-        let or = self.merge.get(field) == Some(&MergeRule::Or);
         for w in writes {
-            value = match (&value, &w.value, or) {
+            value = match (&value, &w.value, w.update) {
                 (
                     PredictedValue::Exact(Literal::Int(a)),
                     PredictedValue::Exact(Literal::Int(b)),
-                    true,
+                    Update::Or,
                 ) => PredictedValue::Exact(Literal::Int(a | b)),
                 _ => w.value.clone(),
             };
@@ -213,15 +215,7 @@ pub fn predict(
         config: BTreeMap::new(),
         written: BTreeMap::new(),
     };
-    let mut out = Prediction {
-        writes: Vec::new(),
-        merge: c
-            .catalog
-            .writable
-            .iter()
-            .map(|(name, f)| (name.clone(), f.merge))
-            .collect(),
-    };
+    let mut out = Prediction { writes: Vec::new() };
     for id in order {
         let (_, feature, program) =
             c.members()
@@ -260,6 +254,7 @@ pub fn predict(
                 member: id.clone(),
                 field: w.field.clone(),
                 value,
+                update: w.update,
                 guard_text: w.guard_text.clone(),
             });
         }
@@ -297,26 +292,24 @@ mod tests {
             offset: Some(24),
             size: Some(4),
         };
-        let writable = |name: &str, merge| WritableField {
-            name: name.into(),
-            ty: ValueType::U32,
-            method: WriteMethod::Helper {
-                name: "h".into(),
-                id: 1,
-            },
-            merge,
-            description: String::new(),
+        let writable = |name: &str, or_update| WritableField {
+            or_update,
+            ..WritableField::new(
+                name,
+                ValueType::U32,
+                WriteMethod::Helper {
+                    name: "h".into(),
+                    id: 1,
+                },
+            )
         };
         HookCatalog {
             hook: "sock_ops".into(),
             default_verdict: 1,
             readable: [("op".into(), op), ("remote_ip4".into(), ip)].into(),
             writable: [
-                (
-                    "TCP_BPF_IW".into(),
-                    writable("TCP_BPF_IW", MergeRule::Conflict),
-                ),
-                ("cb_flags".into(), writable("cb_flags", MergeRule::Or)),
+                ("TCP_BPF_IW".into(), writable("TCP_BPF_IW", false)),
+                ("cb_flags".into(), writable("cb_flags", true)),
             ]
             .into(),
             read_options: BTreeMap::new(),
@@ -375,6 +368,7 @@ mod tests {
                 writes: vec![Write {
                     field: field.into(),
                     value,
+                    update: Update::Set,
                     guard: Guard::And(vec![at(op), in_prefixes()]),
                     guard_text: "op == X && remote_ip4 in $prefixes".into(),
                     span: None,
@@ -484,22 +478,24 @@ mod tests {
     }
 
     #[test]
-    fn or_merged_fields_combine_and_ranges_stay_ranges() {
+    fn or_updates_combine_assignments_replace_and_ranges_stay_ranges() {
+        let or = |mut f: Feature| {
+            f.programs[0].writes[0].update = Update::Or;
+            f
+        };
+        let flags = |name: &str, v: u64| {
+            feature(
+                name,
+                "cb_flags",
+                WriteValue::Lit(Literal::Int(v)),
+                ACTIVE,
+                LOOP2,
+            )
+        };
         let c = composition(vec![
-            feature(
-                "a",
-                "cb_flags",
-                WriteValue::Lit(Literal::Int(1)),
-                ACTIVE,
-                LOOP2,
-            ),
-            feature(
-                "b",
-                "cb_flags",
-                WriteValue::Lit(Literal::Int(4)),
-                ACTIVE,
-                LOOP2,
-            ),
+            flags("set1", 1),
+            or(flags("or4", 4)),
+            flags("set2", 2),
             feature(
                 "r",
                 "TCP_BPF_IW",
@@ -508,16 +504,21 @@ mod tests {
                 LOOP2,
             ),
         ]);
-        let p = predict(
-            &c,
-            &[id("a"), id("b"), id("r")],
-            &event(ACTIVE, [127, 0, 0, 2]),
-        )
-        .unwrap();
-        assert_eq!(
-            p.effective("cb_flags").map(|(v, _)| v),
-            Some(PredictedValue::Exact(Literal::Int(5)))
-        );
+        let ev = event(ACTIVE, [127, 0, 0, 2]);
+        let value = |order: &[&str]| {
+            let order: Vec<MemberId> = order.iter().map(|m| id(m)).collect();
+            let p = predict(&c, &order, &ev).unwrap();
+            p.effective("cb_flags")
+                .map(|(v, by)| (v, by.feature.clone()))
+        };
+        let int = |v: u64, by: &str| Some((PredictedValue::Exact(Literal::Int(v)), by.to_string()));
+        // An `or` write after an assignment keeps it; an assignment after
+        // anything replaces it.
+        assert_eq!(value(&["set1", "or4"]), int(5, "or4"));
+        assert_eq!(value(&["or4", "set1"]), int(1, "set1"));
+        assert_eq!(value(&["set1", "set2"]), int(2, "set2"));
+        assert_eq!(value(&["or4"]), int(4, "or4"));
+        let p = predict(&c, &[id("r")], &ev).unwrap();
         let (range, _) = p.effective("TCP_BPF_IW").unwrap();
         assert_eq!(range, PredictedValue::Range { min: 10, max: 20 });
         assert_eq!(range.to_string(), "10..20");

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use crate::eval::{parse_cidr, parse_ipv4};
 use crate::ir::{
     Cidr4, CmpOp, Composition, ConfigValue, Feature, Guard, HookCatalog, Invariant, Literal,
-    MergeRule, Operand, Param, ParamType, Program, ReadableField, Resolve, SetExpr, ValueType,
-    WritableField, Write, WriteMethod, WriteValue,
+    Operand, Param, ParamType, Program, ReadMethod, ReadableField, Resolve, SetExpr, Update,
+    ValueType, WritableField, Write, WriteMethod, WriteValue,
 };
 
 /// The kernel's `BPF_SOCK_OPS_*` callbacks (0..=15 are in every uapi header).
@@ -50,7 +50,7 @@ pub fn op_value(name: &str) -> u64 {
         .map_or(u64::MAX, |(_, v)| *v)
 }
 
-/// A `sock_ops` catalog with the fields, merge rules and invariant of
+/// A `sock_ops` catalog with the fields, updates and invariant of
 /// `specs/hooks/sock_ops.yaml`.
 pub fn sock_ops_catalog() -> HookCatalog {
     let readable_fields = [
@@ -95,29 +95,18 @@ pub fn sock_ops_catalog() -> HookCatalog {
         option_value: ov,
     };
     let mut writable = BTreeMap::new();
-    let mut add = |name: &str, ty: ValueType, method: WriteMethod, merge: MergeRule| {
-        writable.insert(
-            name.to_string(),
-            WritableField {
-                name: name.to_string(),
-                ty,
-                method,
-                merge,
-                description: String::new(),
-            },
-        );
+    let mut add = |name: &str, ty: ValueType, method: WriteMethod| {
+        writable.insert(name.to_string(), WritableField::new(name, ty, method));
     };
     add(
         "reply",
         ValueType::U32,
         WriteMethod::ContextStore { offset: 4 },
-        MergeRule::Conflict,
     );
     add(
         "TCP_CONGESTION",
         ValueType::Str { max_len: 15 },
         sockopt("SOL_TCP", 6, "TCP_CONGESTION", 13),
-        MergeRule::Conflict,
     );
     for (name, level, lv, ov) in [
         ("TCP_BPF_IW", "SOL_TCP", 6, 1001),
@@ -131,12 +120,7 @@ pub fn sock_ops_catalog() -> HookCatalog {
         ("SO_MARK", "SOL_SOCKET", 1, 36),
         ("SO_PRIORITY", "SOL_SOCKET", 1, 12),
     ] {
-        add(
-            name,
-            ValueType::U32,
-            sockopt(level, lv, name, ov),
-            MergeRule::Conflict,
-        );
+        add(name, ValueType::U32, sockopt(level, lv, name, ov));
     }
     add(
         "cb_flags",
@@ -145,8 +129,14 @@ pub fn sock_ops_catalog() -> HookCatalog {
             name: "bpf_sock_ops_cb_flags_set".into(),
             id: 59,
         },
-        MergeRule::Or,
     );
+    if let Some(f) = writable.get_mut("cb_flags") {
+        f.or_update = true;
+        f.read = Some(ReadMethod::ContextLoad {
+            offset: 84,
+            size: 4,
+        });
+    }
     HookCatalog {
         hook: "sock_ops".into(),
         default_verdict: 1,
@@ -334,10 +324,20 @@ impl FeatureBuilder {
         self.current().writes.push(Write {
             field: field.into(),
             value,
+            update: Update::Set,
             guard,
             guard_text: String::new(),
             span: None,
         });
+        self
+    }
+
+    /// A read-modify-write that ORs `value` into `field` (`update: or`).
+    pub fn write_or(mut self, field: &str, value: WriteValue, guard: Guard) -> Self {
+        self = self.write(field, value, guard);
+        if let Some(w) = self.current().writes.last_mut() {
+            w.update = Update::Or;
+        }
         self
     }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use composer::audit::{audit_program, AuditOptions, FindingKind, ProgramAudit};
-use composer::ir::Program;
+use composer::ir::{Literal, Program, Update, WriteValue};
 
 fn audit(name: &str, p: &Program) -> Option<ProgramAudit> {
     let clang = common::clang()?;
@@ -48,6 +48,119 @@ fn context_fields_and_getsockopt_options_are_reads() {
         ["SO_MARK", "srtt_us"],
         "{:#?}",
         a.findings
+    );
+    assert_eq!(a.errors(), 0, "{:#?}", a.findings);
+}
+
+/// A program of the `cb_flags_updates` object declaring one cb_flags write
+/// of `value` with `update`.
+fn flags_program(name: &str, value: u64, update: Update) -> Program {
+    let mut p = common::program_with_values(
+        name,
+        common::PARSER_READS,
+        &[("cb_flags", WriteValue::Lit(Literal::Int(value)))],
+    );
+    p.writes[0].update = update;
+    p
+}
+
+fn kinds(a: &ProgramAudit) -> Vec<&FindingKind> {
+    a.findings.iter().map(|f| &f.kind).collect()
+}
+
+#[test]
+fn a_declared_or_update_must_be_a_read_modify_write() {
+    const RTT: u64 = 8; // BPF_SOCK_OPS_RTT_CB_FLAG
+                        // `current | RTT` declared `update: or`: clean, shown as such.
+    let Some(a) = audit(
+        "cb_flags_updates",
+        &flags_program("flags_or", RTT, Update::Or),
+    ) else {
+        return;
+    };
+    assert_eq!(a.errors() + a.warnings(), 0, "{:#?}", a.findings);
+    let w = a
+        .writes
+        .iter()
+        .find(|w| w.field == "cb_flags")
+        .expect("a cb_flags write");
+    assert_eq!(w.values, ["cb_flags | 0x8"]);
+    assert!(
+        a.reads.iter().any(|r| r.field == "cb_flags" && r.declared),
+        "{:?}",
+        a.reads
+    );
+
+    // Declared `update: or` with other bits: the ORed constant is checked.
+    let a = audit(
+        "cb_flags_updates",
+        &flags_program("flags_or", 1, Update::Or),
+    )
+    .unwrap();
+    assert!(
+        kinds(&a).contains(&&FindingKind::UndeclaredValue {
+            field: "cb_flags".into(),
+            value: RTT
+        }),
+        "{:#?}",
+        a.findings
+    );
+
+    // An assignment declared `update: or`: an error (it clears the others' flags).
+    let a = audit(
+        "cb_flags_updates",
+        &flags_program("flags_set", RTT, Update::Or),
+    )
+    .unwrap();
+    assert!(
+        kinds(&a).contains(&&FindingKind::NotReadModifyWrite {
+            field: "cb_flags".into()
+        }),
+        "{:#?}",
+        a.findings
+    );
+    // ... declared as what it is, an assignment: clean.
+    let a = audit(
+        "cb_flags_updates",
+        &flags_program("flags_set", RTT, Update::Set),
+    )
+    .unwrap();
+    assert_eq!(a.errors() + a.warnings(), 0, "{:#?}", a.findings);
+
+    // Clearing a bit reads the flags but is no OR: an error when declared `or`.
+    let a = audit(
+        "cb_flags_updates",
+        &flags_program("flags_clear", 0, Update::Or),
+    )
+    .unwrap();
+    assert!(
+        kinds(&a).contains(&&FindingKind::NotReadModifyWrite {
+            field: "cb_flags".into()
+        }),
+        "{:#?}",
+        a.findings
+    );
+
+    // A read-modify-write declared as an assignment: a warning that says so.
+    let a = audit(
+        "cb_flags_updates",
+        &flags_program("flags_or", RTT, Update::Set),
+    )
+    .unwrap();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| {
+            f.kind
+                == FindingKind::ReadModifyWriteUndeclared {
+                    field: "cb_flags".into(),
+                }
+        })
+        .unwrap_or_else(|| panic!("{:#?}", a.findings));
+    assert!(
+        f.message.contains("declare the write `update: or`"),
+        "{}",
+        f.message
     );
     assert_eq!(a.errors(), 0, "{:#?}", a.findings);
 }

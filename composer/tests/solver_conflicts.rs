@@ -245,14 +245,23 @@ fn reply_conflicts_only_on_the_same_op() {
 }
 
 #[test]
-fn or_merged_fields_never_conflict() {
+fn cb_flags_assignments_conflict_and_or_updates_combine() {
+    // bpf_sock_ops_cb_flags_set assigns: two members' own flags replace
+    // each other.
     let c = CompositionBuilder::new("flags")
         .feature(FeatureBuilder::new("a").write("cb_flags", lit(1), Guard::True))
         .feature(FeatureBuilder::new("b").write("cb_flags", lit(4), Guard::True))
         .build();
+    assert_eq!(same_field(&run(&c)).len(), 1);
+    // Read-modify-writes combine, and never need a query.
+    let c = CompositionBuilder::new("flags")
+        .feature(FeatureBuilder::new("a").write_or("cb_flags", lit(1), Guard::True))
+        .feature(FeatureBuilder::new("b").write_or("cb_flags", lit(4), Guard::True))
+        .build();
     let (out, trace) = traced(&c);
     assert!(out.is_safe(), "{out:#?}");
     assert_eq!(trace.stats.same_field_candidates, 0);
+    assert!(out.edges.is_empty(), "{:?}", out.edges);
 }
 
 #[test]

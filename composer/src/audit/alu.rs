@@ -90,6 +90,15 @@ pub fn binary(insn: &Insn, is64: bool, dst: Atom, src: Atom) -> Atom {
         }
         (alu::SUB, Slot(k), Const(c)) => Slot(k.wrapping_sub(small(c, is64))),
         (_, Slot(_), _) | (_, _, Slot(_)) => Scalar,
+        // A field's current value ORed with constants (a read-modify-write);
+        // the loaded value is 32 bits, so both widths keep it.
+        (alu::OR, Current { off, or }, Const(c)) | (alu::OR, Const(c), Current { off, or }) => {
+            Current {
+                off,
+                or: or | if is64 { c } else { c & u64::from(u32::MAX) },
+            }
+        }
+        (_, Current { .. }, _) | (_, _, Current { .. }) => Scalar,
         // A pointer into the config moves by constants (64-bit only).
         (alu::ADD, ConfigPtr(o), Const(c)) | (alu::ADD, Const(c), ConfigPtr(o)) if is64 => {
             ConfigPtr(o.wrapping_add(c as i64))
@@ -156,6 +165,7 @@ fn mov(insn: &Insn, is64: bool, src: Atom) -> Atom {
         Atom::Slot(k) if ext == 0 => Atom::Slot(k),
         // A param is at most 32 bits wide in value: `w = w` keeps it.
         Atom::Config(o) if ext == 0 => Atom::Config(o),
+        Atom::Current { off, or } if ext == 0 => Atom::Current { off, or },
         other if is64 && ext == 0 => other,
         _ => Atom::Scalar,
     }

@@ -11,24 +11,28 @@ use super::helpers;
 use super::image::{Image, Loc};
 use super::interp::{Analysis, Effect};
 use super::ops::OpSet;
+use super::rmw;
 use super::sockopt;
 use super::value::{Atom, Value};
 use super::{
     AuditOptions, Finding, FindingKind, Observed, ProgramAudit, Severity, Site, CHAIN_MAP,
     CONFIG_MAP, SLOT_GLOBAL,
 };
-use crate::ir::{HookCatalog, Literal, Program, ValueType, WritableField, WriteMethod, WriteValue};
+use crate::ir::{
+    HookCatalog, Literal, Program, ReadMethod, Update, ValueType, WritableField, WriteMethod,
+    WriteValue,
+};
 
 pub(super) struct Findings(pub(super) Vec<Finding>);
 
 /// One write of a catalog field the bytecode makes.
-struct WriteSite {
-    field: String,
+pub(super) struct WriteSite {
+    pub(super) field: String,
     /// The value written, where the audit sees it.
-    value: Option<Value>,
+    pub(super) value: Option<Value>,
     /// The hook ops of the paths that reach the write.
-    ops: OpSet,
-    at: Site,
+    pub(super) ops: OpSet,
+    pub(super) at: Site,
 }
 
 /// The values the spec declares for writes of `field`.
@@ -149,6 +153,15 @@ pub(super) fn check(
             .then(|| sock_ops_field(off))
             .flatten()
     };
+    // A writable field whose current value is read from the context.
+    let current_field = |off: i64| {
+        catalog.writable.values().find(|w| match w.read {
+            Some(ReadMethod::ContextLoad { offset, size }) => {
+                i64::from(offset) <= off && off < i64::from(offset + size)
+            }
+            _ => false,
+        })
+    };
     let ctx_store_field = |off: i64| {
         catalog.writable.values().find(|w| match w.method {
             WriteMethod::ContextStore { offset } => {
@@ -171,7 +184,8 @@ pub(super) fn check(
                 });
                 let name = readable
                     .map(|r| r.name.clone())
-                    .or_else(|| ctx_store_field(*off).map(|w| w.name.clone()));
+                    .or_else(|| ctx_store_field(*off).map(|w| w.name.clone()))
+                    .or_else(|| current_field(*off).map(|w| w.name.clone()));
                 match name {
                     Some(n) => {
                         reads.entry(n).or_default().extend(here());
@@ -443,6 +457,7 @@ pub(super) fn check(
         }
     }
     writes_outside_guards(catalog, program, &write_sites, &mut found);
+    rmw::check(catalog, program, &write_sites, &mut found);
     // Constant values against the spec's literals and ranges.
     for (field, value, at) in seen_values(&write_sites) {
         let Some(consts) = value.constants() else {
@@ -491,8 +506,15 @@ pub(super) fn check(
     }
     config_params(program, opts, &write_sites, &mut found);
     // Reads against the spec.
+    let reads_declared = |field: &str| {
+        program.reads.iter().any(|r| r == field)
+            || program
+                .writes
+                .iter()
+                .any(|w| w.field == field && w.update == Update::Or)
+    };
     for (field, sites) in &reads {
-        if !program.reads.iter().any(|r| r == field) {
+        if !reads_declared(field) {
             found.add(
                 Severity::Warning,
                 FindingKind::UndeclaredRead {
@@ -532,6 +554,7 @@ pub(super) fn check(
             .atoms()
             .map(|a| match a {
                 Atom::Const(c) => Some(c.to_string()),
+                Atom::Current { off, or } => Some(rmw::describe(catalog, *off, *or)),
                 Atom::Config(o) => Some(
                     opts.config
                         .iter()
@@ -567,7 +590,7 @@ pub(super) fn check(
         section: image.section_name(image.entry).to_string(),
         reached_insns: locs.len(),
         writes: observed(writes, &|f| declared.contains(f)),
-        reads: observed(reads, &|f| program.reads.iter().any(|r| r == f)),
+        reads: observed(reads, &reads_declared),
         always_continues: bad_exits.is_empty(),
         findings,
     }

@@ -103,6 +103,9 @@ impl Analysis {
 struct Names {
     list: Vec<String>,
     op_offset: Option<i64>,
+    /// Context offsets of writable fields' current values (4-byte loads
+    /// there give [`Atom::Current`]).
+    current: Vec<i64>,
     /// The functions of the op that [`Atom::Op`] atoms refer to.
     ops: OpFns,
 }
@@ -123,9 +126,17 @@ impl Names {
 /// offset of the hook's `op` field (a `u32`), if it has one: branches on it
 /// then narrow each state's [`State::ops`].
 pub fn analyze(image: &Image, op_offset: Option<i64>) -> Analysis {
+    analyze_tracking(image, op_offset, &[])
+}
+
+/// [`analyze`], also following values loaded from the context offsets
+/// `current` (writable fields' current values, [`Atom::Current`]) through
+/// ORs with constants, so a read-modify-write can be recognised.
+pub fn analyze_tracking(image: &Image, op_offset: Option<i64>, current: &[i64]) -> Analysis {
     let mut names = Names {
         list: Vec::new(),
         op_offset,
+        current: current.to_vec(),
         ops: OpFns::new(),
     };
     let mut index: HashMap<NodeKey, usize> = HashMap::new();
@@ -328,6 +339,7 @@ fn step(
                         Atom::Slot(k) if size >= 4 => Atom::Slot(k),
                         Atom::Op(f) => names.ops.map(f, |x| Some(alu::truncate_bytes(x, size))),
                         Atom::Config(o) if size >= 4 => Atom::Config(o),
+                        Atom::Current { off, or } if size >= 4 => Atom::Current { off, or },
                         other if size == 8 => other,
                         _ => Atom::Scalar,
                     }))
@@ -640,6 +652,8 @@ fn load(
                 });
                 if names.op_offset == Some(at) && size == 4 && !signed {
                     Value::of(Atom::Op(0))
+                } else if names.current.contains(&at) && size == 4 && !signed {
+                    Value::of(Atom::Current { off: at, or: 0 })
                 } else {
                     Value::scalar()
                 }

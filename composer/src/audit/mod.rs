@@ -36,6 +36,7 @@ pub mod insn;
 pub mod interp;
 pub mod ops;
 pub mod report;
+mod rmw;
 mod sockopt;
 mod state;
 pub mod value;
@@ -191,6 +192,12 @@ pub enum FindingKind {
     },
     /// A declared write that no reachable instruction makes.
     UnreachableWrite { field: String },
+    /// A write declared `update: or` whose value is not the field's
+    /// current value ORed with constants.
+    NotReadModifyWrite { field: String },
+    /// A read-modify-write (current value ORed with constants) declared
+    /// as an assignment: the check treats it as replacing the field.
+    ReadModifyWriteUndeclared { field: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -268,6 +275,16 @@ pub fn audit_image(
         .get("op")
         .and_then(|f| f.offset)
         .map(i64::from);
-    let analysis = interp::analyze(image, op_offset);
+    // Writable fields read from the context (cb flags): their current value
+    // is followed, to tell a read-modify-write from an assignment.
+    let current: Vec<i64> = catalog
+        .writable
+        .values()
+        .filter_map(|w| match w.read {
+            Some(crate::ir::ReadMethod::ContextLoad { offset, .. }) => Some(i64::from(offset)),
+            _ => None,
+        })
+        .collect();
+    let analysis = interp::analyze_tracking(image, op_offset, &current);
     check::check(image, &analysis, program, catalog, opts)
 }

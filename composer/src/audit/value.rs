@@ -52,6 +52,10 @@ pub enum Atom {
     /// `accord_config` (loaded as 4 or 8 bytes; params are at most `u32`
     /// wide in value, so a 32-bit truncation keeps it).
     Config(i64),
+    /// The current value of a writable field, loaded from the context at
+    /// `off` (cb flags: `bpf_sock_ops_cb_flags`), ORed with the constant
+    /// `or`: what a read-modify-write passes to the field's helper.
+    Current { off: i64, or: u64 },
 }
 
 impl Atom {
@@ -62,7 +66,8 @@ impl Atom {
             | Atom::Slot(_)
             | Atom::Op(_)
             | Atom::ConfigPtr(_)
-            | Atom::Config(_) => Atom::Scalar,
+            | Atom::Config(_)
+            | Atom::Current { .. } => Atom::Scalar,
             Atom::Ctx(_) => Atom::CtxAny,
             Atom::Stack { frame, .. } => Atom::StackAny { frame },
             other => other,
@@ -155,8 +160,8 @@ impl Value {
         v
     }
 
-    /// `Scalar` absorbs constants, globals, slots, ops and config values and
-    /// pointers; `CtxAny` absorbs
+    /// `Scalar` absorbs constants, globals, slots, ops, config values and
+    /// pointers and current field values; `CtxAny` absorbs
     /// context offsets; `StackAny` absorbs stack offsets of its frame; a
     /// set too large is widened.
     fn normalize(&mut self) {
@@ -174,6 +179,7 @@ impl Value {
                         | Atom::Op(_)
                         | Atom::ConfigPtr(_)
                         | Atom::Config(_)
+                        | Atom::Current { .. }
                 )
             });
         }

@@ -8,11 +8,11 @@ use marked_yaml::types::MarkedMappingNode;
 use marked_yaml::Node;
 
 use super::error::LoadErrorKind;
+use super::field_semantics;
 use super::value::{scalar_type, unknown_type, SCALAR_TYPES, STRING_MAX_LEN};
 use super::yaml::{Cx, Doc};
 use crate::ir::{
-    CmpOp, HookCatalog, Invariant, MergeRule, ReadOption, ReadableField, ValueType, WritableField,
-    WriteMethod,
+    CmpOp, HookCatalog, Invariant, ReadOption, ReadableField, ValueType, WritableField, WriteMethod,
 };
 use crate::suggest::did_you_mean;
 
@@ -41,6 +41,11 @@ const WRITE_KEYS: &[&str] = &[
     "description",
     "max_len",
     "variants",
+    "read",
+    "updates",
+    "persistent",
+    "honoured_at",
+    "initial",
 ];
 const INV_KEYS: &[&str] = &["name", "lhs", "op", "rhs", "description"];
 
@@ -92,7 +97,7 @@ pub(crate) fn catalog(cx: &mut Cx<'_>, doc: &Doc) -> Option<HookCatalog> {
                     },
                 );
             }
-            if let Some(f) = writable_field(cx, &name, v) {
+            if let Some(f) = writable_field(cx, &name, v, &readable) {
                 writable.insert(name, f);
             }
         }
@@ -286,44 +291,56 @@ fn readable_field(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<ReadableFi
     })
 }
 
-fn writable_field(cx: &mut Cx<'_>, name: &str, node: &Node) -> Option<WritableField> {
+fn writable_field(
+    cx: &mut Cx<'_>,
+    name: &str,
+    node: &Node,
+    readable: &BTreeMap<String, ReadableField>,
+) -> Option<WritableField> {
     let what = format!("writable field `{name}`");
     let m = cx.mapping(node, &what)?;
     cx.check_keys(m, WRITE_KEYS, &what);
     let ty = field_type(cx, m, &what);
     let method = cx.required(m, "method", &what).and_then(|n| method(cx, n));
-    let merge = match m.get_node("merge") {
-        None => Some(MergeRule::Conflict),
+    let merge_ok = match m.get_node("merge") {
+        None => true,
         Some(n) => match cx.string(n, "merge").map(|s| s.as_str()) {
-            Some("conflict") => Some(MergeRule::Conflict),
-            Some("or") => Some(MergeRule::Or),
+            Some("conflict") => true,
+            Some("or") => {
+                cx.wrong(
+                    n,
+                    "merge",
+                    "`conflict` (writes are assignments; a read-modify-write that ORs into \
+                     the current value is declared per write with `update: or`, which the \
+                     field allows with `updates: [set, or]`)",
+                );
+                false
+            }
             Some(other) => {
                 let other = other.to_string();
                 cx.err(
                     n.span(),
                     LoadErrorKind::UnknownName {
                         what: "merge rule".into(),
-                        suggestion: did_you_mean(&other, ["conflict", "or"]),
+                        suggestion: did_you_mean(&other, ["conflict"]),
                         name: other,
-                        choices: vec!["conflict".into(), "or".into()],
+                        choices: vec!["conflict".into()],
                     },
                 );
-                None
+                false
             }
-            None => None,
+            None => false,
         },
     };
     let description = m
         .get_scalar("description")
         .map(|s| s.as_str().to_string())
         .unwrap_or_default();
-    Some(WritableField {
-        name: name.into(),
-        ty: ty?,
-        method: method?,
-        merge: merge?,
-        description,
-    })
+    let (ty, method) = (ty?, method?);
+    let mut field = WritableField::new(name, ty, method);
+    field.description = description;
+    let semantics = field_semantics::parse(cx, m, &mut field, readable);
+    (merge_ok && semantics).then_some(field)
 }
 
 fn method(cx: &mut Cx<'_>, node: &Node) -> Option<WriteMethod> {

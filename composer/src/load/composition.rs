@@ -151,7 +151,7 @@ pub(crate) fn composition(
     }
 
     let resolves = match root.get_node("resolve") {
-        Some(n) => resolves(&mut cx, n, &catalog, &unique, &mut warnings),
+        Some(n) => resolves(&mut cx, n, &catalog, &unique),
         None => Vec::new(),
     };
     if !cx.errors.is_empty() || !docs_ok {
@@ -224,7 +224,6 @@ fn resolves(
     node: &Node,
     catalog: &HookCatalog,
     entries: &[Entry<'_>],
-    warnings: &mut Vec<LoadWarning>,
 ) -> Vec<Resolve> {
     let Some(items) = cx.list(node, "resolve") else {
         return Vec::new();
@@ -297,9 +296,6 @@ fn resolves(
                 },
             );
             continue;
-        }
-        if wf.merge == crate::ir::MergeRule::Or {
-            warnings.push(LoadWarning { location: cx.at(field.span()), message: format!("`{}` merges with `or`, so its writes never conflict; this resolve entry has no effect", wf.name) });
         }
         let at = cx.at(m.span());
         if let Some(first) = out.iter().find(|r: &&Resolve| r.field == wf.name) {

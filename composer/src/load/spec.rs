@@ -14,7 +14,7 @@ use super::yaml::{position_in_scalar, Cx, Doc};
 use crate::guard::{self, Scope};
 use crate::ir::{
     Feature, HookCatalog, Literal, ObjectLocation, ObjectRef, Param, ParamType, Program, Span,
-    ValueType, Write, WriteValue,
+    Update, ValueType, Write, WriteValue,
 };
 use crate::suggest::did_you_mean;
 
@@ -36,7 +36,7 @@ const PROGRAM_KEYS: &[&str] = &[
     "description",
     "ends_chain",
 ];
-const WRITE_KEYS: &[&str] = &["field", "value", "when", "description"];
+const WRITE_KEYS: &[&str] = &["field", "value", "when", "update", "description"];
 
 /// A loaded spec plus where its names were written, for the composition's
 /// messages. `feature.config` holds the params' defaults only.
@@ -461,6 +461,29 @@ fn write(
             }
         },
     };
+    let update = match (m.get_node("update"), field) {
+        (None, _) => Some(Update::Set),
+        (Some(n), f) => match cx.string(n, "update").map(|s| s.as_str()) {
+            Some("set") => Some(Update::Set),
+            Some("or") if f.is_none_or(|f| f.or_update) => Some(Update::Or),
+            Some("or") => {
+                let name = f.map(|f| f.name.clone()).unwrap_or_default();
+                cx.wrong(
+                    n,
+                    "update",
+                    &format!(
+                        "set (`{name}` takes its value; only a field whose catalog entry says \
+                         `updates: [set, or]`, such as cb_flags, can be ORed into)"
+                    ),
+                );
+                None
+            }
+            _ => {
+                cx.wrong(n, "update", "set or or");
+                None
+            }
+        },
+    };
     let span = Span {
         file: cx.file.to_path_buf(),
         line: at.line.unwrap_or(0),
@@ -469,6 +492,7 @@ fn write(
     Some(Write {
         field: field?.name.clone(),
         value: value?,
+        update: update?,
         guard: guard?,
         guard_text,
         span: Some(span),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{load_catalog, LoadErrorKind};
-use crate::ir::{CmpOp, MergeRule, ValueType, WriteMethod};
+use crate::ir::{CmpOp, ReadMethod, ValueType, WriteMethod};
 
 fn write_tmp(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("accord-load-unit-{}-{name}", std::process::id()));
@@ -61,7 +61,14 @@ fn the_sock_ops_catalog_has_the_contract_fields() {
         c.writable["TCP_CONGESTION"].ty,
         ValueType::Str { max_len: 15 }
     );
-    assert_eq!(c.writable["cb_flags"].merge, MergeRule::Or);
+    assert!(c.writable["cb_flags"].or_update);
+    assert_eq!(
+        c.writable["cb_flags"].read,
+        Some(ReadMethod::ContextLoad {
+            offset: 84,
+            size: 4
+        })
+    );
     assert_eq!(
         c.writable["reply"].method,
         WriteMethod::ContextStore { offset: 4 }

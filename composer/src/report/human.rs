@@ -166,9 +166,15 @@ fn conflict_text(out: &mut String, n: usize, conflict: &Conflict, c: &Compositio
             }
             let _ = writeln!(out, "  counterexample:");
             witness_text(out, witness, "    ");
+            let or = c.catalog.writable.get(field).is_some_and(|f| f.or_update);
             let _ = writeln!(
                 out,
-                "  fix: make the guards disjoint, write the same value, or add `resolve: [{{field: {field}, prefer: <feature>}}]` to the composition"
+                "  fix: make the guards disjoint, write the same value,{} or add `resolve: [{{field: {field}, prefer: <feature>}}]` to the composition",
+                if or {
+                    " make the writes read-modify-writes (`update: or`: the current value | the bits),"
+                } else {
+                    ""
+                }
             );
         }
         Conflict::Invariant {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use composer::ir::{Guard, HookCatalog, Program, Write, WriteValue};
+use composer::ir::{Guard, HookCatalog, Program, Update, Write, WriteValue};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -133,6 +133,7 @@ pub fn program(name: &str, reads: &[&str], writes: &[&str]) -> Program {
             .iter()
             .map(|f| Write {
                 field: f.to_string(),
+                update: Update::Set,
                 value: WriteValue::Range {
                     min: 0,
                     max: u64::from(u32::MAX),
@@ -154,6 +155,7 @@ pub fn program_with_values(name: &str, reads: &[&str], writes: &[(&str, WriteVal
         .iter()
         .map(|(f, v)| Write {
             field: f.to_string(),
+            update: Update::Set,
             value: v.clone(),
             guard: Guard::True,
             guard_text: String::new(),
