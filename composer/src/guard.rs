@@ -35,7 +35,7 @@ use serde::Serialize;
 use crate::ir::{Guard, HookCatalog, Param};
 
 pub use print::{cmp_op, ipv4, literal as print_literal, pretty};
-pub use syntax::{parse_cidr4, parse_cidr6, parse_ipv4, parse_ipv6};
+pub use syntax::{parse_cidr4, parse_cidr6, parse_ipv4, parse_ipv6, MAX_GUARD_DEPTH};
 pub use typeck::{enum_prefix, param_type_name, type_max, type_name};
 pub use wide::{lower_prefix_sets, lowered_wide, v6_entries};
 
@@ -87,6 +87,8 @@ pub enum GuardErrorKind {
     Unclosed { open: usize, found: String },
     #[error("empty range {lo}..{hi} (the lower bound is above the upper)")]
     EmptyRange { lo: u64, hi: u64 },
+    #[error("nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
     // Names.
     #[error("unknown field `{name}`{}", hint(suggestion, choices))]
     UnknownField {

@@ -24,6 +24,7 @@ mod catalog;
 mod composition;
 mod error;
 mod field_semantics;
+mod input;
 mod spec;
 mod value;
 mod yaml;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning, Location};
+pub use input::{read_input, MAX_INPUT_BYTES, MAX_YAML_DEPTH};
 
 use crate::ir::{Composition, Feature, HookCatalog};
 
@@ -69,7 +71,7 @@ pub fn load_composition(path: &Path, opts: &LoadOptions) -> Result<Composition, 
 /// Loads a hook catalog file.
 pub fn load_catalog(path: &Path) -> Result<HookCatalog, LoadErrors> {
     let mut errors = Vec::new();
-    let cat = yaml::read_doc(path, "hook catalog", None, &mut errors).and_then(|doc| {
+    let cat = yaml::read_doc(path, yaml::DocKind::HookCatalog, None, &mut errors).and_then(|doc| {
         let mut cx = yaml::Cx {
             file: &doc.path,
             errors: &mut errors,
@@ -87,13 +89,14 @@ pub fn load_catalog(path: &Path) -> Result<HookCatalog, LoadErrors> {
 /// are kept as written, since there is no composition to resolve them in.
 pub fn load_feature_spec(path: &Path, catalog: &HookCatalog) -> Result<Feature, LoadErrors> {
     let mut errors = Vec::new();
-    let draft = yaml::read_doc(path, "feature spec", None, &mut errors).and_then(|doc| {
-        let mut cx = yaml::Cx {
-            file: &doc.path,
-            errors: &mut errors,
-        };
-        spec::spec(&mut cx, &doc, catalog)
-    });
+    let draft =
+        yaml::read_doc(path, yaml::DocKind::FeatureSpec, None, &mut errors).and_then(|doc| {
+            let mut cx = yaml::Cx {
+                file: &doc.path,
+                errors: &mut errors,
+            };
+            spec::spec(&mut cx, &doc, catalog)
+        });
     match draft {
         Some(mut d) if errors.is_empty() => {
             crate::guard::lower_prefix_sets(&mut d.feature, catalog);
@@ -196,7 +199,7 @@ fn catalog_for(
         return None;
     };
     let before = errors.len();
-    let doc = yaml::read_doc(&path, "hook catalog", Some(at.clone()), errors)?;
+    let doc = yaml::read_doc(&path, yaml::DocKind::HookCatalog, Some(at.clone()), errors)?;
     let mut cx = yaml::Cx {
         file: &doc.path,
         errors,

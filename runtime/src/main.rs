@@ -82,6 +82,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cli::default_sigpipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => cli::check::run(args),

@@ -84,12 +84,10 @@ pub struct Policy {
 
 #[derive(Debug, Error)]
 pub enum PolicyError {
-    #[error("cannot read policy {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Unreadable, not a regular file, too large, or not UTF-8 (then with
+    /// the line and column of the byte).
+    #[error("{0}")]
+    Read(Box<load::LoadError>),
     #[error("policy {}: {source}", path.display())]
     Parse {
         path: PathBuf,
@@ -140,10 +138,7 @@ pub enum TargetError {
 
 /// Reads and parses a policy file; `cgroup_root` anchors relative cgroups.
 pub fn read(path: &Path, cgroup_root: &Path) -> Result<Policy, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = load::read_input(path, "policy").map_err(PolicyError::Read)?;
     parse(&text, path, cgroup_root)
 }
 
@@ -459,6 +454,27 @@ mod tests {
         let typo = "targets:\n  - {cgroup: a, compositon: x.yaml}\n";
         let e = parse(typo, at, root).unwrap_err().to_string();
         assert!(e.contains("compositon"), "{e}");
+    }
+
+    #[test]
+    fn a_policy_that_is_not_utf8_is_refused_at_the_byte() {
+        let dir = std::env::temp_dir().join(format!("accord-policy-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("policy.yaml");
+        std::fs::write(
+            &path,
+            b"targets:\n  - {cgroup: a\xc3, composition: x.yaml}\n",
+        )
+        .unwrap();
+        let e = read(&path, Path::new("/cg")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2:15: invalid UTF-8 (byte 0xc3): accord reads UTF-8 text",
+                path.display()
+            )
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

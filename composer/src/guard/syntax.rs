@@ -410,11 +410,18 @@ pub fn parse_cidr4(text: &str) -> Result<Cidr4, String> {
     Ok(c)
 }
 
+/// How deep `(` and `!` may nest: each level is a recursion of the parser
+/// and of every later pass over the tree, so an unbounded guard could
+/// exhaust the stack.
+pub const MAX_GUARD_DEPTH: usize = 256;
+
 /// Recursive-descent parser over the token list.
 pub(crate) struct Parser {
     toks: Vec<Token>,
     pos: usize,
     end: usize,
+    /// `(` and `!` currently open.
+    depth: usize,
 }
 
 impl Parser {
@@ -423,6 +430,7 @@ impl Parser {
             toks,
             pos: 0,
             end: text_len,
+            depth: 0,
         }
     }
 
@@ -494,7 +502,36 @@ impl Parser {
         })
     }
 
+    /// One level of `(` or `!` around `inner`, refused past [`MAX_GUARD_DEPTH`].
+    fn nested(
+        &mut self,
+        inner: impl FnOnce(&mut Self) -> Result<Expr, GuardError>,
+    ) -> Result<Expr, GuardError> {
+        if self.depth == MAX_GUARD_DEPTH {
+            let (offset, len) = self.peek().map_or((self.end, 1), |t| (t.offset, t.len));
+            return Err(err(
+                offset,
+                len,
+                GuardErrorKind::TooDeep {
+                    limit: MAX_GUARD_DEPTH,
+                },
+            ));
+        }
+        self.depth += 1;
+        let e = inner(self);
+        self.depth -= 1;
+        e
+    }
+
     fn unary(&mut self) -> Result<Expr, GuardError> {
+        match self.peek().map(|t| &t.kind) {
+            Some(Tok::Not | Tok::LParen) => self.nested(Self::unary_nested),
+            _ => self.atom(),
+        }
+    }
+
+    /// `!` or `(` at the current token.
+    fn unary_nested(&mut self) -> Result<Expr, GuardError> {
         match self.peek().map(|t| &t.kind) {
             Some(Tok::Not) => {
                 self.pos += 1;

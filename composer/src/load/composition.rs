@@ -9,12 +9,12 @@ use marked_yaml::Node;
 use super::error::{LoadError, LoadErrorKind, LoadWarning, Location};
 use super::spec::{spec, SpecDraft};
 use super::value::config_value;
-use super::yaml::{read_doc, Cx};
+use super::yaml::{read_doc, Cx, DocKind};
 use super::{catalog_for, LoadOptions, Loaded};
 use crate::ir::{Composition, HookCatalog, Resolve, Span};
 use crate::suggest::did_you_mean;
 
-const TOP_KEYS: &[&str] = &["composition", "description", "hook", "features", "resolve"];
+pub(crate) const TOP_KEYS: &[&str] = &["composition", "description", "hook", "features", "resolve"];
 const ENTRY_KEYS: &[&str] = &["spec", "config"];
 
 struct Entry<'d> {
@@ -28,7 +28,7 @@ pub(crate) fn composition(
     opts: &LoadOptions,
     errors: &mut Vec<LoadError>,
 ) -> Option<Loaded> {
-    let doc = read_doc(path, "composition", None, errors)?;
+    let doc = read_doc(path, DocKind::Composition, None, errors)?;
     let mut cx = Cx {
         file: &doc.path,
         errors,
@@ -81,8 +81,12 @@ pub(crate) fn composition(
                 .unwrap_or(Path::new("."))
                 .join(spec_s.as_str()),
         );
-        let Some(spec_doc) = read_doc(&spec_path, "feature spec", Some(at.clone()), cx.errors)
-        else {
+        let Some(spec_doc) = read_doc(
+            &spec_path,
+            DocKind::FeatureSpec,
+            Some(at.clone()),
+            cx.errors,
+        ) else {
             docs_ok = false;
             continue;
         };

@@ -72,6 +72,17 @@ pub enum LoadErrorKind {
     Read { what: String, reason: String },
     #[error("invalid YAML: {reason}")]
     Yaml { reason: String },
+    /// A byte that is not UTF-8; the location is the byte's line and column.
+    #[error("invalid UTF-8 (byte 0x{byte:02x}): accord reads UTF-8 text")]
+    NotUtf8 { byte: u8 },
+    /// YAML nesting (mappings and lists inside each other) beyond the limit.
+    #[error("nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
+    /// A file that parses as YAML but has none of the keys of what it was
+    /// named as (`/etc/shadow` given as a feature spec): its content is
+    /// never shown.
+    #[error("not {what}: none of its top-level keys is one {what} has (expected {expected}; its content is not shown)")]
+    NotThisKind { what: String, expected: String },
     #[error("duplicate key `{key}` (first at line {first_line})")]
     DuplicateKey { key: String, first_line: u32 },
     #[error("expected {expected} for {what}, found {found}")]
@@ -195,6 +206,7 @@ fn is_syntax(e: &GuardErrorKind) -> bool {
             | G::Expected { .. }
             | G::Unclosed { .. }
             | G::EmptyRange { .. }
+            | G::TooDeep { .. }
     )
 }
 

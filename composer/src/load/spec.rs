@@ -18,7 +18,7 @@ use crate::ir::{
 };
 use crate::suggest::did_you_mean;
 
-const TOP_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &[
     "feature",
     "description",
     "config",

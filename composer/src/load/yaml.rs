@@ -8,6 +8,7 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoaderOptions, Node, Span};
 
 use super::error::{LoadError, LoadErrorKind, Location};
+use super::input::{outline, read_input, MAX_YAML_DEPTH};
 use crate::suggest::did_you_mean;
 
 /// A parsed YAML file and its text (kept to map guard offsets to columns).
@@ -35,30 +36,54 @@ pub(crate) fn location(file: &Path, span: &Span) -> Location {
     }
 }
 
-/// Reads and parses `path`; `what` names the file in messages ("feature spec").
-/// On failure the error is recorded at `at` (where the path was named), or
-/// at the file itself.
+/// What a file is read as: names it in messages and says which top-level
+/// keys it may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DocKind {
+    Composition,
+    FeatureSpec,
+    HookCatalog,
+}
+
+impl DocKind {
+    /// `composition`, `feature spec`, `hook catalog`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocKind::Composition => "composition",
+            DocKind::FeatureSpec => "feature spec",
+            DocKind::HookCatalog => "hook catalog",
+        }
+    }
+
+    fn top_keys(self) -> &'static [&'static str] {
+        match self {
+            DocKind::Composition => super::composition::TOP_KEYS,
+            DocKind::FeatureSpec => super::spec::TOP_KEYS,
+            DocKind::HookCatalog => super::catalog::TOP_KEYS,
+        }
+    }
+}
+
+/// Reads and parses `path` as a `kind` document. On failure the error is
+/// recorded at `at` (where the path was named), or at the file itself.
+/// Refused before parsing: anything but a regular file of at most 16 MiB,
+/// bytes that are not UTF-8, nesting deeper than [`MAX_YAML_DEPTH`], and a
+/// mapping none of whose keys `kind` has (its content is never echoed).
 pub(crate) fn read_doc(
     path: &Path,
-    what: &str,
+    kind: DocKind,
     at: Option<Location>,
     errors: &mut Vec<LoadError>,
 ) -> Option<Doc> {
-    let text = match std::fs::read_to_string(path) {
+    let what = kind.name();
+    let text = match read_input(path, what) {
         Ok(t) => t,
-        Err(e) => {
-            let location = at.unwrap_or_else(|| Location {
-                file: path.to_path_buf(),
-                line: None,
-                column: None,
-            });
-            errors.push(LoadError {
-                location,
-                kind: LoadErrorKind::Read {
-                    what: format!("{what} {}", path.display()),
-                    reason: io_reason(&e),
-                },
-            });
+        Err(mut e) => {
+            // A file that cannot be read is reported where it was named.
+            if let (LoadErrorKind::Read { .. }, Some(at)) = (&e.kind, at) {
+                e.location = at;
+            }
+            errors.push(*e);
             return None;
         }
     };
@@ -69,6 +94,35 @@ pub(crate) fn read_doc(
     };
     // With coercion prevented, `may_coerce()` tells plain scalars (`40`) from
     // quoted ones (`"40"`, a string).
+    let outline = outline(&text);
+    if let Some((line, column)) = outline.too_deep {
+        errors.push(LoadError {
+            location: at_file(line, column),
+            kind: LoadErrorKind::TooDeep {
+                limit: MAX_YAML_DEPTH,
+            },
+        });
+        return None;
+    }
+    let expected = kind.top_keys();
+    if !outline.top_keys.is_empty()
+        && !outline
+            .top_keys
+            .iter()
+            .any(|k| expected.contains(&k.as_str()))
+    {
+        errors.push(LoadError {
+            location: at_file(1, 1),
+            kind: LoadErrorKind::NotThisKind {
+                what: format!("a {what}"),
+                expected: crate::suggest::choices(
+                    &expected.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+                    12,
+                ),
+            },
+        });
+        return None;
+    }
     let opts = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
@@ -84,13 +138,18 @@ pub(crate) fn read_doc(
             root,
         }),
         Ok(Ok(other)) => {
+            // Not `describe`: a scalar here is the whole file's text.
+            let found = match other {
+                Node::Sequence(_) => "a list",
+                _ => "a single value",
+            };
             err(
                 errors,
                 location(path, other.span()),
                 LoadErrorKind::WrongType {
                     what: format!("the {what}"),
                     expected: "a mapping".into(),
-                    found: describe(&other),
+                    found: found.into(),
                 },
             );
             None
@@ -147,14 +206,6 @@ pub(crate) fn read_doc(
 fn yaml(reason: &str) -> LoadErrorKind {
     LoadErrorKind::Yaml {
         reason: reason.to_string(),
-    }
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string().to_lowercase(),
     }
 }
 

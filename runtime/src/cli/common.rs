@@ -166,6 +166,21 @@ pub fn resolve_objects(comp: &Composition) -> Result<ResolvedObjects, ExitCode> 
     })
 }
 
+/// Whether `e` or one of its sources is a permission error (an
+/// unprivileged user reading root-only state).
+pub fn permission_denied(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::PermissionDenied {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Refuses to go on without bpffs.
 pub fn require_bpffs(adapter: &dyn BpfAdapter, layout: &Layout) -> Result<(), ExitCode> {
     if adapter.probe().bpffs {

@@ -66,6 +66,8 @@ pub fn run(args: DaemonArgs) -> ExitCode {
             }
         };
     }
+    // Clients of the status socket may hang up mid-answer.
+    super::ignore_sigpipe();
     daemon::init_tracing();
     let policy = args
         .policy

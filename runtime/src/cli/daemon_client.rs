@@ -28,6 +28,9 @@ pub enum DaemonView {
     Silent { socket: PathBuf, error: String },
     /// A daemon answered with its status.
     Running { socket: PathBuf, status: Value },
+    /// The socket (or the directory holding it) is root-only: whether a
+    /// daemon runs cannot be told from here.
+    Denied { socket: PathBuf },
 }
 
 /// A hookpoint (or cgroup) the running daemon's policy covers.
@@ -48,8 +51,11 @@ pub fn socket_path(layout: &Layout) -> PathBuf {
 /// Asks the daemon at `socket` for its status.
 pub fn query(socket: &Path) -> DaemonView {
     let socket = socket.to_owned();
-    if !socket.exists() {
-        return DaemonView::Absent { socket };
+    let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+    match socket.symlink_metadata() {
+        Ok(_) => {}
+        Err(e) if denied(&e) => return DaemonView::Denied { socket },
+        Err(_) => return DaemonView::Absent { socket },
     }
     match socket::request(&socket, "status", ANSWER_WITHIN) {
         Ok(status) if status.get("targets").is_some() => DaemonView::Running { socket, status },
@@ -57,6 +63,9 @@ pub fn query(socket: &Path) -> DaemonView {
             socket,
             error: format!("unexpected answer {other}"),
         },
+        Err(socket::SocketError::Io { source, .. }) if denied(&source) => {
+            DaemonView::Denied { socket }
+        }
         Err(e) => DaemonView::Silent {
             socket,
             error: e.to_string(),
@@ -90,6 +99,9 @@ impl DaemonView {
             DaemonView::Silent { socket, error } => {
                 json!({ "running": false, "socket": socket, "error": error })
             }
+            DaemonView::Denied { socket } => {
+                json!({ "running": null, "socket": socket, "error": "permission denied" })
+            }
             DaemonView::Running { socket, status } => {
                 let mut v = json!({ "running": true, "socket": socket });
                 let m = v.as_object_mut().expect("an object");
@@ -109,6 +121,10 @@ impl DaemonView {
             }
             DaemonView::Silent { socket, error } => format!(
                 "daemon: not running (socket {} does not answer: {error})\n",
+                socket.display()
+            ),
+            DaemonView::Denied { socket } => format!(
+                "daemon: permission denied on {} (run accord status as root)\n",
                 socket.display()
             ),
             DaemonView::Running { socket, status } => {

@@ -79,7 +79,12 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     let all = match result {
         Ok(all) => all,
         Err(e) => {
-            eprintln!("accord: {e}");
+            let hint = if common::permission_denied(&e) {
+                " (run accord status as root)"
+            } else {
+                ""
+            };
+            eprintln!("accord: {e}{hint}");
             return ExitCode::from(EXIT_KERNEL);
         }
     };

@@ -7,12 +7,13 @@
 //! `reload` (re-read the policy now; answers `{"ok": true}` or
 //! `{"ok": false, "error": ...}`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustix::net::SendFlags;
 use serde_json::json;
 /// The JSON value requests answer with.
 pub use serde_json::Value;
@@ -121,9 +122,16 @@ pub fn request(path: &Path, request: &str, timeout: Duration) -> Result<Value, S
         path: path.to_owned(),
         source,
     };
-    let mut stream = StdUnixStream::connect(path).map_err(io)?;
+    let stream = StdUnixStream::connect(path).map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
-    writeln!(stream, "{request}").map_err(io)?;
+    // Not `write`: a daemon that hung up is an error, not a SIGPIPE (the
+    // CLI leaves SIGPIPE's default action on, for its stdout).
+    let line = format!("{request}\n");
+    let mut sent = 0;
+    while sent < line.len() {
+        sent += rustix::net::send(&stream, &line.as_bytes()[sent..], SendFlags::NOSIGNAL)
+            .map_err(|e| io(e.into()))?;
+    }
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).map_err(io)?;
     serde_json::from_str(&line).map_err(|source| SocketError::Answer {
