@@ -81,7 +81,7 @@ fn pathological_edits_are_refused_and_the_daemon_and_its_chain_stay() {
     let mut env = Env::new("dhost");
     let cg = TestCgroup::create("dhost").unwrap();
     let spec_dir = env.dir.clone();
-    // Its object, init_cwnd.bpf.o, is not beside it: the built-in one.
+    // Its object is the built-in one (`object: builtin:init_cwnd`).
     let init_cwnd = spec_with_guard(
         "op in {ACTIVE_ESTABLISHED_CB, PASSIVE_ESTABLISHED_CB} && remote_ip in $prefixes",
     );
