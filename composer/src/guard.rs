@@ -125,6 +125,10 @@ pub enum GuardErrorKind {
     },
     #[error("string \"{value}\" is longer than {max_len} bytes")]
     StringTooLong { value: String, max_len: u32 },
+    #[error("{value} is out of range for {what} (-2147483648..=2147483647)")]
+    SignedOutOfRange { value: String, what: String },
+    #[error("{what} is signed: compare it with a literal (`< 0`, `>= -1`); an order comparison of two signed operands is not supported")]
+    SignedOrderNeedsLiteral { what: String },
     #[error("{what} can only be compared with `==` or `!=`")]
     OrderingOnUnordered { what: String },
     #[error("`${name}` is a set ({ty}); use it after `in` or `not in`")]

@@ -29,6 +29,10 @@ pub enum ValueType {
     U16,
     U32,
     U64,
+    /// A signed 32-bit integer (`reply`: -1 asks for the kernel's
+    /// default). Values are held as their two's-complement bit pattern
+    /// (`-1` is `0xffff_ffff`); order comparisons are signed.
+    I32,
     /// An IPv4 address, held as the host-order `u32` of its dotted form
     /// (`10.0.0.1` is `0x0a000001`).
     Ipv4,
@@ -44,6 +48,14 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// `v` (a literal's bits) as people read it: signed for `I32`.
+    pub fn int_text(&self, v: u64) -> String {
+        match self {
+            ValueType::I32 => (v as u32 as i32).to_string(),
+            _ => v.to_string(),
+        }
+    }
+
     /// Bit width used when the solver encodes this type as a bit-vector;
     /// `None` for strings (encoded as an uninterpreted sort of interned names).
     pub fn bits(&self) -> Option<u32> {
@@ -51,7 +63,7 @@ impl ValueType {
             ValueType::Bool => Some(1),
             ValueType::U8 => Some(8),
             ValueType::U16 => Some(16),
-            ValueType::U32 | ValueType::Ipv4 | ValueType::Enum { .. } => Some(32),
+            ValueType::U32 | ValueType::I32 | ValueType::Ipv4 | ValueType::Enum { .. } => Some(32),
             ValueType::U64 => Some(64),
             ValueType::Str { .. } => None,
         }

@@ -124,6 +124,22 @@ pub struct CheckOutcome {
     /// Any other refusal that is not an input error (e.g. more members than
     /// the kernel's tail-call limit allows).
     pub limits: Vec<String>,
+    /// Writes made at callbacks where the kernel ignores the field: warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<IgnoredWrite>,
+}
+
+/// A write its guard allows at callbacks where the kernel does not use the
+/// field (`reply` outside its `honoured_at:` ops): it has no effect there,
+/// so it takes part in no conflict; a warning, since it may be a mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IgnoredWrite {
+    pub member: MemberId,
+    pub field: String,
+    /// The ops (enum names) the guard allows and the kernel ignores.
+    pub ops: Vec<String>,
+    /// The ops whose value the kernel uses.
+    pub honoured: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

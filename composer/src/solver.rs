@@ -64,7 +64,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::eval::{render_cidr_set, render_port_set};
-use crate::ir::{Cidr4, CmpOp, Composition, Feature, ValueType, WritableField, Write};
+use crate::ir::{Cidr4, CmpOp, Composition, Feature, Guard, ValueType, WritableField, Write};
 use crate::outcome::{Verdict, Witness};
 
 use self::ast::{Formula, Term};
@@ -189,13 +189,16 @@ impl<'c> Prover<'c> {
     }
 
     /// Can `a` and `b` write different values to their (shared) field for
-    /// one connection? `labels` key the written values in the witness.
+    /// one connection (where `only` holds too, when given: the callbacks
+    /// whose value the kernel uses)? `labels` key the written values in
+    /// the witness.
     pub fn same_field(
         &mut self,
         what: &str,
         a: &Side<'c>,
         b: &Side<'c>,
         labels: [String; 2],
+        only: Option<&Guard>,
     ) -> Verdict<Witness> {
         if let Err(e) = self.site(a).and_then(|()| self.site(b)) {
             return Verdict::Unknown { reason: e };
@@ -207,11 +210,11 @@ impl<'c> Prover<'c> {
         };
         let violation = Formula::not(Formula::eq(ea.value.clone(), eb.value.clone()));
         let [la, lb] = labels;
-        self.run(what, [a, b], violation, [la, lb])
+        self.run(what, [a, b], violation, [la, lb], only)
     }
 
-    /// Can `l` and `r` both write, for one connection, values that break
-    /// `l op r`?
+    /// Can `l` and `r` both write, for one connection (where `only`
+    /// holds, when given), values that break `l op r`?
     pub fn invariant(
         &mut self,
         what: &str,
@@ -219,6 +222,7 @@ impl<'c> Prover<'c> {
         l: &Side<'c>,
         r: &Side<'c>,
         labels: [String; 2],
+        only: Option<&Guard>,
     ) -> Verdict<Witness> {
         if let Err(e) = self.site(l).and_then(|()| self.site(r)) {
             return Verdict::Unknown { reason: e };
@@ -245,7 +249,7 @@ impl<'c> Prover<'c> {
             CmpOp::Gt => Formula::ult(y, x),
             CmpOp::Ge => Formula::ule(y, x),
         };
-        self.run(what, [l, r], Formula::not(holds), labels)
+        self.run(what, [l, r], Formula::not(holds), labels, only)
     }
 
     /// Can `writer`'s guard hold together with at least one of `others`'
@@ -330,13 +334,30 @@ impl<'c> Prover<'c> {
         sides: [&Side<'c>; 2],
         violation: Formula,
         labels: [String; 2],
+        only: Option<&Guard>,
     ) -> Verdict<Witness> {
+        let violation = match only {
+            None => violation,
+            Some(g) => match self.enc.guard(sides[0].feature, g) {
+                Ok((f, _)) => Formula::and([violation, f]),
+                Err(e) => {
+                    return Verdict::Unknown {
+                        reason: format!("cannot encode: {e}"),
+                    }
+                }
+            },
+        };
         if violation.is_false() {
             return Verdict::Safe;
         }
         // What to read back: fields and free params of both guards and
         // values, free-set memberships, and the two written values.
         let mut fields = BTreeSet::new();
+        if let Some(g) = only {
+            let mut fp = Footprint::default();
+            fp.add_guard(g);
+            fields.extend(fp.fields);
+        }
         let mut params: Vec<(&'c Feature, String)> = Vec::new();
         for s in sides {
             let mut fp = Footprint::default();

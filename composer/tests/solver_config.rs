@@ -374,7 +374,13 @@ fn a_prover_without_a_run_watchdog_still_times_out() {
         write: &c.features[i].programs[0].writes[0],
     };
     let mut prover = Prover::new(&c, true, 1, None, false);
-    let verdict = prover.same_field("hard vs easy", &side(0), &side(1), ["a".into(), "b".into()]);
+    let verdict = prover.same_field(
+        "hard vs easy",
+        &side(0),
+        &side(1),
+        ["a".into(), "b".into()],
+        None,
+    );
     match verdict {
         Verdict::Unknown { reason } => {
             assert!(reason.starts_with("timed out after 1 ms"), "{reason}")

@@ -481,11 +481,15 @@ pub(super) fn check(
                 _ => true,
             });
             if !allowed {
+                let ty = catalog.writable.get(field).map(|w| &w.ty);
+                let text = |v: u64| ty.map_or_else(|| v.to_string(), |t| t.int_text(v));
                 let spec_says: Vec<String> = declared
                     .iter()
                     .map(|v| match v {
-                        WriteValue::Lit(Literal::Int(n)) => n.to_string(),
-                        WriteValue::Range { min, max } => format!("{min}..={max}"),
+                        WriteValue::Lit(Literal::Int(n)) => text(*n),
+                        WriteValue::Range { min, max } => {
+                            format!("{}..={}", text(*min), text(*max))
+                        }
                         _ => "?".into(),
                     })
                     .collect();
@@ -496,7 +500,8 @@ pub(super) fn check(
                         value: c,
                     },
                     format!(
-                        "writes {field} = {c}, but the spec declares {}",
+                        "writes {field} = {}, but the spec declares {}",
+                        text(c),
                         spec_says.join(" or ")
                     ),
                     Some(at.clone()),
@@ -550,10 +555,11 @@ pub(super) fn check(
     // What each field is written with, where the audit can tell.
     let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (field, value, _) in seen_values(&write_sites) {
+        let ty = catalog.writable.get(field).map(|w| &w.ty);
         let names: Option<Vec<String>> = value
             .atoms()
             .map(|a| match a {
-                Atom::Const(c) => Some(c.to_string()),
+                Atom::Const(c) => Some(ty.map_or_else(|| c.to_string(), |t| t.int_text(*c))),
                 Atom::Current { off, or } => Some(rmw::describe(catalog, *off, *or)),
                 Atom::Config(o) => Some(
                     opts.config

@@ -36,7 +36,8 @@ pub fn literal(lit: &Literal, ty: Option<&ValueType>) -> String {
             .map(|(n, _)| n.clone())
             .unwrap_or_else(|| v.to_string()),
         (Literal::Int(v), Some(ValueType::Bool)) => (*v != 0).to_string(),
-        (Literal::Int(v), _) => v.to_string(),
+        (Literal::Int(v), Some(ty)) => ty.int_text(*v),
+        (Literal::Int(v), None) => v.to_string(),
     }
 }
 

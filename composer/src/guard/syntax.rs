@@ -20,6 +20,8 @@ pub(crate) enum Tok {
     Ident(String),
     Param(String),
     Int(u64),
+    /// `-N`: a negative integer, by its magnitude.
+    NegInt(u64),
     Ipv4(u32),
     Cidr(Cidr4),
     /// An IPv6 address (`2001:db8::1`, `::ffff:10.0.0.1`) as its 128-bit value.
@@ -45,6 +47,7 @@ impl Tok {
             Tok::Ident(s) => format!("`{s}`"),
             Tok::Param(s) => format!("`${s}`"),
             Tok::Int(v) => format!("`{v}`"),
+            Tok::NegInt(v) => format!("`-{v}`"),
             Tok::Ipv4(v) => format!("`{}`", super::print::ipv4(*v)),
             Tok::Cidr(c) => format!("`{}/{}`", super::print::ipv4(c.addr), c.len),
             Tok::Ipv6(v) => format!("`{}`", std::net::Ipv6Addr::from(*v)),
@@ -71,6 +74,8 @@ pub(crate) enum Atom {
     Ident(String),
     Param(String),
     Int(u64),
+    /// A negative integer `-N`, by its magnitude (only signed fields take it).
+    NegInt(u64),
     Ipv4(u32),
     Ipv6(u128),
     Str(String),
@@ -202,6 +207,15 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Token>, GuardError> {
             Tok::Param(chars[start + 1..i].iter().collect())
         } else if let Some(end) = ipv6_run(&chars, i) {
             lex_ipv6(&chars, &mut i, end)?
+        } else if c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+            i += 1;
+            match lex_number(&chars, &mut i)? {
+                Tok::Int(v) => Tok::NegInt(v),
+                _ => {
+                    let text = chars[start..i].iter().collect();
+                    return Err(err(start, i - start, GuardErrorKind::BadNumber { text }));
+                }
+            }
         } else if c.is_ascii_digit() {
             lex_number(&chars, &mut i)?
         } else if c.is_alphabetic() || c == '_' {
@@ -615,6 +629,7 @@ impl Parser {
             Tok::Ident(s) => Atom::Ident(s),
             Tok::Param(s) => Atom::Param(s),
             Tok::Int(v) => Atom::Int(v),
+            Tok::NegInt(v) => Atom::NegInt(v),
             Tok::Ipv4(v) => Atom::Ipv4(v),
             Tok::Ipv6(v) => Atom::Ipv6(v),
             Tok::Str(s) => Atom::Str(s),

@@ -28,6 +28,7 @@ fn params() -> Vec<Param> {
         scalar("peer", ValueType::Ipv4),
         scalar("cc", ValueType::Str { max_len: 15 }),
         scalar("on", ValueType::Bool),
+        scalar("delta", ValueType::I32),
         Param {
             name: "prefixes".into(),
             ty: ParamType::Cidr4Set,
@@ -103,6 +104,13 @@ fn parses_and_types() {
         ("state == ESTABLISHED", "(== state BPF_TCP_ESTABLISHED)"),
         ("local_ip4 == $peer", "(== local_ip4 $peer)"),
         ("  remote_port  ==  80  ", "(== remote_port 80)"),
+        // Signed operands: literals as their bits, order as unsigned ranges.
+        ("$delta == -1", "(== $delta -1)"),
+        ("$delta < 0", "(in $delta 2147483648..4294967295)"),
+        ("$delta >= -1", "(|| (in $delta 4294967295..4294967295) (in $delta 0..2147483647))"),
+        ("0 > $delta", "(in $delta 2147483648..4294967295)"),
+        ("$delta <= 2147483647", "(|| (in $delta 2147483648..4294967295) (in $delta 0..2147483647))"),
+        ("$delta < -2147483648", "false"),
         // 128-bit addresses lower to their four u32 words.
         ("remote_ip6 in 2001:db8::/32", "(&& (== remote_ip6[0] 536939960))"),
         ("remote_ip6 in 2001:db8:8000::/33", "(&& (== remote_ip6[0] 536939960) (in remote_ip6[1] 2147483648..4294967295))"),
@@ -128,7 +136,7 @@ fn reports_errors_at_their_characters() {
         ("op == 4 &&", "          ^ expected a field, `$param`, literal, `!` or `(`, found end of guard"),
         ("(op == 4", "        ^ expected `)` to close the `(` at character 1, found end of guard"),
         ("remote_port in $prefixes", "               ^^^^^^^^^ field `remote_port` (u16) cannot be in `$prefixes` (cidr4_set)"),
-        ("$iww == 3", "^^^^ unknown param `$iww`; did you mean `$iw`? (valid: `iw`, `port`, `peer`, `cc`, `on`, `prefixes` or `ports`)"),
+        ("$iww == 3", "^^^^ unknown param `$iww`; did you mean `$iw`? (valid: `iw`, `port`, `peer`, `cc`, `on`, `delta`, `prefixes` or `ports`)"),
         ("$prefixes == 3", "^^^^^^^^^ `$prefixes` is a set (cidr4_set); use it after `in` or `not in`"),
         ("remote_ip4 in $iw", "              ^^^ `$iw` is a u32, not a set; compare it with `==` instead of `in`"),
         ("TCP_BPF_IW == 3", "^^^^^^^^^^ `TCP_BPF_IW` is a writable field; a guard can only read context fields (valid: `bytes_acked`, `bytes_received`, `data_segs_in`, `data_segs_out`, `ecn_flags`, `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `lost_out` and 25 more)"),
@@ -140,7 +148,7 @@ fn reports_errors_at_their_characters() {
         ("remote_ip4 == 10", "              ^^ cannot compare field `remote_ip4` (ipv4) with integer 10"),
         ("family in 10.0.0.0/8", "          ^^^^^^^^^^ field `family` (enum (AF_*)) cannot be in an IPv4 prefix"),
         ("op == 4 op == 5", "        ^^ expected `&&`, `||` or the end of the guard, found `op`"),
-        ("remote_port == 1 && remote_ip4 == \"x\" && $nope == 1", "                                  ^^^ cannot compare field `remote_ip4` (ipv4) with string \"x\"\n                                         ^^^^^ unknown param `$nope` (valid: `iw`, `port`, `peer`, `cc`, `on`, `prefixes` or `ports`)"),
+        ("remote_port == 1 && remote_ip4 == \"x\" && $nope == 1", "                                  ^^^ cannot compare field `remote_ip4` (ipv4) with string \"x\"\n                                         ^^^^^ unknown param `$nope` (valid: `iw`, `port`, `peer`, `cc`, `on`, `delta`, `prefixes` or `ports`)"),
         ("remote_port == 8080abc", "               ^^^^^^^ invalid number `8080abc`"),
         ("op == 4 && #", "           ^ unexpected character `#`"),
         ("1.2.3 == remote_ip4", "^^^^^ invalid IPv4 address `1.2.3`: expected 4 dotted octets, found 3"),
@@ -155,6 +163,10 @@ fn reports_errors_at_their_characters() {
         ("remote_ip6 >= ::1", "^^^^^^^^^^ field `remote_ip6` (ipv6) can only be compared with `==` or `!=`"),
         ("remote_ip6 in $ports", "              ^^^^^^ field `remote_ip6` (ipv6) cannot be in `$ports` (port_set)"),
         ("::1 in 2001:db8::/32", "^^^ the left side of `in` must be a field or a `$param`"),
+        ("$delta == -2147483649", "          ^^^^^^^^^^^ -2147483649 is out of range for param `$delta` (i32) (-2147483648..=2147483647)"),
+        ("remote_port == -1", "               ^^ cannot compare field `remote_port` (u16) with integer -1"),
+        ("$delta < $delta", "^^^^^^ param `$delta` (i32) is signed: compare it with a literal (`< 0`, `>= -1`); an order comparison of two signed operands is not supported"),
+        ("remote_port == 1-2", "                ^^ expected `&&`, `||` or the end of the guard, found `-2`"),
     ]);
 }
 

@@ -100,6 +100,7 @@ pub fn type_name(ty: &ValueType) -> String {
         ValueType::U16 => "u16".into(),
         ValueType::U32 => "u32".into(),
         ValueType::U64 => "u64".into(),
+        ValueType::I32 => "i32".into(),
         ValueType::Ipv4 => "ipv4".into(),
         ValueType::Str { max_len } => format!("string (at most {max_len} bytes)"),
         ValueType::Enum { variants } => format!("enum ({}*)", enum_prefix(variants)),
@@ -112,7 +113,9 @@ pub fn type_max(ty: &ValueType) -> u64 {
         ValueType::Bool => 1,
         ValueType::U8 => u8::MAX.into(),
         ValueType::U16 => u16::MAX.into(),
-        ValueType::U32 | ValueType::Ipv4 | ValueType::Enum { .. } => u32::MAX.into(),
+        ValueType::U32 | ValueType::I32 | ValueType::Ipv4 | ValueType::Enum { .. } => {
+            u32::MAX.into()
+        }
         ValueType::U64 => u64::MAX,
         ValueType::Str { .. } => 0,
     }
@@ -130,7 +133,9 @@ enum Class {
 fn class(ty: &ValueType) -> Class {
     match ty {
         ValueType::Bool => Class::Bool,
-        ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64 => Class::Int,
+        ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64 | ValueType::I32 => {
+            Class::Int
+        }
         ValueType::Ipv4 => Class::Ipv4,
         ValueType::Str { .. } => Class::Str,
         ValueType::Enum { .. } => Class::Enum,
@@ -150,6 +155,7 @@ fn literal_desc(atom: &Atom) -> String {
         Atom::Ident(s) => format!("`{s}`"),
         Atom::Param(s) => format!("`${s}`"),
         Atom::Int(v) => format!("integer {v}"),
+        Atom::NegInt(v) => format!("integer -{v}"),
         Atom::Ipv4(v) => format!("IPv4 address {}", super::print::ipv4(*v)),
         Atom::Ipv6(v) => format!("IPv6 address {}", std::net::Ipv6Addr::from(*v)),
         Atom::Str(s) => format!("string \"{s}\""),
@@ -366,6 +372,8 @@ impl Typer<'_, '_> {
                     }
                 }
             }
+            (Atom::Int(v), ValueType::I32) => signed(*v as i128, o, other),
+            (Atom::NegInt(v), ValueType::I32) => signed(-(*v as i128), o, other),
             (Atom::Int(v), ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64) => {
                 let max = type_max(ty);
                 if *v > max {
@@ -456,6 +464,13 @@ impl Typer<'_, '_> {
         let ordered = !matches!(op, CmpOp::Eq | CmpOp::Ne);
         if ordered && matches!(class(&ty), Class::Str | Class::Bool) {
             return Err(e(lhs, K::OrderingOnUnordered { what: desc }));
+        }
+        if ordered && ty == ValueType::I32 {
+            return match (l, r) {
+                (x, Operand::Lit(Literal::Int(k))) => Ok(signed_order(x, op, k)),
+                (Operand::Lit(Literal::Int(k)), x) => Ok(signed_order(x, flip(op), k)),
+                _ => Err(e(lhs, K::SignedOrderNeedsLiteral { what: desc })),
+            };
         }
         Ok(Guard::Cmp { lhs: l, op, rhs: r })
     }
@@ -567,5 +582,72 @@ impl Typer<'_, '_> {
             set,
             negated,
         })
+    }
+}
+
+/// A literal of a signed 32-bit operand, as its two's-complement bits.
+fn signed(v: i128, o: &SynOperand, other: &str) -> Result<Literal, GuardError> {
+    match i32::try_from(v) {
+        Ok(x) => Ok(Literal::Int(u64::from(x as u32))),
+        Err(_) => Err(e(
+            o,
+            K::SignedOutOfRange {
+                value: v.to_string(),
+                what: other.to_string(),
+            },
+        )),
+    }
+}
+
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        o => o,
+    }
+}
+
+/// `x op k` on signed 32-bit values (held as their bits), as unsigned
+/// ranges of bits: with `f(v) = v ^ 0x8000_0000` signed order is unsigned
+/// order of `f`, so the comparison is an interval of `f(x)`, which is one
+/// or two intervals of `x`.
+fn signed_order(x: Operand, op: CmpOp, k: u64) -> Guard {
+    const SIGN: u64 = 0x8000_0000;
+    const MAX: u64 = u32::MAX as u64;
+    let fk = (k & MAX) ^ SIGN;
+    let (lo, hi) = match op {
+        CmpOp::Lt if fk == 0 => return Guard::False,
+        CmpOp::Lt => (0, fk - 1),
+        CmpOp::Le => (0, fk),
+        CmpOp::Gt if fk == MAX => return Guard::False,
+        CmpOp::Gt => (fk + 1, MAX),
+        CmpOp::Ge => (fk, MAX),
+        CmpOp::Eq | CmpOp::Ne => {
+            return Guard::Cmp {
+                lhs: x,
+                op,
+                rhs: Operand::Lit(Literal::Int(k)),
+            }
+        }
+    };
+    // Back from f-space: [0, SIGN) holds the negatives, [SIGN, MAX] the rest.
+    let mut parts = Vec::new();
+    let range = |lo: u64, hi: u64| Guard::In {
+        operand: x.clone(),
+        set: SetExpr::Range { lo, hi },
+        negated: false,
+    };
+    if lo < SIGN {
+        parts.push(range(lo + SIGN, hi.min(SIGN - 1) + SIGN));
+    }
+    if hi >= SIGN {
+        parts.push(range(lo.max(SIGN) - SIGN, hi - SIGN));
+    }
+    if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Guard::Or(parts)
     }
 }

@@ -146,6 +146,7 @@ fn describe(a: &Atom) -> String {
         Atom::Ident(s) => format!("`{s}`"),
         Atom::Param(s) => format!("`${s}`"),
         Atom::Int(v) => format!("integer {v}"),
+        Atom::NegInt(v) => format!("integer -{v}"),
         Atom::Ipv4(v) => format!("IPv4 address {}", super::print::ipv4(*v)),
         Atom::Ipv6(v) => format!("IPv6 address {}", std::net::Ipv6Addr::from(*v)),
         Atom::Str(s) => format!("string \"{s}\""),

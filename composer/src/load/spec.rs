@@ -604,7 +604,26 @@ fn write_value(
             let min = bound(cx, "min");
             let max = bound(cx, "max");
             let (min, max) = (min?, max?);
-            if min > max {
+            if *ty == ValueType::I32 {
+                // Bit patterns: a range on one side of 0 stays one range.
+                let (lo, hi) = (min as u32 as i32, max as u32 as i32);
+                if lo > hi {
+                    cx.wrong(
+                        node,
+                        &what,
+                        &format!("a range with min <= max (got {lo}..{hi})"),
+                    );
+                    return None;
+                }
+                if lo < 0 && hi >= 0 {
+                    cx.wrong(
+                        node,
+                        &what,
+                        "a range on one side of 0 (a signed range across 0 is two ranges: declare two writes)",
+                    );
+                    return None;
+                }
+            } else if min > max {
                 cx.err(m.span(), LoadErrorKind::EmptyRange { min, max });
                 return None;
             }
@@ -629,6 +648,10 @@ fn param_fits(p: &ParamType, field: &ValueType) -> bool {
         (ValueType::Str { max_len: a }, ValueType::Str { max_len: b }) => a <= b,
         (a, b) if int_like(a) && int_like(b) => {
             max.unwrap_or_else(|| guard::type_max(a)) <= guard::type_max(b)
+        }
+        // An unsigned param fits a signed field below its sign bit.
+        (a, ValueType::I32) if int_like(a) => {
+            max.unwrap_or_else(|| guard::type_max(a)) <= i32::MAX as u64
         }
         (a, b) => a == b,
     }

@@ -9,7 +9,8 @@ use crate::guard::{ipv4, parse_cidr4, parse_ipv4};
 use crate::ir::{Cidr, Cidr4, ConfigValue, Literal, ParamType, ValueType};
 use crate::suggest::did_you_mean;
 
-pub(crate) const SCALAR_TYPES: &[&str] = &["bool", "u8", "u16", "u32", "u64", "ipv4", "string"];
+pub(crate) const SCALAR_TYPES: &[&str] =
+    &["bool", "u8", "u16", "u32", "u64", "i32", "ipv4", "string"];
 pub(crate) const PARAM_TYPES: &[&str] = &[
     "bool",
     "u8",
@@ -35,6 +36,7 @@ pub(crate) fn scalar_type(name: &str, max_len: u32) -> Option<ValueType> {
         "u16" => ValueType::U16,
         "u32" => ValueType::U32,
         "u64" => ValueType::U64,
+        "i32" => ValueType::I32,
         "ipv4" => ValueType::Ipv4,
         "string" => ValueType::Str { max_len },
         _ => return None,
@@ -153,6 +155,29 @@ pub(crate) fn literal(
                 return None;
             };
             Literal::Int(v)
+        }
+        ValueType::I32 => {
+            let Some(v) = plain.then(|| parse_int(text)).flatten() else {
+                cx.wrong(
+                    node,
+                    what,
+                    "a signed 32-bit integer (-2147483648..=2147483647)",
+                );
+                return None;
+            };
+            let Ok(v) = i32::try_from(v) else {
+                cx.err(
+                    s.span(),
+                    LoadErrorKind::OutOfRange {
+                        what: format!("{what} (i32)"),
+                        value: text.into(),
+                        min: i32::MIN.to_string(),
+                        max: i32::MAX.to_string(),
+                    },
+                );
+                return None;
+            };
+            return Some(Literal::Int(u64::from(v as u32)));
         }
     };
     if let Literal::Int(v) = lit {
@@ -296,5 +321,15 @@ pub(crate) fn config_value(
             out.dedup();
             (cx.errors.len() == before).then_some(ConfigValue::PortSet(out))
         }
+    }
+}
+
+/// A decimal or `0x` integer with an optional `-`.
+pub(crate) fn parse_int(text: &str) -> Option<i64> {
+    match text.strip_prefix('-') {
+        Some(rest) => parse_uint(rest)
+            .and_then(|v| i64::try_from(v).ok())
+            .map(|v| -v),
+        None => parse_uint(text).and_then(|v| i64::try_from(v).ok()),
     }
 }

@@ -61,6 +61,27 @@ pub fn human(outcome: &CheckOutcome, c: &Composition, warnings: &[LoadWarning]) 
         witness_text(&mut out, &o.witness, "    ");
         out.push('\n');
     }
+    for w in &outcome.ignored {
+        let prefix = match c.catalog.readable.get("op").map(|f| &f.ty) {
+            Some(crate::ir::ValueType::Enum { variants }) => crate::guard::enum_prefix(variants),
+            _ => String::new(),
+        };
+        let short = |n: &String| n.trim_start_matches(prefix.as_str()).to_string();
+        let ops: Vec<String> = w.ops.iter().map(short).collect();
+        let honoured: Vec<String> = w.honoured.iter().map(short).collect();
+        let _ = writeln!(
+            out,
+            "warning: {} writes `{}` at {}, where the kernel ignores it (it reads `{}` only at {}): those writes have no effect and are in no conflict",
+            w.member,
+            w.field,
+            ops.join(", "),
+            w.field,
+            honoured.join(", ")
+        );
+    }
+    if !outcome.ignored.is_empty() {
+        out.push('\n');
+    }
     if let Some(cycle) = &outcome.cycle {
         let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
         let _ = writeln!(

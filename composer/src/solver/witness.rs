@@ -99,7 +99,9 @@ pub fn show(ty: &ValueType, raw: u64, strings: &Interner) -> WitnessValue {
             .iter()
             .find(|(_, v)| *v == raw)
             .map_or_else(|| raw.to_string(), |(n, _)| n.clone())),
-        ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64 => int(raw.to_string()),
+        ValueType::U8 | ValueType::U16 | ValueType::U32 | ValueType::U64 | ValueType::I32 => {
+            int(ty.int_text(raw))
+        }
     }
 }
 

@@ -46,24 +46,31 @@
 //! `any_config`) are one z3 query each on one incremental solver (push/pop),
 //! with each guard lowered once.
 
+mod edges;
+mod invariants;
+
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
+use crate::audit::guard_ops::may_hold;
 use crate::eval::written_key;
 use crate::ir::{
-    CmpOp, Composition, Feature, Literal, MemberId, Program, Update, ValueType, WritableField,
-    Write, WriteValue,
+    CmpOp, Composition, Feature, Guard, Literal, MemberId, Operand, Program, SetExpr, Update,
+    ValueType, WritableField, Write, WriteValue,
 };
 use crate::outcome::{
-    CheckOutcome, Conflict, EdgeReason, OrderEdge, Override, UnknownCheck, Verdict, Witness,
-    WitnessValue,
+    CheckOutcome, Conflict, EdgeReason, IgnoredWrite, OrderEdge, Override, UnknownCheck, Verdict,
+    Witness, WitnessValue,
 };
 use crate::solver::approx::{pick_differ, pick_violation, Approximator, GuardBox, ValueApprox};
 use crate::solver::encode::Interner;
 use crate::solver::watchdog::{with_watchdog, Watchdog};
 use crate::solver::witness::{from_box, show};
-use crate::solver::{Overlap, Prover, QueryRecord, Side, SolverStats};
+use crate::solver::{Prover, QueryRecord, Side, SolverStats};
+
+/// The hook field whose value names the callback (`op`).
+const OP_FIELD: &str = "op";
 
 /// The kernel allows 33 tail calls: the dispatcher plus 32 members.
 pub const MAX_MEMBERS_PER_CHAIN: usize = 32;
@@ -355,7 +362,14 @@ impl<'c> Run<'c> {
             self.stats.same_field_equal_values += 1;
             return;
         }
-        if !a.gbox.may_overlap(&b.gbox) {
+        // Only the callbacks whose value the kernel uses can contradict.
+        let only = self.honoured_only(&[field], a.feature);
+        let meet = a.gbox.meet(&b.gbox);
+        let disjoint = match &only {
+            Some((_, ob)) => meet.meet(ob).is_bottom(),
+            None => meet.is_bottom(),
+        };
+        if disjoint {
             self.stats.same_field_disjoint += 1;
             return;
         }
@@ -367,9 +381,13 @@ impl<'c> Run<'c> {
         let what = format!("{field}: {ma} vs {mb}");
         let (sa, sb) = (a.side(i), b.side(j));
         let labels = [written_key(&ma, None), written_key(&mb, None)];
-        let verdict = match self.exact_witness(i, j, labels.clone(), None) {
+        let only_box = only.as_ref().map(|(_, b)| b);
+        let verdict = match self.exact_witness(i, j, labels.clone(), None, only_box) {
             Some(w) => Verdict::Violated(w),
-            None => self.prover.same_field(&what, &sa, &sb, labels),
+            None => {
+                let only = only.as_ref().map(|(g, _)| g);
+                self.prover.same_field(&what, &sa, &sb, labels, only)
+            }
         };
         let resolved = self.resolved(field, pair.0, pair.1);
         match verdict {
@@ -432,6 +450,7 @@ impl<'c> Run<'c> {
         j: usize,
         labels: [String; 2],
         op: Option<CmpOp>,
+        only: Option<&GuardBox>,
     ) -> Option<Witness> {
         let (a, b) = (&self.sites[i], &self.sites[j]);
         if !self.fast || !a.exact || !b.exact {
@@ -445,7 +464,10 @@ impl<'c> Run<'c> {
             None => pick_differ(&a.value, &b.value)?,
             Some(op) => pick_violation(op, &a.value, &b.value)?,
         };
-        let meet = a.gbox.meet(&b.gbox);
+        let mut meet = a.gbox.meet(&b.gbox);
+        if let Some(ob) = only {
+            meet = meet.meet(ob);
+        }
         if meet.is_bottom() {
             return None;
         }
@@ -468,6 +490,17 @@ impl<'c> Run<'c> {
                 (b.feature, b.write, lb, wb.clone()),
             ],
         )?;
+        // The op the restriction picked, when neither guard names it.
+        if let (Some(_), Some(idx)) = (only, self.approx.field_index(OP_FIELD)) {
+            if let (false, Some(v), Some(f)) = (
+                w.connection.contains_key(OP_FIELD),
+                meet.least(idx),
+                self.c.catalog.readable.get(OP_FIELD),
+            ) {
+                w.connection
+                    .insert(OP_FIELD.to_string(), show(&f.ty, v, &none));
+            }
+        }
         // A free param takes the value picked for its write.
         for (site, free, v) in [(a, free_a, wa), (b, free_b, wb)] {
             if let (true, WriteValue::Param(p)) = (free, &site.write.value) {
@@ -478,180 +511,74 @@ impl<'c> Run<'c> {
         Some(w)
     }
 
+    /// Where the kernel uses the value of any of `fields` (`honoured_at:`),
+    /// as a guard on `op` and its box; `None` when all are used everywhere.
+    fn honoured_only(&self, fields: &[&str], feature: &Feature) -> Option<(Guard, GuardBox)> {
+        let mut parts = Vec::new();
+        for f in fields {
+            if let Some(ops) = self
+                .c
+                .catalog
+                .writable
+                .get(*f)
+                .and_then(|w| w.honoured_at.as_ref())
+            {
+                parts.push(Guard::In {
+                    operand: Operand::Field(OP_FIELD.into()),
+                    set: SetExpr::Values(ops.iter().map(|v| Literal::Int(*v)).collect()),
+                    negated: false,
+                });
+            }
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        let g = Guard::And(parts);
+        let b = self.approx.guard_box(feature, &g, true);
+        Some((g, b))
+    }
+
+    /// Writes whose guard may hold at ops where the kernel ignores the
+    /// field (decided per op, with every other field unknown).
+    fn ignored_writes(&self) -> Vec<IgnoredWrite> {
+        let Some(ValueType::Enum { variants }) =
+            self.c.catalog.readable.get(OP_FIELD).map(|f| &f.ty)
+        else {
+            return Vec::new();
+        };
+        let name = |v: u64| {
+            variants
+                .iter()
+                .find(|(_, x)| *x == v)
+                .map_or_else(|| v.to_string(), |(n, _)| n.clone())
+        };
+        let mut out = Vec::new();
+        for s in &self.sites {
+            let Some(honoured) = &s.field.honoured_at else {
+                continue;
+            };
+            let ops: Vec<String> = variants
+                .iter()
+                .filter(|(_, v)| !honoured.contains(v) && may_hold(&s.write.guard, *v))
+                .map(|(n, _)| n.clone())
+                .collect();
+            if !ops.is_empty() {
+                out.push(IgnoredWrite {
+                    member: self.members[s.member].clone(),
+                    field: s.write.field.clone(),
+                    ops,
+                    honoured: honoured.iter().map(|v| name(*v)).collect(),
+                });
+            }
+        }
+        out
+    }
+
     /// Is this write's value a param the solver may choose?
     fn free_value(&self, s: &Site) -> bool {
         match &s.write.value {
             WriteValue::Param(p) => self.opts.any_config || !s.feature.config.contains_key(p),
             _ => false,
-        }
-    }
-
-    fn invariants(&mut self) {
-        for inv in &self.c.catalog.invariants {
-            let known = |f: &str| self.c.catalog.writable.contains_key(f);
-            if !known(&inv.lhs) || !known(&inv.rhs) {
-                self.unknown.push(UnknownCheck {
-                    what: format!("invariant {}", inv.name),
-                    reason: format!(
-                        "the catalog has no writable field `{}`",
-                        if known(&inv.lhs) { &inv.rhs } else { &inv.lhs }
-                    ),
-                });
-                continue;
-            }
-            let lw = self
-                .by_field
-                .get(inv.lhs.as_str())
-                .cloned()
-                .unwrap_or_default();
-            let rw = self
-                .by_field
-                .get(inv.rhs.as_str())
-                .cloned()
-                .unwrap_or_default();
-            let mut decided = HashSet::new();
-            for &i in &lw {
-                for &j in &rw {
-                    let (l, r) = (&self.sites[i], &self.sites[j]);
-                    if l.program.hook != r.program.hook || decided.contains(&(l.member, r.member)) {
-                        continue;
-                    }
-                    self.stats.invariant_candidates += 1;
-                    if l.value.surely_holds(inv.op, &r.value) || !l.gbox.may_overlap(&r.gbox) {
-                        continue;
-                    }
-                    self.stats.invariant_queries += 1;
-                    let (ml, mr) = (
-                        self.members[l.member].clone(),
-                        self.members[r.member].clone(),
-                    );
-                    let what = format!("{}: {ml} {} vs {mr} {}", inv.name, inv.lhs, inv.rhs);
-                    let labels = [
-                        written_key(&ml, Some(&inv.lhs)),
-                        written_key(&mr, Some(&inv.rhs)),
-                    ];
-                    let pair = (l.member, r.member);
-                    let (sl, sr) = (l.side(i), r.side(j));
-                    let verdict = match self.exact_witness(i, j, labels.clone(), Some(inv.op)) {
-                        Some(w) => Verdict::Violated(w),
-                        None => self.prover.invariant(&what, inv.op, &sl, &sr, labels),
-                    };
-                    match verdict {
-                        Verdict::Safe => {}
-                        Verdict::Violated(witness) => {
-                            decided.insert(pair);
-                            self.conflicts.push(Conflict::Invariant {
-                                invariant: inv.name.clone(),
-                                lhs_writer: ml,
-                                rhs_writer: mr,
-                                witness,
-                            });
-                        }
-                        Verdict::Unknown { reason } => {
-                            decided.insert(pair);
-                            self.unknown.push(UnknownCheck { what, reason });
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn reads_edges(&mut self) {
-        let mut own: Vec<Vec<usize>> = vec![Vec::new(); self.members.len()];
-        for (i, s) in self.sites.iter().enumerate() {
-            own[s.member].push(i);
-        }
-        let readers: Vec<(usize, &'c Program)> = self
-            .c
-            .members()
-            .enumerate()
-            .map(|(i, (_, _, p))| (i, p))
-            .collect();
-        for (r, program) in readers {
-            for (field, only_set) in read_fields(program) {
-                let writers = self.by_field.get(field).cloned().unwrap_or_default();
-                for wi in writers {
-                    let w = &self.sites[wi];
-                    if only_set && w.write.update == Update::Or {
-                        continue;
-                    }
-                    let key = (w.member, r, format!("r:{field}"));
-                    if w.member == r
-                        || w.program.hook != program.hook
-                        || self.edge_keys.contains(&key)
-                    {
-                        continue;
-                    }
-                    self.stats.order_candidates += 1;
-                    if w.gbox.is_bottom() {
-                        continue;
-                    }
-                    let acting: Vec<Side<'c>> = own[r]
-                        .iter()
-                        .filter(|&&x| self.sites[x].gbox.may_overlap(&w.gbox))
-                        .map(|&x| self.sites[x].side(x))
-                        .collect();
-                    if !own[r].is_empty() && acting.is_empty() {
-                        continue;
-                    }
-                    if self.fast
-                        && w.exact
-                        && (own[r].is_empty() || acting.iter().any(|s| self.sites[s.site].exact))
-                    {
-                        // Exact boxes that intersect: the guards overlap.
-                        let wm = w.member;
-                        self.stats.decided_exactly += 1;
-                        self.edge(
-                            wm,
-                            r,
-                            EdgeReason::ReadsWrite {
-                                field: field.into(),
-                            },
-                        );
-                        continue;
-                    }
-                    self.stats.order_queries += 1;
-                    let what = format!(
-                        "order: {} writes {field}, read by {}",
-                        self.members[w.member], self.members[r]
-                    );
-                    let (wm, side) = (w.member, w.side(wi));
-                    match self.prover.overlap(&what, &side, &acting) {
-                        Overlap::No => {}
-                        Overlap::Yes | Overlap::Unknown(_) => {
-                            self.edge(
-                                wm,
-                                r,
-                                EdgeReason::ReadsWrite {
-                                    field: field.into(),
-                                },
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn declared_edges(&mut self) {
-        let mut of_feature: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, m) in self.members.iter().enumerate() {
-            of_feature.entry(m.feature.clone()).or_default().push(i);
-        }
-        for f in &self.c.features {
-            let mine = of_feature.get(f.name.as_str()).cloned().unwrap_or_default();
-            for (others, mine_first) in [(&f.after, false), (&f.before, true)] {
-                for o in others {
-                    let theirs = of_feature.get(o.as_str()).cloned().unwrap_or_default();
-                    for &x in &mine {
-                        for &y in &theirs {
-                            let (a, b) = if mine_first { (x, y) } else { (y, x) };
-                            self.edge(a, b, EdgeReason::Declared);
-                        }
-                    }
-                }
-            }
         }
     }
 
@@ -678,6 +605,7 @@ impl<'c> Run<'c> {
             Err(c) => (None, Some(c)),
         };
         let limits = self.limits();
+        let ignored = self.ignored_writes();
         self.stats.solver = self.prover.stats;
         let outcome = CheckOutcome {
             composition: self.c.name.clone(),
@@ -691,6 +619,7 @@ impl<'c> Run<'c> {
             order,
             cycle,
             limits,
+            ignored,
         };
         let trace = CheckTrace {
             stats: self.stats,
@@ -698,19 +627,4 @@ impl<'c> Run<'c> {
         };
         (outcome, trace)
     }
-}
-
-/// The fields a program's behaviour depends on, each with whether only
-/// assignments to it matter: its `reads:` (every writer), and the fields
-/// it ORs into (`update: or` reads the current value; another `or` writer
-/// commutes with it, an assignment must come first).
-fn read_fields(program: &Program) -> Vec<(&str, bool)> {
-    let mut out: BTreeMap<&str, bool> = BTreeMap::new();
-    for f in &program.reads {
-        out.insert(f.as_str(), false);
-    }
-    for w in program.writes.iter().filter(|w| w.update == Update::Or) {
-        out.entry(w.field.as_str()).or_insert(true);
-    }
-    out.into_iter().collect()
 }
