@@ -417,6 +417,7 @@ fn apply_latency() {
         members: eight(reversed),
         debug_sample: 0,
         timing: false,
+        audit: None,
     };
     let (a, b) = (desired(false), desired(true));
     let mut adapter = RealAdapter::default();

@@ -10,6 +10,7 @@ use dispatcher::{ChainSpec, ConnStamp, Dispatcher, DispatcherError, Hook};
 use thiserror::Error;
 
 use crate::config::{self, ConfigError, ConfigImage};
+use crate::host_audit::AuditStamp;
 use crate::layout::hookpoint_key;
 use crate::resolve::ResolvedObjects;
 use crate::state::{HookpointRecord, RecordMember};
@@ -105,6 +106,9 @@ pub struct DesiredChain {
     /// `ACCORD_TIMING = 1` for every member (`accord apply --timing`): a
     /// load constant, so part of the chain digest (a change reloads).
     pub timing: bool,
+    /// What the host-side audit said about the members' objects (`None`:
+    /// no audit ran, as for chains built by tests and benchmarks).
+    pub audit: Option<AuditStamp>,
 }
 
 #[derive(Debug, Error)]
@@ -156,6 +160,7 @@ pub fn from_composition(
         members,
         debug_sample,
         timing: false,
+        audit: None,
     };
     // Refuse what no dispatcher can run before anything else happens.
     chain.dispatcher()?;
@@ -252,6 +257,7 @@ impl DesiredChain {
             timing: self.timing,
             debug_sample: Some(self.debug_sample),
             previous_generation: None,
+            audit: self.audit.clone(),
         }
     }
 }

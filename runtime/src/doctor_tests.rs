@@ -39,6 +39,7 @@ fn record(generation: u64) -> HookpointRecord {
         timing: false,
         debug_sample: None,
         previous_generation: None,
+        audit: None,
     }
 }
 

@@ -145,6 +145,9 @@ impl HookpointStatus {
             "previous_generation": r.previous_generation,
             // Whether the members measure their run time (`run_ns` below).
             "timing": r.timing,
+            // The host-side audit: {"verdict": "clean", "warnings": N} or
+            // {"verdict": "skipped"} (`apply --skip-audit`); null in older records.
+            "audit": r.audit,
             "link_prog_id": self.link_prog_id,
             "dispatcher_prog_id": self.dispatcher.as_ref().ok().map(|d| d.id),
             // The kernel's BPF_ENABLE_STATS counters of the dispatcher; they

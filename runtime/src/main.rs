@@ -43,7 +43,11 @@ enum Command {
     ///
     /// Checks first, with the same report as `accord check`, and refuses an
     /// unsafe composition before loading anything (exit 1; 2 for invalid
-    /// input). Then builds a generation (chain map, members loaded with their
+    /// input). Each spec's `object:` is loaded exactly as written (a file
+    /// relative to the spec, or `builtin:<name>`) and audited against its
+    /// spec first, as `accord audit` does: an object that does more than
+    /// its spec declares is refused with the audit's report (exit 1).
+    /// Clean verdicts are cached in the state directory. Then builds a generation (chain map, members loaded with their
     /// slots and config, a generated dispatcher) beside the live one and
     /// swaps the cgroup's pinned BPF link to it in one BPF_LINK_UPDATE. Any
     /// failure before the swap (a verifier rejection, say) rolls everything
@@ -53,7 +57,8 @@ enum Command {
     /// running daemon's policy covers is refused (exit 2): change the
     /// policy instead.
     Apply(cli::apply::ApplyArgs),
-    /// Print the steps `accord apply` would take, taking none.
+    /// Print the steps `accord apply` would take, taking none (after the
+    /// same check, object resolution and audit).
     Plan(cli::apply::PlanArgs),
     /// Show every hookpoint accord manages: target, generation, members in
     /// order with their kernel program ids, run counts and run time; and a

@@ -201,6 +201,7 @@ pub fn plan_apply(
             if steps.is_empty()
                 && record.config_digest == config_digest
                 && record.composition_path == desired.composition_path
+                && record.audit == desired.audit
             {
                 return Ok(Plan {
                     key,

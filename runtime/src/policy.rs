@@ -1,7 +1,8 @@
 //! The daemon's policy file: which composition runs on which cgroup, with
 //! per-feature config overrides. Parsing and preparing a target (load the
-//! composition with its overrides, check it, build the desired chain) are
-//! pure apart from reading files; the daemon decides what to do with them.
+//! composition with its overrides, check it, read and audit its member
+//! objects, build the desired chain) are pure apart from reading files
+//! (and the audit's verdict cache); the daemon decides what to do with them.
 //!
 //! ```yaml
 //! reconcile_interval_ms: 2000        # optional: how often to compare desired and observed
@@ -31,6 +32,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::desired::{self, DesiredChain, DesiredError, Target};
+use crate::host_audit::{self, AuditCache, AuditStamp};
 use crate::resolve::{ObjectErrors, ResolvedObjects, SpecObjects};
 
 /// The policy file as written.
@@ -126,6 +128,8 @@ pub enum TargetError {
         #[source]
         source: serde_yaml::Error,
     },
+    #[error("composition {}: a member's object does more than its spec declares (or cannot be audited), refusing it:\n{report}", path.display())]
+    Audit { path: PathBuf, report: String },
     #[error("composition {}: member objects:\n{source}", path.display())]
     Objects {
         path: PathBuf,
@@ -192,13 +196,21 @@ pub struct Prepared {
     /// Every member's object, read once when the target was prepared: what
     /// is loaded on every reconcile until the next reload.
     pub objects: ResolvedObjects,
+    /// The host-side audit of those objects (clean, or nothing is prepared).
+    pub audit: AuditStamp,
     /// Every file the result depends on: composition, catalog, specs, objects.
     pub files: BTreeSet<PathBuf>,
 }
 
-/// Loads, overrides and checks a target's composition. `scratch` is a
-/// private directory for the rewritten composition when there are overrides.
-pub fn prepare(target: &PolicyTarget, scratch: &Path) -> Result<Prepared, TargetError> {
+/// Loads, overrides and checks a target's composition, reads its members'
+/// objects and audits them against their specs (`audits` holds clean
+/// verdicts already given). `scratch` is a private directory for the
+/// rewritten composition when there are overrides.
+pub fn prepare(
+    target: &PolicyTarget,
+    scratch: &Path,
+    audits: &AuditCache,
+) -> Result<Prepared, TargetError> {
     let path = &target.composition;
     let load_report = |errors: &load::LoadErrors| TargetError::Load {
         path: path.clone(),
@@ -273,11 +285,19 @@ pub fn prepare(target: &PolicyTarget, scratch: &Path) -> Result<Prepared, Target
             source,
         },
     )?;
+    let audit = host_audit::audit_members(&loaded.composition, &objects, audits);
+    if !audit.is_clean() {
+        return Err(TargetError::Audit {
+            path: path.clone(),
+            report: audit.refusal_report(),
+        });
+    }
     Ok(Prepared {
         target: target.clone(),
         composition: loaded.composition,
         outcome,
         objects,
+        audit: audit.stamp(),
         files,
     })
 }
@@ -294,6 +314,7 @@ impl Prepared {
             &self.objects,
         )?;
         chain.timing = self.target.timing;
+        chain.audit = Some(self.audit.clone());
         // As `accord apply` records it, so either can adopt the other's chain.
         if let Ok(abs) = std::fs::canonicalize(&chain.composition_path) {
             chain.composition_path = abs;
@@ -431,7 +452,7 @@ mod tests {
         assert_eq!(policy.targets.len(), 2);
         let scratch = std::env::temp_dir().join(format!("accord-policy-ex-{}", std::process::id()));
         for t in &policy.targets {
-            let p = prepare(t, &scratch).unwrap_or_else(|e| panic!("{e}"));
+            let p = prepare(t, &scratch, &AuditCache::none()).unwrap_or_else(|e| panic!("{e}"));
             assert!(p.outcome.is_safe());
         }
         let _ = std::fs::remove_dir_all(scratch);
@@ -501,8 +522,8 @@ mod tests {
             cgroup: "/cg/a".into(),
             cgroup_id: 4242,
         };
-        let on = prepare(&p.targets[0], &scratch).unwrap();
-        let off = prepare(&p.targets[1], &scratch).unwrap();
+        let on = prepare(&p.targets[0], &scratch, &AuditCache::none()).unwrap();
+        let off = prepare(&p.targets[1], &scratch, &AuditCache::none()).unwrap();
         let on = on.desired(target.clone()).unwrap();
         let off = off.desired(target).unwrap();
         assert!(on.timing);
@@ -523,7 +544,7 @@ mod tests {
             timing: false,
             specs: None,
         };
-        let plain = prepare(&t, &scratch).unwrap();
+        let plain = prepare(&t, &scratch, &AuditCache::none()).unwrap();
         let iw = |p: &Prepared| {
             p.composition
                 .features
@@ -543,7 +564,7 @@ mod tests {
             "init_cwnd".into(),
             serde_yaml::from_str("{ iw: 25 }").unwrap(),
         );
-        let over = prepare(&t, &scratch).unwrap();
+        let over = prepare(&t, &scratch, &AuditCache::none()).unwrap();
         assert_eq!(
             iw(&over),
             composer::ir::ConfigValue::Scalar(composer::ir::Literal::Int(25))
@@ -551,7 +572,7 @@ mod tests {
         assert_eq!(over.composition.path, comp);
         t.config.insert("nope".into(), Default::default());
         assert!(matches!(
-            prepare(&t, &scratch),
+            prepare(&t, &scratch, &AuditCache::none()),
             Err(TargetError::UnknownFeature { .. })
         ));
         t.config.remove("nope");
@@ -560,7 +581,7 @@ mod tests {
             serde_yaml::from_str("{ iw: banana }").unwrap(),
         );
         assert!(matches!(
-            prepare(&t, &scratch),
+            prepare(&t, &scratch, &AuditCache::none()),
             Err(TargetError::Load { .. })
         ));
         let _ = std::fs::remove_dir_all(scratch);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::ConfigImage;
+use crate::host_audit::AuditStamp;
 use crate::layout::Layout;
 
 /// One member as applied.
@@ -61,6 +62,11 @@ pub struct HookpointRecord {
     /// swap; `gc` keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_generation: Option<u64>,
+    /// What the host-side audit said when this chain was applied: clean,
+    /// or skipped (`accord apply --skip-audit`). Absent in records written
+    /// before accord audited on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditStamp>,
 }
 
 impl HookpointRecord {

@@ -54,6 +54,7 @@ fn chain(members: Vec<DesiredMember>) -> DesiredChain {
         members,
         debug_sample: 0,
         timing: false,
+        audit: None,
     }
 }
 

@@ -48,6 +48,7 @@ fn chain(timing: bool) -> DesiredChain {
         members: vec![member("init_cwnd"), member("rwnd_init")],
         debug_sample: 0,
         timing,
+        audit: None,
     }
 }
 

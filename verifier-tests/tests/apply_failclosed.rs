@@ -69,11 +69,36 @@ impl Live {
         composition: &Path,
         cgroup: &Path,
     ) -> (Option<i32>, String, String) {
+        self.run_with(cmd, composition, cgroup, &[])
+    }
+
+    fn run_with(
+        &self,
+        cmd: &str,
+        composition: &Path,
+        cgroup: &Path,
+        extra: &[&str],
+    ) -> (Option<i32>, String, String) {
         let c = composition.display().to_string();
         let cg = cgroup.display().to_string();
         let specs = repo().join("specs").display().to_string();
-        let args = [cmd, &c, "--cgroup", &cg, "--specs", &specs];
+        let mut args = vec![cmd, &c, "--cgroup", &cg, "--specs", &specs];
+        args.extend_from_slice(extra);
         self.env.accord(&self.accord, &args)
+    }
+
+    /// The spec of `ebpf/testing/mark_outside_guard.bpf.c` (its object
+    /// written beside it): SO_MARK = 7 and SO_PRIORITY = 5 declared only at
+    /// PASSIVE_ESTABLISHED_CB on local port 9, which the object exceeds.
+    fn mark_spec(&self) -> PathBuf {
+        let object = self.object_file("mark_outside_guard", "mark_outside_guard.bpf.o");
+        let text = format!(
+            "feature: mark_outside_guard\nprograms:\n  - name: mark_outside_guard\n    hook: sock_ops\n    object: {}\n    reads: [op, family, remote_ip4, local_ip4, remote_ip6, local_ip6, remote_port, local_port]\n    writes:\n      - field: SO_MARK\n        value: 7\n        when: op == PASSIVE_ESTABLISHED_CB && local_port == 9\n      - field: SO_PRIORITY\n        value: 5\n        when: op == PASSIVE_ESTABLISHED_CB && local_port == 9\n",
+            object.display()
+        );
+        let path = self.env.dir.join("mark_outside_guard.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     fn record_text(&self) -> String {
@@ -130,15 +155,16 @@ impl Live {
         path
     }
 
-    /// A composition of the spec files `specs`, each for the peer only.
+    /// A composition of the spec files `specs`; those with a `prefixes`
+    /// param get the peer's address only.
     fn composition_of(&self, file: &str, specs: &[&Path]) -> PathBuf {
         let name = file.trim_end_matches(".yaml");
         let mut text = format!("composition: {name}\nhook: sock_ops\nfeatures:\n");
         for s in specs {
-            text.push_str(&format!(
-                "  - spec: {}\n    config: {{ prefixes: [127.0.0.2/32] }}\n",
-                s.display()
-            ));
+            text.push_str(&format!("  - spec: {}\n", s.display()));
+            if std::fs::read_to_string(s).unwrap().contains("  prefixes:") {
+                text.push_str("    config: { prefixes: [127.0.0.2/32] }\n");
+            }
         }
         let path = self.env.dir.join(file);
         std::fs::write(&path, text).unwrap();
@@ -238,4 +264,135 @@ fn an_object_without_the_named_program_or_with_extra_ones_is_refused() {
         0,
         "the stowaway's mark"
     );
+}
+
+/// (SO_MARK, SO_PRIORITY) of a new client socket of the cgroup.
+fn mark_and_priority(cg: &TestCgroup) -> (u32, u32) {
+    let conn = TcpConn::connect_from(cg, PEER).unwrap();
+    (
+        getsockopt_u32(&conn.client, libc::SOL_SOCKET, libc::SO_MARK).unwrap(),
+        getsockopt_u32(&conn.client, libc::SOL_SOCKET, libc::SO_PRIORITY).unwrap(),
+    )
+}
+
+#[test]
+fn apply_and_plan_refuse_an_object_that_does_more_than_its_spec() {
+    let Some(live) = Live::new("fcaudit") else {
+        return;
+    };
+    let init_cwnd = repo().join("specs/features/init_cwnd.yaml");
+    let comp = live.composition_of("marked.yaml", &[&init_cwnd, &live.mark_spec()]);
+    // `accord check` alone passes: the declared effects do not conflict.
+    let c = comp.display().to_string();
+    let specs = repo().join("specs").display().to_string();
+    let (code, out, err) = live
+        .env
+        .accord(&live.accord, &["check", &c, "--specs", &specs]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for cmd in ["plan", "apply"] {
+        let (code, out, err) = live.run(cmd, &comp);
+        assert_eq!(code, Some(1), "{cmd}: {out}{err}");
+        // The report `accord audit` prints, then the refusal.
+        for needle in [
+            "audit mark_outside_guard (",
+            "error: writes SO_MARK when op is BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB, where the spec's `when:` cannot hold",
+            "error: writes SO_PRIORITY when op is BPF_SOCK_OPS_TCP_CONNECT_CB",
+            "result: 2 errors, 0 warnings: the object does more than the spec says",
+            "accord: refusing to load: a member's object does more than its spec declares",
+        ] {
+            assert!(out.contains(needle), "{cmd}: {needle:?} not in:\n{out}");
+        }
+        live.assert_untouched(cmd);
+        assert_eq!(mark_and_priority(&live.cg), (0, 0), "{cmd}: no mark");
+    }
+
+    // The development escape hatch loads it, loudly and on the record, and
+    // a connection then carries the undeclared mark and priority.
+    let skip = ["--skip-audit"];
+    let (code, out, err) = live.run_with("apply", &comp, live.cg.path(), &skip);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("WARNING: --skip-audit"), "{err}");
+    assert_eq!(mark_and_priority(&live.cg), (7, 5));
+    let (code, out, _) = live.env.accord(&live.accord, &["status"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("audit: SKIPPED (accord apply --skip-audit)"),
+        "{out}"
+    );
+    let (_, json, _) = live
+        .env
+        .accord(&live.accord, &["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["hookpoints"][0]["audit"]["verdict"], "skipped", "{json}");
+
+    // Back to an audited chain: the record says so again, and an unchanged
+    // object is not audited twice (its clean verdict is cached).
+    let comp = live.composition_of("good2.yaml", &[&init_cwnd]);
+    let (code, out, err) = live.run("apply", &comp);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("audit: 0 member object(s) audited, 1 clean verdict(s) cached"),
+        "{out}"
+    );
+    assert_eq!(mark_and_priority(&live.cg), (0, 0));
+    let (_, out, _) = live.env.accord(&live.accord, &["status"]);
+    assert!(
+        out.contains("audit: every member object audited clean against its spec"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_daemon_refuses_a_policy_whose_object_does_more_than_its_spec() {
+    let Some(live) = Live::new("fcdaemon") else {
+        return;
+    };
+    let _serial = serial();
+    let mut env = Env::new("fcdaemond");
+    let cg = TestCgroup::create("fcdaemond").unwrap();
+    let target = |composition: &Path| {
+        format!(
+            "  - cgroup: {}\n    composition: {}\n",
+            cg.path().display(),
+            composition.display()
+        )
+    };
+    let init_cwnd = repo().join("specs/features/init_cwnd.yaml");
+    let good = live.composition_of("dgood.yaml", &[&init_cwnd]);
+    let marked = live.composition_of("dmarked.yaml", &[&init_cwnd, &live.mark_spec()]);
+    let limit = std::time::Duration::from_secs(20);
+
+    // Refused at start: exit 1, nothing attached.
+    env.write_policy(&target(&marked));
+    let mut d = env.start();
+    assert_eq!(d.wait_exit(limit), Some(1), "{}", d.log_text());
+    assert!(
+        d.log_text().contains("writes SO_MARK when op is"),
+        "{}",
+        d.log_text()
+    );
+    assert!(env.status_of_records().is_empty());
+
+    // Refused on an edit: the running chain stays as it was.
+    env.write_policy(&target(&good));
+    let mut d = env.start_ready();
+    let before = d.status()["hookpoints"].clone();
+    assert_eq!(before[0]["audit"]["verdict"], "clean", "{before}");
+    env.write_policy(&target(&marked));
+    let refused = holds_within(std::time::Duration::from_secs(5), || {
+        d.status()["last_refusal"]
+            .as_str()
+            .is_some_and(|r| r.contains("does more than its spec declares"))
+    });
+    assert!(refused, "{}", d.log_text());
+    let after = d.status()["hookpoints"].clone();
+    assert_eq!(after[0]["generation"], before[0]["generation"]);
+    assert_eq!(
+        after[0]["members"][0]["prog_id"],
+        before[0]["members"][0]["prog_id"]
+    );
+    assert_eq!(mark_and_priority(&cg), (0, 0));
+    let conn = TcpConn::connect_from(&cg, PEER).unwrap();
+    assert_eq!(tcp_info(&conn.client).unwrap().tcpi_snd_cwnd, 40);
+    d.stop();
 }

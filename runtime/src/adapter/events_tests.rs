@@ -165,6 +165,7 @@ fn chain(debug_sample: u32, timing: bool) -> DesiredChain {
         members: vec![member("init_cwnd", b"a"), member("rto_min", b"b")],
         debug_sample,
         timing,
+        audit: None,
     }
 }
 

@@ -14,6 +14,12 @@ pub struct ApplyArgs {
     pub target: ChainArgs,
     #[command(flatten)]
     pub roots: Roots,
+    /// For development only: load the member objects without auditing them
+    /// against their specs. Loud: a warning now, and the record and
+    /// `accord status` say the chain was never audited. The daemon has no
+    /// such switch.
+    #[arg(long)]
+    pub skip_audit: bool,
 }
 
 /// `accord apply`: check, plan, execute, print what is live.
@@ -22,11 +28,12 @@ pub fn run(args: ApplyArgs) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let desired = match common::desired_chain(&args.target, &comp, &outcome) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
     let layout = args.roots.layout();
+    let desired =
+        match common::desired_chain(&args.target, &layout, &comp, &outcome, args.skip_audit) {
+            Ok(d) => d,
+            Err(code) => return code,
+        };
     let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
     let cgroup = Some(args.target.cgroup.as_path());
     if let Err(code) = daemon_client::refuse_if_managed(&daemon, "apply to", &desired.key, cgroup) {
@@ -71,11 +78,11 @@ pub fn run_plan(args: PlanArgs) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let desired = match common::desired_chain(&args.target, &comp, &outcome) {
+    let layout = args.roots.layout();
+    let desired = match common::desired_chain(&args.target, &layout, &comp, &outcome, false) {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let layout = args.roots.layout();
     let adapter = RealAdapter::default();
     let store = args.roots.store();
     let daemon = daemon_client::query(&daemon_client::socket_path(&layout));

@@ -12,6 +12,7 @@ use composer::outcome::CheckOutcome;
 use runtime::adapter::events::{self, DebugSample};
 use runtime::adapter::BpfAdapter;
 use runtime::desired::{self, DesiredChain, Target};
+use runtime::host_audit::{self, AuditStamp, Verdict};
 use runtime::layout::{self, Layout};
 use runtime::lifecycle::{self, HookpointStatus};
 use runtime::lock::HostLock;
@@ -125,11 +126,16 @@ pub fn load_and_check(
     Ok((loaded.composition, outcome))
 }
 
-/// Builds the desired chain for a checked composition.
+/// Builds the desired chain for a checked composition: reads every
+/// member's object and audits it against its spec (refusing with the
+/// audit's report, exit 1, if one does more than its spec declares),
+/// unless `skip_audit` (`accord apply --skip-audit`, loud and recorded).
 pub fn desired_chain(
     args: &ChainArgs,
+    layout: &Layout,
     comp: &Composition,
     outcome: &CheckOutcome,
+    skip_audit: bool,
 ) -> Result<DesiredChain, ExitCode> {
     let target = Target::of_cgroup(&args.cgroup).map_err(|e| {
         eprintln!("accord: --cgroup {}: {e}", args.cgroup.display());
@@ -137,11 +143,13 @@ pub fn desired_chain(
     })?;
     let order = outcome.order.as_deref().unwrap_or_default();
     let objects = resolve_objects(comp)?;
+    let stamp = audit_or_refuse(comp, &objects, layout, skip_audit)?;
     let mut chain = desired::from_composition(comp, order, target, args.debug_sample, &objects)
         .map_err(|e| {
             eprintln!("accord: {e}");
             ExitCode::from(EXIT_INPUT)
         })?;
+    chain.audit = Some(stamp);
     chain.timing = args.timing;
     // Records name the composition by its absolute path.
     if let Ok(abs) = std::fs::canonicalize(&chain.composition_path) {
@@ -179,6 +187,38 @@ pub fn permission_denied(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = err.source();
     }
     false
+}
+
+/// The host-side audit of every member object (`runtime::host_audit`),
+/// with this host's verdict cache. On an undeclared effect prints the same
+/// report as `accord audit` and returns exit 1 (2 if an object could not
+/// be audited at all).
+pub fn audit_or_refuse(
+    comp: &Composition,
+    objects: &ResolvedObjects,
+    layout: &Layout,
+    skip_audit: bool,
+) -> Result<AuditStamp, ExitCode> {
+    if skip_audit {
+        eprintln!(
+            "accord: WARNING: --skip-audit: the member objects are NOT checked against \
+             their specs, so what runs may do more than `accord check` proved; the \
+             record and `accord status` say so until the next audited apply"
+        );
+        return Ok(AuditStamp::Skipped);
+    }
+    let audit = host_audit::audit_members(comp, objects, &host_audit::cache_for(layout));
+    let why = match audit.verdict() {
+        Verdict::Clean => {
+            println!("{}", audit.summary());
+            return Ok(audit.stamp());
+        }
+        Verdict::Undeclared => "a member's object does more than its spec declares",
+        Verdict::Unaudited => "a member's object could not be audited",
+    };
+    print!("{}", audit.refusal_report());
+    println!("accord: refusing to load: {why} (the bytecode audit above); nothing was loaded");
+    Err(audit.verdict().exit_code())
 }
 
 /// Refuses to go on without bpffs.
@@ -227,6 +267,12 @@ pub fn print_hookpoint(st: &HookpointStatus) {
                 "  chain: {:.1} ns per event (the dispatcher's kernel stats cover every tail-called member)",
                 d.run_time_ns as f64 / d.run_cnt as f64
             );
+        }
+    }
+    match &r.audit {
+        Some(a) => println!("  audit: {a}"),
+        None => {
+            println!("  audit: not recorded (applied by an accord that did not audit on the host)")
         }
     }
     let timing = r.timing;

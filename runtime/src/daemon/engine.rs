@@ -42,12 +42,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// A composition that is not safe (as opposed to invalid input).
+    /// A composition that is not safe, or a member object that does more
+    /// than its spec declares (as opposed to invalid input).
     pub fn is_unsafe(&self) -> bool {
         matches!(
             self,
             Refusal::Target {
-                source: TargetError::Unsafe { .. },
+                source: TargetError::Unsafe { .. } | TargetError::Audit { .. },
                 ..
             }
         )
@@ -217,9 +218,10 @@ impl Engine {
         let policy = policy::read(&self.policy_path, &self.cgroup_root)?;
         files.extend(policy.targets.iter().map(|t| t.composition.clone()));
         let scratch = self.layout.state_dir.join("daemon").join("scratch");
+        let audits = crate::host_audit::cache_for(&self.layout);
         let mut out = Vec::new();
         for t in &policy.targets {
-            let p = policy::prepare(t, &scratch).map_err(|source| Refusal::Target {
+            let p = policy::prepare(t, &scratch, &audits).map_err(|source| Refusal::Target {
                 cgroup: t.cgroup.clone(),
                 source,
             })?;

@@ -242,6 +242,7 @@ mod tests {
             members: vec![member("rwnd_init"), member("init_cwnd")],
             debug_sample: 0,
             timing: false,
+            audit: None,
         };
         // Generation 3's pins of the member in slot 1, as the adapter leaves them.
         let dir = layout.member_dir(&key, 3, 1, "init_cwnd", "init_cwnd");

@@ -94,6 +94,7 @@ pub fn chain(cgroup: &std::path::Path, members: Vec<DesiredMember>) -> DesiredCh
         members,
         debug_sample: 0,
         timing: false,
+        audit: None,
     }
 }
 
