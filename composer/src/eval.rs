@@ -272,6 +272,17 @@ pub fn guard_holds(g: &Guard, feature: &Feature, w: &Witness) -> Result<bool, Ev
         Guard::Cmp { lhs, op, rhs } => {
             compare(&operand(lhs, feature, w)?, *op, &operand(rhs, feature, w)?)?
         }
+        Guard::SamePrefix { lhs, rhs, bits } => {
+            let word = |f: &String| match operand(&Operand::Field(f.clone()), feature, w)? {
+                Literal::Int(v) => Ok(v as u32),
+                s => Err(EvalError::Incomparable {
+                    left: s,
+                    right: Literal::Int(0),
+                }),
+            };
+            let shift = 32 - u32::from((*bits).clamp(1, 32));
+            (word(lhs)? >> shift) == (word(rhs)? >> shift)
+        }
         Guard::In {
             operand: Operand::Field(f),
             set: SetExpr::Param(p),

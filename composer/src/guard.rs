@@ -25,6 +25,7 @@
 //! Errors carry the character offset inside the guard text; the loader maps
 //! it to a line and column of the YAML file. This module does no I/O.
 
+mod masked;
 mod print;
 mod syntax;
 mod typeck;
@@ -79,6 +80,10 @@ pub enum GuardErrorKind {
     BadIpv6 { text: String, reason: String },
     #[error("invalid CIDR `{text}`: {reason}")]
     BadCidr { text: String, reason: String },
+    #[error("invalid masked field `{text}`: write FIELD/LEN with LEN a prefix length (0..=128 for IPv6 and `remote_ip`/`local_ip`, 0..=32 for IPv4)")]
+    BadMask { text: String },
+    #[error("{what}")]
+    Masked { what: String },
     #[error("a CIDR can only follow `in` or `not in`")]
     CidrOutsideIn,
     #[error("expected {expected}, found {found}")]

@@ -261,6 +261,15 @@ pub enum Guard {
         set: SetExpr,
         negated: bool,
     },
+    /// The first `bits` bits (1..=32) of two 32-bit readable fields are
+    /// equal: a word of `remote_ip6/44 == local_ip6/44` (the front end
+    /// lowers a masked comparison of two addresses to these and `==` of
+    /// whole words).
+    SamePrefix {
+        lhs: String,
+        rhs: String,
+        bits: u8,
+    },
 }
 
 /// What a write stores into its field.

@@ -46,6 +46,8 @@ pub fn may_hold(guard: &Guard, op: u64) -> bool {
 
 fn eval(g: &Guard, op: u64) -> Tri {
     match g {
+        // Two address fields: unknown whatever the op.
+        Guard::SamePrefix { .. } => Tri::Unknown,
         Guard::True => Tri::True,
         Guard::False => Tri::False,
         Guard::Not(x) => eval(x, op).not(),

@@ -82,6 +82,7 @@ pub fn pretty(g: &Guard, scope: Scope<'_>) -> String {
                 operand(rhs, ty.as_ref())
             )
         }
+        Guard::SamePrefix { lhs, rhs, bits } => format!("(prefix{bits}== {lhs} {rhs})"),
         Guard::In {
             operand: o,
             set,

@@ -22,6 +22,8 @@ pub(crate) enum Tok {
     Int(u64),
     /// `-N`: a negative integer, by its magnitude.
     NegInt(u64),
+    /// `FIELD/LEN`: the first `LEN` bits of an address field.
+    Masked(String, u32),
     Ipv4(u32),
     Cidr(Cidr4),
     /// An IPv6 address (`2001:db8::1`, `::ffff:10.0.0.1`) as its 128-bit value.
@@ -48,6 +50,7 @@ impl Tok {
             Tok::Param(s) => format!("`${s}`"),
             Tok::Int(v) => format!("`{v}`"),
             Tok::NegInt(v) => format!("`-{v}`"),
+            Tok::Masked(f, len) => format!("`{f}/{len}`"),
             Tok::Ipv4(v) => format!("`{}`", super::print::ipv4(*v)),
             Tok::Cidr(c) => format!("`{}/{}`", super::print::ipv4(c.addr), c.len),
             Tok::Ipv6(v) => format!("`{}`", std::net::Ipv6Addr::from(*v)),
@@ -76,6 +79,9 @@ pub(crate) enum Atom {
     Int(u64),
     /// A negative integer `-N`, by its magnitude (only signed fields take it).
     NegInt(u64),
+    /// `FIELD/LEN`: the first `LEN` bits of an address field (only a masked
+    /// comparison of two address fields takes it).
+    Masked(String, u32),
     Ipv4(u32),
     Ipv6(u128),
     Str(String),
@@ -222,7 +228,30 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Token>, GuardError> {
             while i < chars.len() && is_ident_char(chars[i]) {
                 i += 1;
             }
-            Tok::Ident(chars[start..i].iter().collect())
+            let name: String = chars[start..i].iter().collect();
+            if chars.get(i) == Some(&'/') {
+                // `remote_ip6/44`: a field's first 44 bits.
+                let slash = i;
+                i += 1;
+                while i < chars.len() && is_ident_char(chars[i]) {
+                    i += 1;
+                }
+                let len_text: String = chars[slash + 1..i].iter().collect();
+                match len_text.parse::<u32>() {
+                    Ok(len) if len <= 128 => Tok::Masked(name, len),
+                    _ => {
+                        return Err(err(
+                            start,
+                            i - start,
+                            GuardErrorKind::BadMask {
+                                text: chars[start..i].iter().collect(),
+                            },
+                        ))
+                    }
+                }
+            } else {
+                Tok::Ident(name)
+            }
         } else {
             return Err(err(i, 1, GuardErrorKind::UnexpectedChar { ch: c }));
         };
@@ -627,6 +656,7 @@ impl Parser {
             Tok::Ident(ref s) if s == "false" => Atom::Bool(false),
             Tok::Ident(ref s) if s == "in" || s == "not" => return Err(self.expected(what)),
             Tok::Ident(s) => Atom::Ident(s),
+            Tok::Masked(f, len) => Atom::Masked(f, len),
             Tok::Param(s) => Atom::Param(s),
             Tok::Int(v) => Atom::Int(v),
             Tok::NegInt(v) => Atom::NegInt(v),

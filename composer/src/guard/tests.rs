@@ -111,6 +111,13 @@ fn parses_and_types() {
         ("0 > $delta", "(in $delta 2147483648..4294967295)"),
         ("$delta <= 2147483647", "(|| (in $delta 2147483648..4294967295) (in $delta 0..2147483647))"),
         ("$delta < -2147483648", "false"),
+        // Masked comparisons of two addresses: whole words, then a prefix.
+        ("remote_ip6/44 == local_ip6/44", "(&& (== remote_ip6[0] local_ip6[0]) (prefix12== remote_ip6[1] local_ip6[1]))"),
+        ("remote_ip6/64 != local_ip6/64", "(! (&& (== remote_ip6[0] local_ip6[0]) (== remote_ip6[1] local_ip6[1])))"),
+        ("remote_ip4/24 == local_ip4/24", "(prefix24== remote_ip4 local_ip4)"),
+        ("remote_ip4/32 == local_ip4/32", "(== remote_ip4 local_ip4)"),
+        ("remote_ip6/0 == local_ip6/0", "true"),
+        ("remote_ip6/128 == local_ip6/128", "(&& (== remote_ip6[0] local_ip6[0]) (== remote_ip6[1] local_ip6[1]) (== remote_ip6[2] local_ip6[2]) (== remote_ip6[3] local_ip6[3]))"),
         // 128-bit addresses lower to their four u32 words.
         ("remote_ip6 in 2001:db8::/32", "(&& (== remote_ip6[0] 536939960))"),
         ("remote_ip6 in 2001:db8:8000::/33", "(&& (== remote_ip6[0] 536939960) (in remote_ip6[1] 2147483648..4294967295))"),
@@ -163,6 +170,14 @@ fn reports_errors_at_their_characters() {
         ("remote_ip6 >= ::1", "^^^^^^^^^^ field `remote_ip6` (ipv6) can only be compared with `==` or `!=`"),
         ("remote_ip6 in $ports", "              ^^^^^^ field `remote_ip6` (ipv6) cannot be in `$ports` (port_set)"),
         ("::1 in 2001:db8::/32", "^^^ the left side of `in` must be a field or a `$param`"),
+        ("remote_ip6/44 == local_ip6/48", "                 ^^^^^^^^^^^^ the two sides are masked to different lengths (/44 and /48)"),
+        ("remote_ip6/44 == local_ip4/44", "                 ^^^^^^^^^^^^ `remote_ip6` and `local_ip4` are addresses of different widths (128 and 32 bits); compare remote_ip4 with local_ip4, remote_ip6 or remote_ip with local_ip6 or local_ip"),
+        ("remote_ip4/40 == local_ip4/40", "^^^^^^^^^^^^^ /40 is longer than `remote_ip4` (32 bits)"),
+        ("remote_ip6/44 < local_ip6/44", "^^^^^^^^^^^^^ masked addresses can only be compared with `==` or `!=`"),
+        ("remote_ip6/44 == 2001:db8::", "                 ^^^^^^^^^^ a masked comparison needs an address field with the same `/len` on both sides; to test a prefix, write `remote_ip6 in PREFIX/44`; to compare two fields, mask both (`remote_ip6/44 == other/44`)"),
+        ("remote_port/8 == local_port/8", "^^^^^^^^^^^^^ `remote_port` is not an address field; a mask (`/len`) applies to remote_ip, local_ip, remote_ip4, local_ip4, remote_ip6 or local_ip6"),
+        ("remote_ip6/x == local_ip6/44", "^^^^^^^^^^^^ invalid masked field `remote_ip6/x`: write FIELD/LEN with LEN a prefix length (0..=128 for IPv6 and `remote_ip`/`local_ip`, 0..=32 for IPv4)"),
+        ("remote_ip6/129 == local_ip6/129", "^^^^^^^^^^^^^^ invalid masked field `remote_ip6/129`: write FIELD/LEN with LEN a prefix length (0..=128 for IPv6 and `remote_ip`/`local_ip`, 0..=32 for IPv4)"),
         ("$delta == -2147483649", "          ^^^^^^^^^^^ -2147483649 is out of range for param `$delta` (i32) (-2147483648..=2147483647)"),
         ("remote_port == -1", "               ^^ cannot compare field `remote_port` (u16) with integer -1"),
         ("$delta < $delta", "^^^^^^ param `$delta` (i32) is signed: compare it with a literal (`< 0`, `>= -1`); an order comparison of two signed operands is not supported"),
@@ -202,6 +217,12 @@ fn never_panics_on_odd_input() {
         "remote_ip6 in ::/999999999999",
         "fe80::1%eth0 == remote_ip6",
         "remote_ip in {::1, 1.2.3.4, 5}",
+        "remote_ip6/ == local_ip6/",
+        "remote_ip6/44",
+        "remote_ip6/44 in 10.0.0.0/8",
+        "op/3 == op/3",
+        "nope/3 == nope/3",
+        "remote_ip/104 != local_ip/104 || remote_ip4/0 == local_ip4/0",
     ];
     for text in odd {
         let _ = compile(text, scope);

@@ -156,6 +156,7 @@ fn literal_desc(atom: &Atom) -> String {
         Atom::Param(s) => format!("`${s}`"),
         Atom::Int(v) => format!("integer {v}"),
         Atom::NegInt(v) => format!("integer -{v}"),
+        Atom::Masked(f, len) => format!("`{f}/{len}`"),
         Atom::Ipv4(v) => format!("IPv4 address {}", super::print::ipv4(*v)),
         Atom::Ipv6(v) => format!("IPv6 address {}", std::net::Ipv6Addr::from(*v)),
         Atom::Str(s) => format!("string \"{s}\""),
@@ -172,6 +173,9 @@ impl Typer<'_, '_> {
     fn expr(&mut self, expr: &Expr) -> Guard {
         match expr {
             Expr::Cmp { lhs, op, rhs } => {
+                if let Some(r) = super::masked::cmp(self.scope, lhs, *op, rhs, self.used) {
+                    return r.unwrap_or_else(|err| self.push(err));
+                }
                 if let Some(r) = super::wide::cmp(self.scope, lhs, *op, rhs, self.used) {
                     return r.unwrap_or_else(|err| self.push(err));
                 }

@@ -39,7 +39,7 @@ impl WideField {
         }
     }
 
-    fn word(&self, i: usize) -> Operand {
+    pub(super) fn word(&self, i: usize) -> Operand {
         Operand::Field(word_field(&self.name, i))
     }
 }
@@ -147,6 +147,7 @@ fn describe(a: &Atom) -> String {
         Atom::Param(s) => format!("`${s}`"),
         Atom::Int(v) => format!("integer {v}"),
         Atom::NegInt(v) => format!("integer -{v}"),
+        Atom::Masked(f, len) => format!("`{f}/{len}`"),
         Atom::Ipv4(v) => format!("IPv4 address {}", super::print::ipv4(*v)),
         Atom::Ipv6(v) => format!("IPv6 address {}", std::net::Ipv6Addr::from(*v)),
         Atom::Str(s) => format!("string \"{s}\""),

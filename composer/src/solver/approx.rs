@@ -411,6 +411,8 @@ impl<'c> Approximator<'c> {
     /// disjunctions over one field.
     pub fn approx(&self, feature: &Feature, g: &Guard, positive: bool) -> (GuardBox, bool) {
         match g {
+            // Field against field: any values (not exact).
+            Guard::SamePrefix { .. } => (GuardBox::top(), false),
             Guard::True if positive => (GuardBox::top(), true),
             Guard::False if !positive => (GuardBox::top(), true),
             Guard::True | Guard::False => (GuardBox::Bottom, true),

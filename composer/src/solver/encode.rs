@@ -571,6 +571,17 @@ impl<'c> Encoder<'c> {
                 let b = self.operand(feature, rhs)?;
                 self.compare(feature, a, *op, b)?
             }
+            Guard::SamePrefix { lhs, rhs, bits } => {
+                let bits = u32::from((*bits).clamp(1, 32));
+                let (a, b) = (self.field(lhs)?, self.field(rhs)?);
+                let (ok_a, a) = Self::fit(a, 32);
+                let (ok_b, b) = Self::fit(b, 32);
+                Formula::and([
+                    ok_a,
+                    ok_b,
+                    Formula::eq(a.extract(31, 32 - bits), b.extract(31, 32 - bits)),
+                ])
+            }
             Guard::In {
                 operand,
                 set,

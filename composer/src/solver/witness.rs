@@ -31,6 +31,10 @@ impl Footprint {
                 self.add_operand(lhs);
                 self.add_operand(rhs);
             }
+            Guard::SamePrefix { lhs, rhs, .. } => {
+                self.fields.insert(lhs.clone());
+                self.fields.insert(rhs.clone());
+            }
             Guard::In { operand, set, .. } => {
                 self.add_operand(operand);
                 if let SetExpr::Param(p) = set {
