@@ -126,8 +126,8 @@ pub fn run_action(
         Action::UpdateLink {
             link_pin,
             new_prog_pin,
-            old_prog_pin,
-        } => adapter.update_link(link_pin, new_prog_pin, old_prog_pin)?,
+            old_prog,
+        } => adapter.update_link(link_pin, new_prog_pin, old_prog)?,
         Action::WriteState { record } => store.save(record)?,
         Action::RemoveState { key } => store.remove(key)?,
     }

@@ -49,11 +49,25 @@ pub fn observe(
         None => None,
     };
     let dir = layout.hookpoint_dir(key);
-    let generations = adapter
+    let generations: Vec<u64> = adapter
         .list_dir(&dir)?
         .iter()
         .filter_map(|p| generation_of(&p.file_name()?.to_string_lossy()))
         .collect();
+    // Which generation the link runs (its dispatcher and chain pinned).
+    let link_generation = link_prog_id.and_then(|running| {
+        generations.iter().copied().find(|g| {
+            let pin = layout.dispatcher_pin(key, *g);
+            adapter.exists(&layout.chain_pin(key, *g))
+                && adapter.prog_stats(&pin).is_ok_and(|s| s.id == running)
+        })
+    });
+    let members_missing = record.as_ref().is_some_and(|r| {
+        r.members.iter().any(|m| {
+            let dir = layout.member_dir(key, r.generation, m.slot, &m.feature, &m.program);
+            !adapter.exists(&dir.join("prog"))
+        })
+    });
     let struct_ops_registered = adapter
         .list_dir(&layout.struct_ops_root())?
         .iter()
@@ -64,6 +78,8 @@ pub fn observe(
         record,
         link_prog_id,
         live_dispatcher_id,
+        link_generation,
+        members_missing,
         generations,
         hookpoint_dir_exists: adapter.exists(&dir),
         conn_map_exists: adapter.exists(&layout.conn_map_pin(key)),

@@ -122,6 +122,56 @@ fn detach_and_repair_plans() {
 }
 
 #[test]
+fn a_link_the_record_does_not_explain_is_updated_in_place_never_unpinned() {
+    let (mut a, mut store) = (fake(), MemStateStore::default());
+    let desired = four();
+    lifecycle::apply(&layout(), &mut a, &mut store, &desired).unwrap();
+    let link_pin = layout().link_pin(&desired.key);
+    // The record is lost (or was never written): the link runs generation 1.
+    store.remove(&desired.key).unwrap();
+    let plan = lifecycle::plan_for(&layout(), &a, &store, &desired).unwrap();
+    assert_eq!(plan.kind, PlanKind::Repair { generation: 2 });
+    let text = plan.to_string();
+    assert!(
+        text.contains("swap /bpf/accord/sock_ops-cg77/link from /bpf/accord/sock_ops-cg77/gen-1/dispatcher to /bpf/accord/sock_ops-cg77/gen-2/dispatcher (one BPF_LINK_UPDATE)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("unpin {}", link_pin.display())),
+        "{text}"
+    );
+    lifecycle::apply(&layout(), &mut a, &mut store, &desired).unwrap();
+    let record = store.load(&desired.key).unwrap().unwrap();
+    assert_eq!(
+        (record.generation, record.previous_generation),
+        (2, Some(1)),
+        "generation 1 keeps serving the connections it stamped"
+    );
+    let st = lifecycle::status(&layout(), &a, &store).unwrap();
+    assert!(st[0].drift.is_empty(), "{:?}", st[0].drift);
+
+    // A link running a program no generation of accord's holds: updated
+    // by program id, still in place.
+    a.remove_tree(&layout().generation_dir(&desired.key, 1))
+        .unwrap();
+    store.remove(&desired.key).unwrap();
+    a.remove_tree(&layout().generation_dir(&desired.key, 2).join("chain"))
+        .unwrap();
+    let running = link_prog(&a, &desired.key).unwrap();
+    let plan = lifecycle::plan_for(&layout(), &a, &store, &desired).unwrap();
+    assert_eq!(plan.kind, PlanKind::Repair { generation: 3 });
+    assert!(
+        plan.to_string().contains(&format!(
+            "from program {running} to /bpf/accord/sock_ops-cg77/gen-3/dispatcher"
+        )),
+        "{plan}"
+    );
+    lifecycle::apply(&layout(), &mut a, &mut store, &desired).unwrap();
+    assert_ne!(link_prog(&a, &desired.key), Some(running));
+    assert!(a.exists(&link_pin));
+}
+
+#[test]
 fn apply_then_apply_again_is_a_no_op() {
     let (mut a, mut store) = (fake(), MemStateStore::default());
     let desired = four();

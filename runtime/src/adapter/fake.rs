@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use dispatcher::{Dispatcher, Hook};
 
 use super::{
-    AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberCounters, MemberLoad, ProgStats,
-    StatsSession,
+    AdapterError, AdapterResult, BpfAdapter, ExpectedProg, KernelFeatures, MemberCounters,
+    MemberLoad, ProgStats, StatsSession,
 };
 
 /// A map's contents: key bytes to value bytes.
@@ -371,7 +371,7 @@ impl BpfAdapter for FakeAdapter {
         &mut self,
         link_pin: &Path,
         new_prog_pin: &Path,
-        old_prog_pin: &Path,
+        old: &ExpectedProg,
     ) -> AdapterResult<()> {
         self.call(format!(
             "update_link {} {}",
@@ -379,7 +379,10 @@ impl BpfAdapter for FakeAdapter {
             new_prog_pin.display()
         ))?;
         let new = self.prog_id(new_prog_pin)?;
-        let old = self.prog_id(old_prog_pin)?;
+        let old = match old {
+            ExpectedProg::Pin(pin) => self.prog_id(pin)?,
+            ExpectedProg::Id(id) => *id,
+        };
         match self.pins.get_mut(link_pin) {
             Some(FakePin::Link { prog_id, .. }) if *prog_id == old => {
                 *prog_id = new;

@@ -170,6 +170,24 @@ impl AdapterError {
 
 pub type AdapterResult<T> = Result<T, AdapterError>;
 
+/// The program a link must be running for an update to go through
+/// (`BPF_F_REPLACE`): by its pin, or by its id for a program accord has no
+/// pin of (a repair of a link whose generation was never recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedProg {
+    Pin(PathBuf),
+    Id(u32),
+}
+
+impl std::fmt::Display for ExpectedProg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedProg::Pin(p) => write!(f, "{}", p.display()),
+            ExpectedProg::Id(id) => write!(f, "program {id}"),
+        }
+    }
+}
+
 /// Every kernel and bpffs operation the runtime performs.
 pub trait BpfAdapter {
     /// What this kernel offers.
@@ -217,12 +235,13 @@ pub trait BpfAdapter {
         link_pin: &Path,
     ) -> AdapterResult<u32>;
     /// Points the pinned link at another program in one `BPF_LINK_UPDATE`,
-    /// only if it still runs `old_prog_pin`'s program.
+    /// only if it still runs the `old` program (`BPF_F_REPLACE`). The link
+    /// stays attached throughout: no event ever finds the hook empty.
     fn update_link(
         &mut self,
         link_pin: &Path,
         new_prog_pin: &Path,
-        old_prog_pin: &Path,
+        old: &ExpectedProg,
     ) -> AdapterResult<()>;
     /// The program id a pinned link runs; `None` when there is no such pin.
     fn link_prog_id(&self, link_pin: &Path) -> AdapterResult<Option<u32>>;

@@ -11,8 +11,8 @@ use aya::{EbpfLoader, VerifierLogLevel};
 use dispatcher::{Dispatcher, Hook, CHAIN_MAP_NAME, DISPATCHER_PROG_NAME};
 
 use super::{
-    AdapterError, AdapterResult, BpfAdapter, KernelFeatures, MemberCounters, MemberLoad, ProgStats,
-    StatsSession,
+    AdapterError, AdapterResult, BpfAdapter, ExpectedProg, KernelFeatures, MemberCounters,
+    MemberLoad, ProgStats, StatsSession,
 };
 use crate::plan::ConnMap;
 use crate::sys;
@@ -378,11 +378,15 @@ impl BpfAdapter for RealAdapter {
         &mut self,
         link_pin: &Path,
         new_prog_pin: &Path,
-        old_prog_pin: &Path,
+        old: &ExpectedProg,
     ) -> AdapterResult<()> {
         let link = get(link_pin)?;
         let new = get(new_prog_pin)?;
-        let old = get(old_prog_pin)?;
+        let old = match old {
+            ExpectedProg::Pin(pin) => get(pin)?,
+            ExpectedProg::Id(id) => sys::prog_fd_by_id(*id)
+                .map_err(|e| AdapterError::sys(format!("opening program {id}"), e))?,
+        };
         sys::link_update(link.as_fd(), new.as_fd(), Some(old.as_fd()))
             .map_err(|e| AdapterError::sys(format!("swapping {}", link_pin.display()), e))
     }

@@ -335,6 +335,16 @@ impl Engine {
         };
         let generation = generation_of(&plan.kind);
         if let PlanKind::NoChange { generation } = plan.kind {
+            // Adoption: nothing loaded. Only leftovers of an interrupted
+            // run (stale generations) are removed.
+            if !plan.steps.is_empty() {
+                match executor::execute(&plan, &mut self.adapter, &mut self.store) {
+                    Ok(done) => {
+                        info!(hookpoint = %key, generation, steps = done.steps, "removed stale generations")
+                    }
+                    Err(e) => warn!(hookpoint = %key, generation, "cleanup failed: {e}"),
+                }
+            }
             let was = std::mem::replace(
                 &mut self.targets[i].phase,
                 Phase::Live {

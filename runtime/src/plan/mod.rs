@@ -1,15 +1,17 @@
 //! Plans are data: `plan_apply(desired, observed)` and `plan_detach` compute
 //! the steps that take a hookpoint from what is observed to what is
 //! desired, each with its undo, without touching anything. The executor
-//! (`executor`) runs them. `accord plan` prints them.
+//! (`executor`) runs them. `accord plan` prints them (`display.rs`).
 
-use std::fmt;
+mod display;
+
 use std::path::PathBuf;
 
 use dispatcher::{
     ConnStamp, Dispatcher, DispatcherError, Hook, CONN_MAP_NAME, PREV_CHAIN_MAP_NAME, REQ_MAP_NAME,
 };
 
+pub use crate::adapter::ExpectedProg;
 use crate::config::CONFIG_MAP;
 use crate::desired::{DesiredChain, ObjectImage};
 use crate::layout::Layout;
@@ -23,6 +25,12 @@ pub struct Observed {
     pub link_prog_id: Option<u32>,
     /// The id of the recorded generation's pinned dispatcher, if it exists.
     pub live_dispatcher_id: Option<u32>,
+    /// The generation whose pinned dispatcher (and chain) the link runs,
+    /// whether or not the record names it (after a kill between the link
+    /// update and the record write, it does not).
+    pub link_generation: Option<u64>,
+    /// Some recorded member's program is not pinned where the record says.
+    pub members_missing: bool,
     /// Generation numbers with a directory in bpffs.
     pub generations: Vec<u64>,
     pub hookpoint_dir_exists: bool,
@@ -35,11 +43,27 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// The record is live: its dispatcher is what the link runs.
+    /// The record is live: its dispatcher is what the link runs, and its
+    /// members are pinned.
     pub fn healthy(&self) -> bool {
         self.record.is_some()
             && self.link_prog_id.is_some()
             && self.link_prog_id == self.live_dispatcher_id
+            && !self.members_missing
+    }
+
+    /// Generation directories neither the record's live one nor the one it
+    /// replaced: leftovers of an interrupted run (`doctor` reports them).
+    fn stale_generations(&self, record: &HookpointRecord) -> Vec<u64> {
+        let mut stale: Vec<u64> = self
+            .generations
+            .iter()
+            .copied()
+            .filter(|g| !record.keeps(*g))
+            .collect();
+        stale.sort_unstable();
+        stale.dedup();
+        stale
     }
 }
 
@@ -115,10 +139,12 @@ pub enum Action {
         prog_pin: PathBuf,
         link_pin: PathBuf,
     },
+    /// One `BPF_LINK_UPDATE` of the pinned link, only if it still runs
+    /// `old_prog`: the hook is never without a program.
     UpdateLink {
         link_pin: PathBuf,
         new_prog_pin: PathBuf,
-        old_prog_pin: PathBuf,
+        old_prog: ExpectedProg,
     },
     WriteState {
         record: Box<HookpointRecord>,
@@ -148,7 +174,7 @@ pub enum PlanKind {
     Fresh { generation: u64 },
     /// A new generation replaces the live one in one link update.
     Swap { from: u64, to: u64 },
-    /// The record and the kernel disagree: build anew and re-attach.
+    /// The record and the kernel disagree: build anew and point the link at it (attach only if the link is gone).
     Repair { generation: u64 },
     /// Remove the hookpoint.
     Detach,
@@ -203,6 +229,12 @@ pub fn plan_apply(
                 && record.composition_path == desired.composition_path
                 && record.audit == desired.audit
             {
+                // Nothing to change; only what an interrupted run left.
+                let steps = observed
+                    .stale_generations(record)
+                    .into_iter()
+                    .map(|g| cleanup(layout.generation_dir(&key, g)))
+                    .collect();
                 return Ok(Plan {
                     key,
                     kind: PlanKind::NoChange {
@@ -231,12 +263,15 @@ pub fn plan_apply(
         ));
     }
     // sock_ops generations keep each connection on one generation.
-    let stamp = (desired.hook == Hook::SockOps).then(|| ConnStamp {
+    // The generation that keeps serving the connections it stamped: the
+    // live one in a swap, or in a repair whichever the link runs now.
+    let replaced = match (&observed.record, observed.healthy()) {
+        (Some(r), true) => Some(r.generation),
+        _ => observed.link_generation,
+    };
+    let stamp = (desired.hook == Hook::SockOps).then_some(ConnStamp {
         generation: next,
-        previous: observed
-            .healthy()
-            .then(|| observed.record.as_ref().map(|r| r.generation))
-            .flatten(),
+        previous: replaced,
     });
     if stamp.is_some() {
         let maps = [
@@ -276,18 +311,7 @@ pub fn plan_apply(
     let kind = match (&observed.record, observed.healthy(), observed.link_prog_id) {
         (Some(record), true, _) => {
             let old_dispatcher = layout.dispatcher_pin(&key, record.generation);
-            steps.push(step(
-                Action::UpdateLink {
-                    link_pin: link_pin.clone(),
-                    new_prog_pin: new_dispatcher.clone(),
-                    old_prog_pin: old_dispatcher.clone(),
-                },
-                Some(Action::UpdateLink {
-                    link_pin,
-                    new_prog_pin: old_dispatcher,
-                    old_prog_pin: new_dispatcher,
-                }),
-            ));
+            steps.push(swap_link(&link_pin, &new_dispatcher, &old_dispatcher));
             PlanKind::Swap {
                 from: record.generation,
                 to: next,
@@ -297,17 +321,29 @@ pub fn plan_apply(
             steps.push(step(create, Some(Action::Unpin { path: link_pin })));
             PlanKind::Fresh { generation: next }
         }
-        (_, _, link) => {
-            // A link the record does not explain (or none where one should
-            // be): drop it and attach the new generation.
-            if link.is_some() {
-                steps.push(step(
-                    Action::Unpin {
-                        path: link_pin.clone(),
+        (_, _, Some(running)) => {
+            // A link the record does not explain: accord's own (it is
+            // pinned under accord's root), so it is updated in place, never
+            // detached and attached again, and no connection finds the hook
+            // empty in between.
+            match observed.link_generation {
+                Some(g) => {
+                    let old = layout.dispatcher_pin(&key, g);
+                    steps.push(swap_link(&link_pin, &new_dispatcher, &old));
+                }
+                None => steps.push(step(
+                    Action::UpdateLink {
+                        link_pin,
+                        new_prog_pin: new_dispatcher.clone(),
+                        old_prog: ExpectedProg::Id(running),
                     },
                     None,
-                ));
+                )),
             }
+            PlanKind::Repair { generation: next }
+        }
+        (Some(_), _, None) => {
+            // The record's link is gone: nothing runs, attach anew.
             steps.push(step(create, Some(Action::Unpin { path: link_pin })));
             PlanKind::Repair { generation: next }
         }
@@ -332,16 +368,37 @@ pub fn plan_apply(
         .collect();
     old.sort_unstable();
     old.dedup();
-    for g in old {
-        steps.push(Step {
-            action: Action::RemoveTree {
-                path: layout.generation_dir(&key, g),
-            },
-            undo: None,
-            after_commit: true,
-        });
-    }
+    steps.extend(
+        old.into_iter()
+            .map(|g| cleanup(layout.generation_dir(&key, g))),
+    );
     Ok(Plan { key, kind, steps })
+}
+
+/// Removing an old generation, after the commit point (a failure is a
+/// warning that `accord gc` finishes).
+fn cleanup(path: PathBuf) -> Step {
+    Step {
+        action: Action::RemoveTree { path },
+        undo: None,
+        after_commit: true,
+    }
+}
+
+/// One `BPF_LINK_UPDATE` from `old` to `new`, undone by the reverse one.
+fn swap_link(link_pin: &std::path::Path, new: &std::path::Path, old: &std::path::Path) -> Step {
+    step(
+        Action::UpdateLink {
+            link_pin: link_pin.to_owned(),
+            new_prog_pin: new.to_owned(),
+            old_prog: ExpectedProg::Pin(old.to_owned()),
+        },
+        Some(Action::UpdateLink {
+            link_pin: link_pin.to_owned(),
+            new_prog_pin: old.to_owned(),
+            old_prog: ExpectedProg::Pin(new.to_owned()),
+        }),
+    )
 }
 
 fn restore_state(key: &str, old: Option<&HookpointRecord>) -> Action {
@@ -546,188 +603,5 @@ pub fn plan_detach(layout: &Layout, key: &str) -> Plan {
         key: key.to_owned(),
         kind: PlanKind::Detach,
         steps,
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Action::MakeDir { path } => write!(f, "make dir {}", path.display()),
-            Action::RemoveTree { path } => write!(f, "unpin and remove {}", path.display()),
-            Action::Unpin { path } => write!(f, "unpin {}", path.display()),
-            Action::CreateChainMap { pin } => write!(f, "create chain map, pin {}", pin.display()),
-            Action::CreateConnMap { map, pin } => {
-                let what = match map {
-                    ConnMap::Sockets => "connection stamp map",
-                    ConnMap::Requests => "request stamp map",
-                };
-                write!(f, "create {what}, pin {}", pin.display())
-            }
-            Action::RegisterStructOps { name, pin_dir, .. } => write!(
-                f,
-                "register struct_ops {name}, pin its links in {}",
-                pin_dir.display()
-            ),
-            Action::LoadMember {
-                slot,
-                feature,
-                program,
-                object,
-                globals,
-                prog_pin,
-                ..
-            } => {
-                let globals: Vec<String> =
-                    globals.iter().map(|(n, v)| format!("{n}={v}")).collect();
-                let member = if feature == program {
-                    feature.clone()
-                } else {
-                    format!("{feature}/{program}")
-                };
-                write!(
-                    f,
-                    "load member {member} from {} ({}, {}) with {}, pin {}",
-                    object.name,
-                    object.origin,
-                    object.digest,
-                    globals.join(" "),
-                    prog_pin.display()
-                )?;
-                write!(f, " [slot {slot}]")
-            }
-            Action::WriteConfig {
-                member,
-                map_pin,
-                value,
-            } => {
-                let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
-                write!(f, "write config of {member}: {} = {hex}", map_pin.display())
-            }
-            Action::ReplaceSet {
-                member,
-                map_pin,
-                keys,
-            } => {
-                write!(
-                    f,
-                    "fill set of {member}: {} = {} keys",
-                    map_pin.display(),
-                    keys.len()
-                )
-            }
-            Action::SetSlot {
-                chain_pin,
-                slot,
-                prog_pin,
-            } => {
-                write!(
-                    f,
-                    "set slot {slot} of {} to {}",
-                    chain_pin.display(),
-                    prog_pin.display()
-                )
-            }
-            Action::LoadDispatcher {
-                dispatcher,
-                maps,
-                pin,
-            } => {
-                write!(
-                    f,
-                    "load {} dispatcher ({} insns, {} members), pin {}",
-                    dispatcher.hook.name(),
-                    dispatcher.insns.len(),
-                    dispatcher.members.len(),
-                    pin.display()
-                )?;
-                // The chain map is the generation's own; name the others.
-                for (name, map_pin) in maps
-                    .iter()
-                    .filter(|(n, _)| *n != dispatcher::CHAIN_MAP_NAME)
-                {
-                    write!(f, "; {name} {}", map_pin.display())?;
-                }
-                Ok(())
-            }
-            Action::CreateLink {
-                cgroup,
-                hook,
-                prog_pin,
-                link_pin,
-            } => write!(
-                f,
-                "attach {} to {} via a {} link running {}, pin {}",
-                hook.name(),
-                cgroup.display(),
-                hook.name(),
-                prog_pin.display(),
-                link_pin.display()
-            ),
-            Action::UpdateLink {
-                link_pin,
-                new_prog_pin,
-                old_prog_pin,
-            } => write!(
-                f,
-                "swap {} from {} to {} (one BPF_LINK_UPDATE)",
-                link_pin.display(),
-                old_prog_pin.display(),
-                new_prog_pin.display()
-            ),
-            Action::WriteState { record } => write!(
-                f,
-                "write record {} (generation {}, {} members)",
-                record.key,
-                record.generation,
-                record.members.len()
-            ),
-            Action::RemoveState { key } => write!(f, "remove record {key}"),
-        }
-    }
-}
-
-impl fmt::Display for PlanKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlanKind::NoChange { generation } => {
-                write!(f, "no change: generation {generation} is live as desired")
-            }
-            PlanKind::ConfigInPlace { generation } => {
-                write!(f, "config change: update generation {generation}'s config maps in place (no reload, no swap)")
-            }
-            PlanKind::Fresh { generation } => write!(
-                f,
-                "first apply: build generation {generation} and attach it"
-            ),
-            PlanKind::Swap { from, to } => write!(
-                f,
-                "swap: build generation {to} beside {from}, then swap atomically"
-            ),
-            PlanKind::Repair { generation } => {
-                write!(f, "repair: the kernel does not match the record; build generation {generation} and re-attach")
-            }
-            PlanKind::Detach => write!(
-                f,
-                "detach: remove the chain and every pin of this hookpoint"
-            ),
-        }
-    }
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "plan for {}: {}", self.key, self.kind)?;
-        for (i, s) in self.steps.iter().enumerate() {
-            let marker = if s.after_commit {
-                " (after commit)"
-            } else {
-                ""
-            };
-            writeln!(f, "{:3}. {}{marker}", i + 1, s.action)?;
-            if let Some(undo) = &s.undo {
-                writeln!(f, "     undo: {undo}")?;
-            }
-        }
-        Ok(())
     }
 }
