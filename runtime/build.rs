@@ -7,7 +7,8 @@
 //! the BPF DCTCP congestion control), `ebpf/testing/*.bpf.c` (test-only
 //! programs: a minimal dispatcher, benchmark members, deliberately broken
 //! objects), `ebpf/iter/*.bpf.c` (the daemon's `iter/tcp` programs for
-//! existing connections). clang is `$ACCORD_CLANG`, else `$CLANG`, else `clang-19` or
+//! existing connections), `ebpf/probe/*.bpf.c` (the BPF adapter's kernel
+//! feature probes). clang is `$ACCORD_CLANG`, else `$CLANG`, else `clang-19` or
 //! `clang` on `PATH`. Flags are fixed and warnings are errors; source paths
 //! are mapped to `ebpf/...` so the objects do not depend on the checkout's
 //! location.
@@ -24,6 +25,7 @@ const GROUPS: &[(&str, &str)] = &[
     ("STRUCT_OPS", "struct_ops"),
     ("TESTING", "testing"),
     ("ITER", "iter"),
+    ("PROBE", "probe"),
 ];
 
 fn main() {

@@ -418,6 +418,7 @@ fn apply_latency() {
         debug_sample: 0,
         timing: false,
         audit: None,
+        needs: Default::default(),
     };
     let (a, b) = (desired(false), desired(true));
     let mut adapter = RealAdapter::default();

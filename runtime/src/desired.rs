@@ -109,6 +109,9 @@ pub struct DesiredChain {
     /// What the host-side audit said about the members' objects (`None`:
     /// no audit ran, as for chains built by tests and benchmarks).
     pub audit: Option<AuditStamp>,
+    /// What the chain needs from the kernel (socket options its members
+    /// write, struct_ops): checked against the probe before anything loads.
+    pub needs: crate::kernel::Needs,
 }
 
 #[derive(Debug, Error)]
@@ -151,6 +154,12 @@ pub fn from_composition(
             config: config::image(feature)?,
         });
     }
+    let mut needs = crate::kernel::Needs::of_composition(comp);
+    needs.struct_ops = members
+        .iter()
+        .filter(|m| m.struct_ops.is_some())
+        .map(|m| m.id().to_string())
+        .collect();
     let chain = DesiredChain {
         key: hookpoint_key(hook, target.cgroup_id),
         hook,
@@ -161,6 +170,7 @@ pub fn from_composition(
         debug_sample,
         timing: false,
         audit: None,
+        needs,
     };
     // Refuse what no dispatcher can run before anything else happens.
     chain.dispatcher()?;

@@ -52,6 +52,8 @@ pub struct Executed {
     pub warnings: Vec<String>,
     /// How long each step took, in plan order (for benchmarks and `-v`).
     pub timings: Vec<std::time::Duration>,
+    /// How the kernel made the apply run (its fallbacks), for the user.
+    pub notes: Vec<String>,
 }
 
 /// Runs one action.

@@ -9,6 +9,7 @@ pub mod desired;
 pub mod doctor;
 pub mod executor;
 pub mod host_audit;
+pub mod kernel;
 pub mod layout;
 pub mod lifecycle;
 pub mod lock;

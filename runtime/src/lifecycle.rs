@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::adapter::{AdapterError, BpfAdapter, MemberCounters, ProgStats};
 use crate::desired::DesiredChain;
 use crate::executor::{self, ExecError, Executed};
+use crate::kernel::{KernelFeatures, KernelRefusal};
 use crate::layout::{generation_of, Layout, STRUCT_OPS_DIR};
 use crate::plan::{self, Observed, Plan};
 use crate::state::{HookpointRecord, StateError, StateStore};
@@ -26,6 +27,8 @@ pub enum LifecycleError {
     Exec(#[from] Box<ExecError>),
     #[error("no hookpoint of accord's is attached to {}", cgroup.display())]
     NotManaged { cgroup: PathBuf },
+    #[error(transparent)]
+    Kernel(#[from] KernelRefusal),
 }
 
 /// Reads what the records and the kernel show for one hookpoint.
@@ -98,7 +101,29 @@ pub fn plan_for(
     Ok(plan::plan_apply(layout, desired, &observed)?)
 }
 
-/// Plans and executes an apply.
+/// A chain this kernel can run, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub features: KernelFeatures,
+    /// The documented fallbacks the chain runs with here (for the user).
+    pub fallbacks: Vec<String>,
+}
+
+/// Probes the kernel for what `desired` needs and decides whether it can
+/// run here ([`KernelFeatures::admit`]): a chain the kernel cannot run is
+/// refused before anything is loaded, never by a verifier error.
+pub fn admit(adapter: &dyn BpfAdapter, desired: &DesiredChain) -> Result<Admitted, LifecycleError> {
+    let features = adapter.probe(&desired.needs.options());
+    let fallbacks = features.admit(&desired.needs)?;
+    Ok(Admitted {
+        features,
+        fallbacks,
+    })
+}
+
+/// Plans and executes an apply; a plan that changes anything is first
+/// admitted by the kernel probe ([`admit`]), whose fallbacks end up in the
+/// result's `notes`.
 pub fn apply(
     layout: &Layout,
     adapter: &mut dyn BpfAdapter,
@@ -106,7 +131,13 @@ pub fn apply(
     desired: &DesiredChain,
 ) -> Result<(Plan, Executed), LifecycleError> {
     let plan = plan_for(layout, adapter, store, desired)?;
-    let done = executor::execute(&plan, adapter, store)?;
+    let notes = if plan.steps.is_empty() {
+        Vec::new()
+    } else {
+        admit(adapter, desired)?.fallbacks
+    };
+    let mut done = executor::execute(&plan, adapter, store)?;
+    done.notes = notes;
     Ok((plan, done))
 }
 

@@ -59,6 +59,11 @@ pub fn iter_object(name: &str) -> Option<&'static [u8]> {
     find(ITER, name).map(|o| o.bytes)
 }
 
+/// A kernel feature probe by name (`setsockopt`).
+pub fn probe_object(name: &str) -> Option<&'static [u8]> {
+    find(PROBE, name).map(|o| o.bytes)
+}
+
 /// A test-only object by name (`mini_dispatcher`).
 pub fn testing_object(name: &str) -> Option<&'static [u8]> {
     find(TESTING, name).map(|o| o.bytes)

@@ -16,6 +16,15 @@
 //! other reference is left. Sockets already using the congestion control
 //! keep it until they close.
 //!
+//! Kernels before 6.4 have no struct_ops links (Debian 12's 6.1 among
+//! them): there [`register`] falls back to the older registration through
+//! the map itself ([`Registration::Map`]: `BPF_F_LINK` cleared before the
+//! load, `BPF_MAP_UPDATE_ELEM` registers) and pins the *map* where the link
+//! would be. Such a registration outlives every fd and pin (the kernel
+//! holds the map while registered), so removing its pin must unregister it
+//! first: [`release_pin`] does (`BPF_MAP_DELETE_ELEM`), and [`unregister`]
+//! and the BPF adapter's unpinning go through it.
+//!
 //! A name can be registered once: a second registration of `bpf_dctcp` fails
 //! with [`StructOpsError::Attach`] carrying `EEXIST` until the first is gone.
 
@@ -89,6 +98,28 @@ pub struct RegisteredStructOps {
     pub pin: PathBuf,
 }
 
+/// How a struct_ops map is registered with the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// A BPF link (`.struct_ops.link`, Linux 6.4+): the pin holds the link,
+    /// unpinning it unregisters.
+    Link,
+    /// The map itself (`BPF_MAP_UPDATE_ELEM`): the pin holds the map, and
+    /// [`release_pin`] unregisters (`BPF_MAP_DELETE_ELEM`) before unpinning.
+    Map,
+}
+
+impl Registration {
+    /// What this kernel offers: a link where struct_ops links exist.
+    pub fn probe() -> Registration {
+        if crate::adapter::probe::struct_ops_link_supported(true) {
+            Registration::Link
+        } else {
+            Registration::Map
+        }
+    }
+}
+
 /// Owns a libbpf object and closes it (and every fd libbpf holds) on drop.
 struct Object(*mut sys::bpf_object);
 
@@ -105,10 +136,22 @@ impl Drop for Object {
 ///
 /// On failure nothing stays registered: links are pinned only after every
 /// map attached, and unpinned links are released with the object.
+/// Registers as a link where the kernel can, else through the map
+/// ([`Registration::probe`]).
 pub fn register(
     name: &str,
     object: &[u8],
     pin_dir: &Path,
+) -> Result<Vec<RegisteredStructOps>, StructOpsError> {
+    register_as(name, object, pin_dir, Registration::probe())
+}
+
+/// [`register`] with the registration chosen by the caller.
+pub fn register_as(
+    name: &str,
+    object: &[u8],
+    pin_dir: &Path,
+    how: Registration,
 ) -> Result<Vec<RegisteredStructOps>, StructOpsError> {
     let c_name = CString::new(name).map_err(|_| StructOpsError::Open {
         object: name.to_string(),
@@ -146,6 +189,15 @@ pub fn register(
         return Err(StructOpsError::NoStructOpsMap {
             object: name.to_string(),
         });
+    }
+    if how == Registration::Map {
+        for map in struct_ops_maps(&obj) {
+            // SAFETY: map is a struct_ops map of the open, not yet loaded obj.
+            unsafe {
+                let flags = sys::bpf_map__map_flags(map) & !sys::BPF_F_LINK;
+                sys::bpf_map__set_map_flags(map, flags);
+            }
+        }
     }
     // SAFETY: obj.0 is a valid, opened object.
     let ret = unsafe { sys::bpf_object__load(obj.0) };
@@ -188,7 +240,13 @@ pub fn register(
             }
         };
         // SAFETY: link is a live struct_ops link; c_pin is a valid C string.
-        let ret = unsafe { sys::bpf_link__pin(*link, c_pin.as_ptr()) };
+        // Without a real link its fd is the map's: pin that.
+        let ret = unsafe {
+            match how {
+                Registration::Link => sys::bpf_link__pin(*link, c_pin.as_ptr()),
+                Registration::Map => sys::bpf_obj_pin(sys::bpf_link__fd(*link), c_pin.as_ptr()),
+            }
+        };
         if ret < 0 {
             unpin_all(&registered);
             destroy_links(&links);
@@ -206,13 +264,14 @@ pub fn register(
     for (_, link) in &links {
         // SAFETY: the link is pinned. disconnect makes destroy leave the
         // registration alone; destroy frees the handle but, disconnected,
-        // does not close the fd, so it is closed here: from now on only the
-        // pin holds the link.
+        // does not close the fd, so a real link's fd is closed here: from
+        // now on only the pin holds the link. Without a real link the fd is
+        // the map's, which the object closes.
         unsafe {
             let fd = sys::bpf_link__fd(*link);
             sys::bpf_link__disconnect(*link);
             sys::bpf_link__destroy(*link);
-            if fd >= 0 {
+            if fd >= 0 && how == Registration::Link {
                 libc::close(fd);
             }
         }
@@ -221,21 +280,41 @@ pub fn register(
 }
 
 /// Removes the pins [`register`] made; the kernel unregisters each
-/// congestion control once nothing else holds its link.
+/// congestion control once nothing else holds its link (a registration
+/// through the map is unregistered first, [`release_pin`]).
 pub fn unregister(registered: &[RegisteredStructOps]) -> Result<(), StructOpsError> {
     for r in registered {
-        match std::fs::remove_file(&r.pin) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(StructOpsError::Unpin {
-                    path: r.pin.clone(),
-                    source,
-                })
-            }
-        }
+        release_pin(&r.pin)?;
     }
     Ok(())
+}
+
+/// Removes one pin; when it holds a struct_ops map registered through the
+/// map ([`Registration::Map`]), unregisters it first (`BPF_MAP_DELETE_ELEM`
+/// of key 0), since the kernel keeps such a registration without any pin.
+/// Any other pin is only removed; a missing one is fine.
+pub fn release_pin(pin: &Path) -> Result<(), StructOpsError> {
+    if let Ok(fd) = crate::sys::obj_get(pin) {
+        use std::os::fd::AsFd;
+        let is_struct_ops_map = crate::sys::map_info(fd.as_fd())
+            .is_ok_and(|info| info.map_type == sys::BPF_MAP_TYPE_STRUCT_OPS);
+        if is_struct_ops_map {
+            crate::sys::map_delete(fd.as_fd(), &0u32.to_ne_bytes()).map_err(|e| {
+                StructOpsError::Unpin {
+                    path: pin.to_path_buf(),
+                    source: e.source,
+                }
+            })?;
+        }
+    }
+    match std::fs::remove_file(pin) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StructOpsError::Unpin {
+            path: pin.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// Whether `name` is in `/proc/sys/net/ipv4/tcp_available_congestion_control`.

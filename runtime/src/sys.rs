@@ -310,6 +310,82 @@ pub fn link_create(
     owned("BPF_LINK_CREATE", ret)
 }
 
+/// `BPF_LINK_CREATE` with `flags` (a cgroup link with `BPF_F_BEFORE`: the
+/// kernel's own ordering, which the feature probe tries).
+pub fn link_create_with_flags(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+    flags: u32,
+) -> SysResult<OwnedFd> {
+    let opts = sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<sys::bpf_link_create_opts>() as _,
+        flags,
+        ..Default::default()
+    };
+    // SAFETY: opts lives for the call; no pointers in it are set.
+    let ret = unsafe {
+        sys::bpf_link_create(prog.as_raw_fd(), target.as_raw_fd(), attach_type, &opts)
+    };
+    owned("BPF_LINK_CREATE", ret)
+}
+
+/// `BPF_MAP_CREATE` of a `BPF_MAP_TYPE_STRUCT_OPS` map for the kernel type
+/// `value_type` (`bpf_struct_ops_tcp_congestion_ops`, looked up in the
+/// kernel's BTF), with `BPF_F_LINK` when `link`. Nothing is registered: the
+/// map is only created (the feature probe's question is whether it can be).
+pub fn struct_ops_map_create(value_type: &str, link: bool) -> SysResult<OwnedFd> {
+    let fail = |call: &'static str, errno: i32| SyscallError {
+        call,
+        source: io::Error::from_raw_os_error(errno),
+    };
+    let c_type = CString::new(value_type).map_err(|_| fail("btf__find_by_name_kind", libc::EINVAL))?;
+    // SAFETY: btf is checked for NULL, used only while alive and freed once;
+    // c_type and opts outlive the calls.
+    unsafe {
+        let btf = sys::btf__load_vmlinux_btf();
+        if btf.is_null() {
+            return Err(fail("btf__load_vmlinux_btf", libc::ENOENT));
+        }
+        let id = sys::btf__find_by_name_kind(btf, c_type.as_ptr(), sys::BTF_KIND_STRUCT);
+        let size = if id > 0 { sys::btf__resolve_size(btf, id as u32) } else { -1 };
+        sys::btf__free(btf);
+        if id <= 0 || size <= 0 {
+            return Err(fail("btf__find_by_name_kind", libc::ENOENT));
+        }
+        // The kernel wants a BTF object with the map (as it would have the
+        // loaded program's): a one-type BTF, released after the call.
+        let own = sys::btf__new_empty();
+        if own.is_null() {
+            return Err(fail("btf__new_empty", libc::ENOMEM));
+        }
+        let loaded = sys::btf__add_int(own, c"int".as_ptr(), 4, sys::BTF_INT_SIGNED as i32) > 0
+            && sys::btf__load_into_kernel(own) == 0;
+        if !loaded {
+            sys::btf__free(own);
+            return Err(fail("BPF_BTF_LOAD", libc::EINVAL));
+        }
+        let opts = sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<sys::bpf_map_create_opts>() as _,
+            btf_fd: sys::btf__fd(own) as u32,
+            btf_vmlinux_value_type_id: id as u32,
+            map_flags: if link { sys::BPF_F_LINK } else { 0 },
+            ..Default::default()
+        };
+        let name = c_name("accord_probe");
+        let ret = sys::bpf_map_create(
+            sys::BPF_MAP_TYPE_STRUCT_OPS,
+            name.as_ptr(),
+            4,
+            size as u32,
+            1,
+            &opts,
+        );
+        sys::btf__free(own);
+        owned("BPF_MAP_CREATE", ret)
+    }
+}
+
 /// `BPF_LINK_UPDATE`; with `old_prog`, only if the link still runs that
 /// program (`BPF_F_REPLACE`), so two updaters cannot overwrite each other.
 pub fn link_update(

@@ -55,6 +55,7 @@ fn chain(members: Vec<DesiredMember>) -> DesiredChain {
         debug_sample: 0,
         timing: false,
         audit: None,
+        needs: Default::default(),
     }
 }
 

@@ -49,6 +49,7 @@ fn chain(timing: bool) -> DesiredChain {
         debug_sample: 0,
         timing,
         audit: None,
+        needs: Default::default(),
     }
 }
 

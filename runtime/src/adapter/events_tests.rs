@@ -166,6 +166,7 @@ fn chain(debug_sample: u32, timing: bool) -> DesiredChain {
         debug_sample,
         timing,
         audit: None,
+        needs: Default::default(),
     }
 }
 

@@ -9,7 +9,7 @@ use dispatcher::{Dispatcher, Hook};
 
 use super::{
     AdapterError, AdapterResult, BpfAdapter, ExpectedProg, KernelFeatures, MemberCounters,
-    MemberLoad, ProgStats, StatsSession,
+    MemberLoad, ProgStats, SockoptOption, StatsSession,
 };
 
 /// A map's contents: key bytes to value bytes.
@@ -46,6 +46,8 @@ pub struct FakeAdapter {
     pub object_maps: HashMap<String, Vec<(String, usize)>>,
     /// Fail the first call whose log line contains this text.
     pub fail_when: Option<String>,
+    /// What `probe` reports; `None`: a kernel with everything.
+    pub kernel: Option<KernelFeatures>,
     next_id: u32,
 }
 
@@ -145,14 +147,10 @@ impl FakeAdapter {
 }
 
 impl BpfAdapter for FakeAdapter {
-    fn probe(&self) -> KernelFeatures {
-        KernelFeatures {
-            bpffs: true,
-            run_time_stats: true,
-            stats_enabled_by_sysctl: false,
-            btf: true,
-            cgroup_mprog_ordering: false,
-        }
+    fn probe(&self, options: &[SockoptOption]) -> KernelFeatures {
+        self.kernel
+            .clone()
+            .unwrap_or_else(|| KernelFeatures::everything(options))
     }
 
     fn make_dir(&mut self, path: &Path) -> AdapterResult<()> {

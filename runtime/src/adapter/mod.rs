@@ -11,6 +11,7 @@
 pub mod events;
 pub mod fake;
 pub mod inventory;
+pub mod probe;
 pub mod real;
 
 use std::io;
@@ -66,40 +67,7 @@ pub struct MemberCounters {
     pub run_ns: u64,
 }
 
-/// What this kernel offers, probed rather than assumed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KernelFeatures {
-    /// A bpffs is mounted at the root's parent.
-    pub bpffs: bool,
-    /// `BPF_ENABLE_STATS` works.
-    pub run_time_stats: bool,
-    /// Run-time stats are already on host-wide (`kernel.bpf_stats_enabled`).
-    pub stats_enabled_by_sysctl: bool,
-    /// Kernel BTF (`/sys/kernel/btf/vmlinux`): CO-RE and struct_ops need it.
-    pub btf: bool,
-    /// The kernel's own BEFORE/AFTER ordering of cgroup programs (6.17+):
-    /// ordering only, no effect checks; accord's chain does not need it.
-    pub cgroup_mprog_ordering: bool,
-}
-
-impl std::fmt::Display for KernelFeatures {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let yes = |b: bool| if b { "yes" } else { "no" };
-        write!(
-            f,
-            "bpffs {}, BTF {}, run-time stats {}{}, cgroup BEFORE/AFTER ordering {}",
-            yes(self.bpffs),
-            yes(self.btf),
-            yes(self.run_time_stats),
-            if self.stats_enabled_by_sysctl {
-                " (on host-wide)"
-            } else {
-                ""
-            },
-            yes(self.cgroup_mprog_ordering)
-        )
-    }
-}
+pub use crate::kernel::{KernelFeatures, SockoptOption};
 
 /// Keeps run-time statistics on while alive (the fd from `BPF_ENABLE_STATS`).
 pub struct StatsSession {
@@ -190,8 +158,9 @@ impl std::fmt::Display for ExpectedProg {
 
 /// Every kernel and bpffs operation the runtime performs.
 pub trait BpfAdapter {
-    /// What this kernel offers.
-    fn probe(&self) -> KernelFeatures;
+    /// What this kernel offers; `options` are the `bpf_setsockopt`
+    /// options to try (a hook catalog's, see [`SockoptOption::of_catalog`]).
+    fn probe(&self, options: &[SockoptOption]) -> KernelFeatures;
 
     /// Creates a directory in bpffs (and its parents).
     fn make_dir(&mut self, path: &Path) -> AdapterResult<()>;

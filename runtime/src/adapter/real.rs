@@ -12,7 +12,7 @@ use dispatcher::{Dispatcher, Hook, CHAIN_MAP_NAME, DISPATCHER_PROG_NAME};
 
 use super::{
     AdapterError, AdapterResult, BpfAdapter, ExpectedProg, KernelFeatures, MemberCounters,
-    MemberLoad, ProgStats, StatsSession,
+    MemberLoad, ProgStats, SockoptOption, StatsSession,
 };
 use crate::plan::ConnMap;
 use crate::sys;
@@ -53,7 +53,8 @@ fn static_u32(v: u32) -> &'static u32 {
     }
 }
 
-fn is_bpffs(path: &Path) -> bool {
+/// Whether `path` is on a bpffs.
+pub fn is_bpffs(path: &Path) -> bool {
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
         return false;
     };
@@ -62,17 +63,6 @@ fn is_bpffs(path: &Path) -> bool {
         let mut st: libc::statfs = std::mem::zeroed();
         libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == BPF_FS_MAGIC
     }
-}
-
-/// Compares `/proc/sys/kernel/osrelease` (e.g. `6.18.44-...`) with `major.minor`.
-fn kernel_at_least(major: u32, minor: u32) -> bool {
-    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut parts = release
-        .trim()
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (a, b) >= (major, minor)
 }
 
 fn get(path: &Path) -> AdapterResult<std::os::fd::OwnedFd> {
@@ -97,19 +87,9 @@ fn load_error(what: &str, err: ProgramError) -> AdapterError {
 }
 
 impl BpfAdapter for RealAdapter {
-    fn probe(&self) -> KernelFeatures {
-        let bpffs = is_bpffs(self.bpffs.as_deref().unwrap_or(Path::new("/sys/fs/bpf")));
-        let run_time_stats = sys::enable_stats().is_ok();
-        let stats_enabled_by_sysctl = fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
-            .map(|s| s.trim() == "1")
-            .unwrap_or(false);
-        KernelFeatures {
-            bpffs,
-            run_time_stats,
-            stats_enabled_by_sysctl,
-            btf: Path::new("/sys/kernel/btf/vmlinux").is_file(),
-            cgroup_mprog_ordering: kernel_at_least(6, 17),
-        }
+    fn probe(&self, options: &[SockoptOption]) -> KernelFeatures {
+        let bpffs = self.bpffs.as_deref().unwrap_or(Path::new("/sys/fs/bpf"));
+        super::probe::probe(bpffs, options)
     }
 
     fn make_dir(&mut self, path: &Path) -> AdapterResult<()> {
@@ -119,6 +99,17 @@ impl BpfAdapter for RealAdapter {
     fn remove_tree(&mut self, path: &Path) -> AdapterResult<()> {
         // Unlinking a pin drops bpffs's reference; the kernel frees the
         // object once nothing else holds it. remove_dir_all unlinks each pin.
+        // A struct_ops registered through its map (kernels without
+        // struct_ops links) is held by the kernel, not the pin: unregister
+        // it first.
+        for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
+            if entry.file_type().is_file() {
+                crate::struct_ops::release_pin(entry.path()).map_err(|e| AdapterError::Object {
+                    object: entry.path().display().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
         match fs::remove_dir_all(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other.map_err(|e| AdapterError::io(path, e)),
@@ -126,6 +117,10 @@ impl BpfAdapter for RealAdapter {
     }
 
     fn unpin(&mut self, path: &Path) -> AdapterResult<()> {
+        crate::struct_ops::release_pin(path).map_err(|e| AdapterError::Object {
+            object: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         match fs::remove_file(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other.map_err(|e| AdapterError::io(path, e)),

@@ -40,7 +40,7 @@ pub fn run(args: ApplyArgs) -> ExitCode {
         return code;
     }
     let mut adapter = RealAdapter::default();
-    if let Err(code) = common::require_bpffs(&adapter, &layout) {
+    if let Err(code) = common::require_bpffs(&layout) {
         return code;
     }
     let _lock = match args.roots.lock() {
@@ -53,6 +53,9 @@ pub fn run(args: ApplyArgs) -> ExitCode {
             println!("applied: {} ({} steps)", plan.kind, done.steps);
             for w in &done.warnings {
                 println!("warning: {w} (run `accord gc` to finish the cleanup)");
+            }
+            for n in &done.notes {
+                println!("note: kernel fallback: {n}");
             }
             common::print_live(&layout, &adapter, &store, &desired.key);
             ExitCode::SUCCESS

@@ -222,8 +222,8 @@ pub fn audit_or_refuse(
 }
 
 /// Refuses to go on without bpffs.
-pub fn require_bpffs(adapter: &dyn BpfAdapter, layout: &Layout) -> Result<(), ExitCode> {
-    if adapter.probe().bpffs {
+pub fn require_bpffs(layout: &Layout) -> Result<(), ExitCode> {
+    if runtime::adapter::real::is_bpffs(layout.bpffs_root.parent().unwrap_or(Path::new("/sys/fs/bpf"))) {
         return Ok(());
     }
     let parent = layout

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use runtime::adapter::real::RealAdapter;
 use runtime::daemon::{self, DaemonConfig, DaemonError};
 
 use super::common::{self, Roots, EXIT_INPUT, EXIT_KERNEL, EXIT_UNSAFE};
@@ -76,7 +75,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         eprintln!("accord: no cgroup2 mount in /proc/mounts (give --cgroup-root)");
         return ExitCode::from(EXIT_KERNEL);
     };
-    if let Err(code) = common::require_bpffs(&RealAdapter::default(), &layout) {
+    if let Err(code) = common::require_bpffs(&layout) {
         return code;
     }
     let cfg = DaemonConfig {

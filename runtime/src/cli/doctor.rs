@@ -1,11 +1,15 @@
 //! `accord doctor`: compares the records with what bpffs and the kernel
 //! show and reports every disagreement with what to do. Exit 0 when every
 //! hookpoint is healthy, 1 with findings, 3 when the facts cannot be read.
+//! It also probes the kernel and prints what it lacks with what accord does
+//! instead; a lack that makes accord refuse something counts as a finding.
 
 use std::process::ExitCode;
 
 use runtime::adapter::inventory::RealInventory;
 use runtime::adapter::real::RealAdapter;
+use runtime::adapter::BpfAdapter;
+use runtime::kernel::Consequence;
 use runtime::doctor::{self, Finding, Report};
 use serde::Serialize;
 
@@ -33,6 +37,7 @@ struct JsonFinding<'a> {
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    kernel: serde_json::Value,
     healthy: &'a [String],
     findings: Vec<JsonFinding<'a>>,
 }
@@ -48,10 +53,26 @@ pub fn run(args: DoctorArgs) -> ExitCode {
         }
     };
     let report = doctor::diagnose(&facts);
+    let kernel = RealAdapter::default().probe(&runtime::kernel::builtin_sockopt_options());
+    let lacks = kernel.lacks();
+    let refusals = lacks
+        .iter()
+        .filter(|l| matches!(l.consequence, Consequence::Refused(_)))
+        .count();
     match args.format {
-        Format::Human => print_human(&report, facts.hookpoints.is_empty()),
+        Format::Human => {
+            println!("kernel {}", kernel.release);
+            for lack in &lacks {
+                println!("  lacks {lack}");
+            }
+            if lacks.is_empty() {
+                println!("  has every feature accord uses");
+            }
+            print_human(&report, facts.hookpoints.is_empty());
+        }
         Format::Json => {
             let json = JsonReport {
+                kernel: kernel.to_json(),
                 healthy: &report.healthy,
                 findings: report
                     .findings
@@ -69,7 +90,7 @@ pub fn run(args: DoctorArgs) -> ExitCode {
             );
         }
     }
-    if report.findings.is_empty() {
+    if report.findings.is_empty() && refusals == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FINDINGS)

@@ -35,11 +35,14 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     let layout = args.roots.layout();
     let mut adapter = RealAdapter::default();
     let store = args.roots.store();
-    let features = adapter.probe();
+    let features = adapter.probe(&runtime::kernel::builtin_sockopt_options());
     let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
     let human = args.format == Format::Human;
     if human {
         println!("kernel: {features}");
+        for lack in features.lacks() {
+            println!("  lacks {lack}");
+        }
         print!("{}", daemon.human());
     }
     let read = |adapter: &RealAdapter| lifecycle::status(&layout, adapter, &store);
@@ -91,6 +94,7 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     if !human {
         let v = serde_json::json!({
             "kernel": features.to_string(),
+            "kernel_features": features.to_json(),
             "sample_secs": args.sample,
             "daemon": daemon.to_json(),
             "hookpoints": all.iter().map(lifecycle::HookpointStatus::to_json).collect::<Vec<_>>(),

@@ -358,6 +358,21 @@ impl Engine {
             self.owned.insert(key);
             return;
         }
+        // What this kernel cannot run is refused before anything loads.
+        let admitted = match lifecycle::admit(&self.adapter, &desired) {
+            Ok(a) => a,
+            Err(e) => {
+                error!(hookpoint = %key, cgroup = %cgroup.display(), "{e}");
+                self.targets[i].retry_at = Some(Instant::now() + RETRY_AFTER);
+                self.targets[i].phase = Phase::Failed {
+                    message: e.to_string(),
+                };
+                return;
+            }
+        };
+        for note in &admitted.fallbacks {
+            info!(hookpoint = %key, "kernel fallback: {note}");
+        }
         match executor::execute(&plan, &mut self.adapter, &mut self.store) {
             Ok(done) => {
                 for (step, took) in plan.steps.iter().zip(&done.timings) {
@@ -378,6 +393,10 @@ impl Engine {
                 self.loaded_since_trim = true;
                 self.owned.insert(key.clone());
                 self.targets[i].phase = Phase::Live { key, generation };
+                if !admitted.features.iter_tcp {
+                    info!(hookpoint = %desired.key, "no iter/tcp with bpf_setsockopt on this kernel: connections established before this change are not retuned");
+                    return;
+                }
                 // `--iter-objects DIR` wins over the objects built in.
                 let dir = self.iter_objects.clone();
                 let find = |f: &str| match &dir {

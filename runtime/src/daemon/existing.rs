@@ -243,6 +243,7 @@ mod tests {
             debug_sample: 0,
             timing: false,
             audit: None,
+            needs: Default::default(),
         };
         // Generation 3's pins of the member in slot 1, as the adapter leaves them.
         let dir = layout.member_dir(&key, 3, 1, "init_cwnd", "init_cwnd");

@@ -95,6 +95,7 @@ pub fn chain(cgroup: &std::path::Path, members: Vec<DesiredMember>) -> DesiredCh
         debug_sample: 0,
         timing: false,
         audit: None,
+        needs: Default::default(),
     }
 }
 
