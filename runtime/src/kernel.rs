@@ -97,14 +97,20 @@ pub fn builtin_sockopt_options() -> Vec<SockoptOption> {
     catalog
         .writable
         .into_iter()
-        .filter_map(|(name, f)| match (f.method.kind.as_str(), f.method.level_value, f.method.option_value) {
-            ("setsockopt", Some(level), Some(option)) => Some(SockoptOption {
-                name,
-                level,
-                option,
-                string: f.ty == "string",
-            }),
-            _ => None,
+        .filter_map(|(name, f)| {
+            match (
+                f.method.kind.as_str(),
+                f.method.level_value,
+                f.method.option_value,
+            ) {
+                ("setsockopt", Some(level), Some(option)) => Some(SockoptOption {
+                    name,
+                    level,
+                    option,
+                    string: f.ty == "string",
+                }),
+                _ => None,
+            }
         })
         .collect()
 }
@@ -219,9 +225,7 @@ impl KernelFeatures {
             self.btf,
             "kernel BTF",
             "CONFIG_DEBUG_INFO_BTF",
-            Consequence::Fallback(
-                "struct_ops and iter/tcp cannot load: see those lines".into(),
-            ),
+            Consequence::Fallback("struct_ops and iter/tcp cannot load: see those lines".into()),
         );
         lack(
             self.struct_ops,

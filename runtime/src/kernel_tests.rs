@@ -16,9 +16,8 @@ fn catalog() -> HookCatalog {
 
 fn demo_needs() -> Needs {
     let opts = composer::load::LoadOptions::default();
-    let comp =
-        composer::load::load_composition(&repo().join("examples/demo/loopback.yaml"), &opts)
-            .expect("demo composition");
+    let comp = composer::load::load_composition(&repo().join("examples/demo/loopback.yaml"), &opts)
+        .expect("demo composition");
     let mut needs = Needs::of_composition(&comp);
     needs.struct_ops = vec!["bpf_dctcp/bpf_dctcp".into()];
     needs
@@ -37,10 +36,21 @@ fn debian_6_1() -> KernelFeatures {
 fn the_catalog_gives_every_setsockopt_option_and_only_those() {
     let options = SockoptOption::of_catalog(&catalog());
     let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
-    for expected in ["TCP_BPF_IW", "TCP_BPF_RTO_MIN", "TCP_CONGESTION", "SO_SNDBUF"] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    for expected in [
+        "TCP_BPF_IW",
+        "TCP_BPF_RTO_MIN",
+        "TCP_CONGESTION",
+        "SO_SNDBUF",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
-    assert!(!names.contains(&"reply"), "a context store is not an option");
+    assert!(
+        !names.contains(&"reply"),
+        "a context store is not an option"
+    );
     assert!(!names.contains(&"cb_flags"), "a helper is not an option");
     let cc = options.iter().find(|o| o.name == "TCP_CONGESTION").unwrap();
     assert!(cc.string);
@@ -52,7 +62,10 @@ fn the_catalog_gives_every_setsockopt_option_and_only_those() {
 
 #[test]
 fn the_built_in_catalog_gives_the_same_options_as_the_composer() {
-    assert_eq!(builtin_sockopt_options(), SockoptOption::of_catalog(&catalog()));
+    assert_eq!(
+        builtin_sockopt_options(),
+        SockoptOption::of_catalog(&catalog())
+    );
 }
 
 #[test]
@@ -60,10 +73,13 @@ fn a_composition_needs_the_options_its_members_write() {
     let needs = demo_needs();
     let find = |name: &str| needs.setsockopt.iter().find(|(o, _)| o.name == name);
     let (_, writers) = find("TCP_BPF_IW").expect("init_cwnd writes TCP_BPF_IW");
-    assert_eq!(writers, &vec!["init_cwnd/init_cwnd".to_string()]);
+    assert_eq!(writers, &vec!["init_cwnd".to_string()]);
     assert!(find("TCP_CONGESTION").is_some(), "bpf_dctcp selects its cc");
     assert!(find("SO_SNDBUF").is_some());
-    assert!(find("SO_MARK").is_none(), "nothing in the demo writes SO_MARK");
+    assert!(
+        find("SO_MARK").is_none(),
+        "nothing in the demo writes SO_MARK"
+    );
     assert_eq!(needs.options().len(), needs.setsockopt.len());
 }
 
@@ -102,12 +118,20 @@ fn a_refused_option_refuses_the_apply_naming_option_and_members() {
     let err = k.admit(&demo_needs()).unwrap_err();
     assert_eq!(err.reasons.len(), 1, "{err}");
     let text = err.to_string();
-    assert!(text.contains("kernel 6.1.0-50-amd64 cannot run this chain"), "{text}");
-    assert!(text.contains("TCP_BPF_RTO_MIN (level 6, option 1004)"), "{text}");
-    assert!(text.contains("rto_min/rto_min"), "{text}");
+    assert!(
+        text.contains("kernel 6.1.0-50-amd64 cannot run this chain"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TCP_BPF_RTO_MIN (level 6, option 1004)"),
+        "{text}"
+    );
+    assert!(text.contains("written by rto_min"), "{text}");
     // A chain that does not write it is not affected.
     let mut needs = demo_needs();
-    needs.setsockopt.retain(|(o, _)| o.name != "TCP_BPF_RTO_MIN");
+    needs
+        .setsockopt
+        .retain(|(o, _)| o.name != "TCP_BPF_RTO_MIN");
     assert!(k.admit(&needs).is_ok());
     // And the lack is listed as a refusal.
     assert!(k
@@ -127,7 +151,7 @@ fn without_iter_tcp_options_are_unknown_and_the_apply_goes_on_with_a_warning() {
     let fallbacks = k.admit(&demo_needs()).expect("not refused");
     assert!(fallbacks
         .iter()
-        .any(|f| f.contains("TCP_BPF_IW was not probed") && f.contains("init_cwnd/init_cwnd")));
+        .any(|f| f.contains("TCP_BPF_IW was not probed") && f.contains("init_cwnd")));
     let lacks = k.lacks();
     assert!(lacks
         .iter()
@@ -140,7 +164,10 @@ fn without_struct_ops_a_member_that_needs_one_is_refused() {
     let mut k = debian_6_1();
     k.struct_ops = false;
     let err = k.admit(&demo_needs()).unwrap_err();
-    assert!(err.reasons[0].contains("bpf_dctcp/bpf_dctcp needs a struct_ops"), "{err}");
+    assert!(
+        err.reasons[0].contains("bpf_dctcp/bpf_dctcp needs a struct_ops"),
+        "{err}"
+    );
     // No struct_ops at all: the "links" line would say nothing new.
     assert!(!k.lacks().iter().any(|l| l.feature == "struct_ops links"));
     let mut needs = demo_needs();
@@ -157,7 +184,12 @@ fn missing_basics_are_every_reason_at_once() {
     let err = k.admit(&Needs::default()).unwrap_err();
     assert_eq!(err.reasons.len(), 3, "{err}");
     let text = err.to_string();
-    for part in ["cgroup BPF links", "SK_STORAGE", "RINGBUF", "nothing was loaded"] {
+    for part in [
+        "cgroup BPF links",
+        "SK_STORAGE",
+        "RINGBUF",
+        "nothing was loaded",
+    ] {
         assert!(text.contains(part), "{part}: {text}");
     }
 }
@@ -170,5 +202,8 @@ fn the_summary_line_names_each_feature() {
     assert!(line.contains("struct_ops links no"), "{line}");
     assert!(line.contains("cgroup BEFORE/AFTER ordering no"), "{line}");
     let n = k.setsockopt.len();
-    assert!(line.ends_with(&format!("bpf_setsockopt options {n}/{n}")), "{line}");
+    assert!(
+        line.ends_with(&format!("bpf_setsockopt options {n}/{n}")),
+        "{line}"
+    );
 }

@@ -324,9 +324,8 @@ pub fn link_create_with_flags(
         ..Default::default()
     };
     // SAFETY: opts lives for the call; no pointers in it are set.
-    let ret = unsafe {
-        sys::bpf_link_create(prog.as_raw_fd(), target.as_raw_fd(), attach_type, &opts)
-    };
+    let ret =
+        unsafe { sys::bpf_link_create(prog.as_raw_fd(), target.as_raw_fd(), attach_type, &opts) };
     owned("BPF_LINK_CREATE", ret)
 }
 
@@ -339,7 +338,8 @@ pub fn struct_ops_map_create(value_type: &str, link: bool) -> SysResult<OwnedFd>
         call,
         source: io::Error::from_raw_os_error(errno),
     };
-    let c_type = CString::new(value_type).map_err(|_| fail("btf__find_by_name_kind", libc::EINVAL))?;
+    let c_type =
+        CString::new(value_type).map_err(|_| fail("btf__find_by_name_kind", libc::EINVAL))?;
     // SAFETY: btf is checked for NULL, used only while alive and freed once;
     // c_type and opts outlive the calls.
     unsafe {
@@ -348,7 +348,11 @@ pub fn struct_ops_map_create(value_type: &str, link: bool) -> SysResult<OwnedFd>
             return Err(fail("btf__load_vmlinux_btf", libc::ENOENT));
         }
         let id = sys::btf__find_by_name_kind(btf, c_type.as_ptr(), sys::BTF_KIND_STRUCT);
-        let size = if id > 0 { sys::btf__resolve_size(btf, id as u32) } else { -1 };
+        let size = if id > 0 {
+            sys::btf__resolve_size(btf, id as u32)
+        } else {
+            -1
+        };
         sys::btf__free(btf);
         if id <= 0 || size <= 0 {
             return Err(fail("btf__find_by_name_kind", libc::ENOENT));

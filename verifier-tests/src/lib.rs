@@ -48,8 +48,8 @@ pub use effects::{
 pub use netns::{NetNs, VethPair};
 pub use sock::{
     connect_bound, connect_started, getsockopt_u32, listener_in, one_slot_listener, setsockopt_u32,
-    so_rcvbuf, so_sndbuf, socket_in, tcp_congestion, tcp_info, tcp_maxseg, wait_connected, TcpConn,
-    TcpInfo,
+    sndbuf_after_set, so_rcvbuf, so_sndbuf, socket_in, tcp_congestion, tcp_info, tcp_maxseg,
+    wait_connected, TcpConn, TcpInfo,
 };
 pub use sock6::listener6_in;
 pub use test_run::prog_test_run;
@@ -57,6 +57,19 @@ pub use test_run::prog_test_run;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// `limit` scaled by `ACCORD_TEST_TIME_SCALE` (default 1): how long a test
+/// waits for something to happen. scripts/test-kernels sets it for guests
+/// under QEMU's software emulation (TCG), where everything takes several
+/// times longer (the daemon's first check alone takes seconds).
+pub fn slow(limit: std::time::Duration) -> std::time::Duration {
+    let scale = std::env::var("ACCORD_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(1);
+    limit * scale
+}
 
 /// A name no other live test uses: `accord-test-<tag>-<pid>-<n>`.
 pub fn unique_name(tag: &str) -> String {

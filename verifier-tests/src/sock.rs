@@ -544,6 +544,17 @@ pub fn so_sndbuf(fd: &impl AsRawFd) -> io::Result<u32> {
     getsockopt_u32(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)
 }
 
+/// What `SO_SNDBUF` reports after a program set `bytes`: the kernel caps
+/// the value at `net.core.wmem_max` (a fresh kernel's default is 212992)
+/// and reports twice what it kept.
+pub fn sndbuf_after_set(bytes: u32) -> u32 {
+    let wmem_max = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(u32::MAX);
+    2 * bytes.min(wmem_max)
+}
+
 /// `SO_RCVBUF` (the kernel reports twice what was set).
 pub fn so_rcvbuf(fd: &impl AsRawFd) -> io::Result<u32> {
     getsockopt_u32(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)

@@ -18,7 +18,10 @@ use verifier_tests::*;
 /// (major, minor) of the running kernel.
 fn release() -> (u32, u32) {
     let text = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    let mut parts = text.trim().split(['.', '-']).map(|p| p.parse().unwrap_or(0));
+    let mut parts = text
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse().unwrap_or(0));
     (parts.next().unwrap(), parts.next().unwrap())
 }
 
@@ -44,7 +47,10 @@ fn the_probe_matches_what_the_kernel_does() {
     assert!(k.release.starts_with(&format!("{major}.{minor}")), "{k}");
 
     // What every kernel of the matrix has, and accord needs.
-    assert!(k.bpffs && k.btf && k.cgroup_link && k.socket_storage && k.ringbuf, "{k}");
+    assert!(
+        k.bpffs && k.btf && k.cgroup_link && k.socket_storage && k.ringbuf,
+        "{k}"
+    );
     assert!(k.iter_tcp, "iter/tcp with bpf_setsockopt is 5.14: {k}");
     assert!(k.struct_ops, "{k}");
     // Features whose arrival is known, reported exactly from there on.
@@ -52,9 +58,18 @@ fn the_probe_matches_what_the_kernel_does() {
     assert_eq!(k.cgroup_mprog_ordering, (major, minor) >= (6, 17), "{k}");
 
     // Every option answered; the one no kernel has refused.
-    assert_eq!(k.setsockopt.get("NO_SUCH_OPTION"), Some(&Support::No), "{k:?}");
+    assert_eq!(
+        k.setsockopt.get("NO_SUCH_OPTION"),
+        Some(&Support::No),
+        "{k:?}"
+    );
     for o in builtin_sockopt_options() {
-        assert_ne!(k.setsockopt.get(&o.name), Some(&Support::Unknown), "{}", o.name);
+        assert_ne!(
+            k.setsockopt.get(&o.name),
+            Some(&Support::Unknown),
+            "{}",
+            o.name
+        );
         assert!(k.setsockopt.contains_key(&o.name), "{}", o.name);
     }
     // The options the shipped features write are there on every kernel of

@@ -214,7 +214,8 @@ fn run_iterator(
         let mut opts: Array<_, [u8; PROBE_OPT_SIZE]> =
             Array::try_from(map).map_err(|_| Stage::Load)?;
         for (i, o) in options.iter().enumerate() {
-            opts.set(i as u32, probe_opt(o), 0).map_err(|_| Stage::Run)?;
+            opts.set(i as u32, probe_opt(o), 0)
+                .map_err(|_| Stage::Run)?;
         }
     }
     let prog: &mut Iter = ebpf

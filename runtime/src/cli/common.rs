@@ -223,7 +223,12 @@ pub fn audit_or_refuse(
 
 /// Refuses to go on without bpffs.
 pub fn require_bpffs(layout: &Layout) -> Result<(), ExitCode> {
-    if runtime::adapter::real::is_bpffs(layout.bpffs_root.parent().unwrap_or(Path::new("/sys/fs/bpf"))) {
+    if runtime::adapter::real::is_bpffs(
+        layout
+            .bpffs_root
+            .parent()
+            .unwrap_or(Path::new("/sys/fs/bpf")),
+    ) {
         return Ok(());
     }
     let parent = layout

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use runtime::adapter::inventory::RealInventory;
 use runtime::adapter::real::RealAdapter;
 use runtime::adapter::BpfAdapter;
-use runtime::kernel::Consequence;
 use runtime::doctor::{self, Finding, Report};
+use runtime::kernel::Consequence;
 use serde::Serialize;
 
 use super::common::{Format, Roots, EXIT_KERNEL};

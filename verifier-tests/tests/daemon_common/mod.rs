@@ -239,7 +239,7 @@ impl Daemon {
     /// exits or does not come up.
     pub fn ready(&mut self) -> &mut Self {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
+        while start.elapsed() < verifier_tests::slow(Duration::from_secs(20)) {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("the daemon exited with {status}:\n{}", self.log_text());
             }
@@ -286,6 +286,7 @@ impl Daemon {
     }
 
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let limit = verifier_tests::slow(limit);
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -322,6 +323,7 @@ pub fn holds_within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let limit = verifier_tests::slow(limit);
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
