@@ -107,7 +107,11 @@ fn query_named(cgroup: &Path, hook: Hook, flags: u32) -> AdapterResult<Vec<Attac
 /// `BPF_PROG_QUERY`: with no flags the programs attached to this cgroup
 /// itself, with `BPF_F_QUERY_EFFECTIVE` also the inherited ones. Audit: opts is built from `Default` with `sz` set, and
 /// `prog_ids` points at a live local array of `prog_cnt` entries.
-fn prog_query(target: i32, attach_type: u32, flags: u32) -> Result<Vec<u32>, SyscallError> {
+pub(crate) fn prog_query(
+    target: i32,
+    attach_type: u32,
+    flags: u32,
+) -> Result<Vec<u32>, SyscallError> {
     let mut ids = [0u32; QUERY_MAX];
     let mut opts = bpfsys::bpf_prog_query_opts {
         sz: std::mem::size_of::<bpfsys::bpf_prog_query_opts>() as _,

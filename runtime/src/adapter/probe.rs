@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read as _;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -95,13 +95,17 @@ impl Drop for ProbeCgroup {
     }
 }
 
-/// (cgroup BPF links, cgroup links with `BPF_F_BEFORE`): a `return 1`
-/// sock_ops program linked to an empty private cgroup, each link closed at
-/// once (unpinned, so closing detaches it).
+/// (cgroup BPF links, the kernel's BEFORE/AFTER ordering of cgroup
+/// programs): two `return 1` sock_ops programs linked to an empty private
+/// cgroup, the second with `BPF_F_BEFORE`; ordering is there when the
+/// kernel then runs the second first (`BPF_PROG_QUERY` lists it first). A
+/// kernel may refuse the flag or ignore it, so only the order tells. The
+/// links are closed at once (unpinned, so closing detaches them).
 fn cgroup_links() -> (bool, bool) {
     // r0 = 1; exit
     const RETURN_ONE: [u8; 16] = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
-    let Ok(prog) = sys::prog_load(SOCK_OPS.0, SOCK_OPS.1, "accord_probe", &RETURN_ONE) else {
+    let load = || sys::prog_load(SOCK_OPS.0, SOCK_OPS.1, "accord_probe", &RETURN_ONE).ok();
+    let (Some(first), Some(second)) = (load(), load()) else {
         return (false, false);
     };
     let Some(cg) = ProbeCgroup::create() else {
@@ -110,10 +114,19 @@ fn cgroup_links() -> (bool, bool) {
     let Ok(dir) = fs::File::open(&cg.0) else {
         return (false, false);
     };
-    let link = sys::link_create(prog.as_fd(), dir.as_fd(), SOCK_OPS.1).is_ok();
-    let ordered =
-        sys::link_create_with_flags(prog.as_fd(), dir.as_fd(), SOCK_OPS.1, BPF_F_BEFORE).is_ok();
-    (link, ordered)
+    let Ok(_first_link) = sys::link_create(first.as_fd(), dir.as_fd(), SOCK_OPS.1) else {
+        return (false, false);
+    };
+    let Ok(_second_link) =
+        sys::link_create_with_flags(second.as_fd(), dir.as_fd(), SOCK_OPS.1, BPF_F_BEFORE)
+    else {
+        return (true, false);
+    };
+    let id = |p: &std::os::fd::OwnedFd| sys::prog_info(p.as_fd()).map(|i| i.id).ok();
+    let order = super::inventory::prog_query(std::os::fd::AsRawFd::as_raw_fd(&dir), SOCK_OPS.1, 0)
+        .unwrap_or_default();
+    let ordered = matches!((id(&second), id(&first)), (Some(s), Some(f)) if order == [s, f]);
+    (true, ordered)
 }
 
 /// `struct probe_opt` for one option.
@@ -136,8 +149,13 @@ fn probe_opt(o: &SockoptOption) -> [u8; PROBE_OPT_SIZE] {
     b
 }
 
-/// (iter/tcp with `bpf_setsockopt` loads, each option's answer). Without
-/// iter/tcp every option is [`Support::Unknown`].
+/// `SOL_IPV6`: its options act on IPv6 sockets only.
+const SOL_IPV6: i32 = 41;
+
+/// (iter/tcp with `bpf_setsockopt` loads, each option's answer). Options
+/// are tried on the accepted end of a loopback connection: IPv6-level ones
+/// over `::1`, the rest over 127.0.0.1. Without iter/tcp (or without a
+/// loopback of that family) an option stays [`Support::Unknown`].
 fn setsockopt_options(options: &[SockoptOption]) -> (bool, BTreeMap<String, Support>) {
     let mut answers: BTreeMap<String, Support> = options
         .iter()
@@ -149,42 +167,52 @@ fn setsockopt_options(options: &[SockoptOption]) -> (bool, BTreeMap<String, Supp
     let Ok(btf) = Btf::from_sys_fs() else {
         return (false, answers);
     };
-    // The iterator acts on the accepted end of one loopback connection.
-    let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)) else {
-        return (false, answers);
-    };
-    let Ok(port) = listener.local_addr().map(|a| u32::from(a.port())) else {
-        return (false, answers);
-    };
-    let chunks: Vec<&[SockoptOption]> = if options.is_empty() {
-        vec![&[]]
-    } else {
-        options.chunks(OPTS_PER_RUN).collect()
-    };
-    let mut loaded = false;
-    for chunk in chunks {
-        let Ok(client) = TcpStream::connect(listener.local_addr().expect("bound")) else {
-            return (loaded, answers);
+    let (v6, v4): (Vec<SockoptOption>, Vec<SockoptOption>) =
+        options.iter().cloned().partition(|o| o.level == SOL_IPV6);
+    let mut loaded = None;
+    for (addr, group) in [
+        (IpAddr::from(Ipv4Addr::LOCALHOST), v4),
+        (IpAddr::from(Ipv6Addr::LOCALHOST), v6),
+    ] {
+        // One run even without options: whether iter/tcp loads at all.
+        if group.is_empty() && (loaded.is_some() || addr.is_ipv6()) {
+            continue;
+        }
+        let Ok(listener) = TcpListener::bind((addr, 0)) else {
+            continue;
         };
-        let Ok((server, _)) = listener.accept() else {
-            return (loaded, answers);
+        let Ok(local) = listener.local_addr() else {
+            continue;
         };
-        match run_iterator(object, &btf, port, chunk) {
-            Ok(results) => {
-                loaded = true;
-                for (index, ret) in results {
-                    if let Some(o) = chunk.get(index as usize) {
-                        let answer = if ret == 0 { Support::Yes } else { Support::No };
-                        answers.insert(o.name.clone(), answer);
+        let chunks: Vec<&[SockoptOption]> = if group.is_empty() {
+            vec![&[]]
+        } else {
+            group.chunks(OPTS_PER_RUN).collect()
+        };
+        for chunk in chunks {
+            let Ok(client) = TcpStream::connect(local) else {
+                break;
+            };
+            let Ok((server, _)) = listener.accept() else {
+                break;
+            };
+            match run_iterator(object, &btf, u32::from(local.port()), chunk) {
+                Ok(results) => {
+                    loaded = Some(true);
+                    for (index, ret) in results {
+                        if let Some(o) = chunk.get(index as usize) {
+                            let answer = if ret == 0 { Support::Yes } else { Support::No };
+                            answers.insert(o.name.clone(), answer);
+                        }
                     }
                 }
+                Err(Stage::Load) => return (false, answers),
+                Err(Stage::Run) => {}
             }
-            Err(Stage::Load) => return (false, answers),
-            Err(Stage::Run) => {}
+            drop((client, server));
         }
-        drop((client, server));
     }
-    (loaded, answers)
+    (loaded.unwrap_or(false), answers)
 }
 
 /// Where a probe iterator run stopped.
