@@ -16,7 +16,7 @@
 //! | struct_ops links | 6.4 | fallback: registered through its map, the map pinned; unpinning unregisters it first |
 //! | iter/tcp with `bpf_setsockopt` | 5.14 | fallback: the daemon does not retune established connections |
 //! | BPF_ENABLE_STATS | 5.8 | fallback: status shows members' own counters; `status --sample` refused |
-//! | cgroup BEFORE/AFTER (mprog) | 6.17 | not needed: the chain's order is accord's own |
+//! | cgroup BEFORE/AFTER (mprog) | 6.17 (Debian's 6.12 too) | not needed: the chain's order is accord's own |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -141,8 +141,8 @@ pub struct KernelFeatures {
     /// `BPF_LINK_CREATE` of a sock_ops program on a cgroup.
     pub cgroup_link: bool,
     /// The kernel's own BEFORE/AFTER ordering of cgroup programs (a cgroup
-    /// link made with `BPF_F_BEFORE`): ordering only, no effect checks;
-    /// accord's chain does not need it.
+    /// link placed with `BPF_F_BEFORE` another runs before it): ordering
+    /// only, no effect checks; accord's chain does not need it.
     pub cgroup_mprog_ordering: bool,
     /// `BPF_MAP_TYPE_SK_STORAGE` (connection stamps).
     pub socket_storage: bool,

@@ -310,20 +310,34 @@ pub fn link_create(
     owned("BPF_LINK_CREATE", ret)
 }
 
-/// `BPF_LINK_CREATE` with `flags` (a cgroup link with `BPF_F_BEFORE`: the
-/// kernel's own ordering, which the feature probe tries).
-pub fn link_create_with_flags(
+/// `BPF_F_BEFORE` / `BPF_F_AFTER`: the kernel's own ordering of programs on
+/// one hook (mprog), for cgroups in recent kernels.
+pub const BPF_F_BEFORE: u32 = 1 << 3;
+pub const BPF_F_AFTER: u32 = 1 << 4;
+
+/// `BPF_LINK_CREATE` of a cgroup link with ordering `flags` (`BPF_F_BEFORE`
+/// or `BPF_F_AFTER`): relative to the program of the link `relative`
+/// (`BPF_F_LINK`), or before/after every program without one. Used by the
+/// feature probe and its test; accord's chains never depend on it.
+pub fn link_create_ordered(
     prog: BorrowedFd<'_>,
     target: BorrowedFd<'_>,
     attach_type: u32,
     flags: u32,
+    relative: Option<BorrowedFd<'_>>,
 ) -> SysResult<OwnedFd> {
-    let opts = sys::bpf_link_create_opts {
+    let mut opts = sys::bpf_link_create_opts {
         sz: std::mem::size_of::<sys::bpf_link_create_opts>() as _,
-        flags,
+        flags: flags
+            | if relative.is_some() {
+                sys::BPF_F_LINK
+            } else {
+                0
+            },
         ..Default::default()
     };
-    // SAFETY: opts lives for the call; no pointers in it are set.
+    opts.__bindgen_anon_1.cgroup.relative_fd = relative.map_or(0, |fd| fd.as_raw_fd() as u32);
+    // SAFETY: opts lives for the call; it holds no pointers.
     let ret =
         unsafe { sys::bpf_link_create(prog.as_raw_fd(), target.as_raw_fd(), attach_type, &opts) };
     owned("BPF_LINK_CREATE", ret)

@@ -160,7 +160,11 @@ fn a_connection_across_the_swap_keeps_its_first_generation() {
     assert_eq!(plan.kind, PlanKind::Swap { from: 1, to: 2 });
     let (_first, _) = listener.accept().unwrap();
     drop(filler);
-    wait_connected(&client, std::time::Duration::from_secs(5)).unwrap();
+    wait_connected(
+        &client,
+        verifier_tests::slow(std::time::Duration::from_secs(5)),
+    )
+    .unwrap();
     let (_server, _) = listener.accept().unwrap();
 
     // Both callbacks ran the old chain: its MSS and its initial window.

@@ -26,8 +26,6 @@ use crate::sys;
 const SOCK_OPS: (u32, u32) = (13, 3);
 /// `BPF_MAP_TYPE_RINGBUF`.
 const RINGBUF: u32 = 27;
-/// `BPF_F_BEFORE` (the kernel's mprog ordering flags).
-const BPF_F_BEFORE: u32 = 1 << 3;
 /// The options one probe program run handles (`PROBE_MAX_OPTS` in the C).
 const OPTS_PER_RUN: usize = 32;
 /// `struct probe_opt` in ebpf/probe/setsockopt.bpf.c.
@@ -96,16 +94,17 @@ impl Drop for ProbeCgroup {
 }
 
 /// (cgroup BPF links, the kernel's BEFORE/AFTER ordering of cgroup
-/// programs): two `return 1` sock_ops programs linked to an empty private
-/// cgroup, the second with `BPF_F_BEFORE`; ordering is there when the
-/// kernel then runs the second first (`BPF_PROG_QUERY` lists it first). A
-/// kernel may refuse the flag or ignore it, so only the order tells. The
-/// links are closed at once (unpinned, so closing detaches them).
+/// programs): three `return 1` sock_ops programs linked to an empty private
+/// cgroup, A and B plainly, then C with `BPF_F_BEFORE` B's link. Ordering
+/// is there when the kernel runs them A, C, B (`BPF_PROG_QUERY` lists them
+/// in run order). A version check would not do: Debian's 6.12 orders
+/// (Linux 6.17 upstream), 6.1 refuses the flag. The links are closed at
+/// once (unpinned, so closing detaches them).
 fn cgroup_links() -> (bool, bool) {
     // r0 = 1; exit
     const RETURN_ONE: [u8; 16] = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
     let load = || sys::prog_load(SOCK_OPS.0, SOCK_OPS.1, "accord_probe", &RETURN_ONE).ok();
-    let (Some(first), Some(second)) = (load(), load()) else {
+    let (Some(a), Some(b), Some(c)) = (load(), load(), load()) else {
         return (false, false);
     };
     let Some(cg) = ProbeCgroup::create() else {
@@ -114,19 +113,24 @@ fn cgroup_links() -> (bool, bool) {
     let Ok(dir) = fs::File::open(&cg.0) else {
         return (false, false);
     };
-    let Ok(_first_link) = sys::link_create(first.as_fd(), dir.as_fd(), SOCK_OPS.1) else {
+    let link = |p: &std::os::fd::OwnedFd| sys::link_create(p.as_fd(), dir.as_fd(), SOCK_OPS.1);
+    let (Ok(_a_link), Ok(b_link)) = (link(&a), link(&b)) else {
         return (false, false);
     };
-    let Ok(_second_link) =
-        sys::link_create_with_flags(second.as_fd(), dir.as_fd(), SOCK_OPS.1, BPF_F_BEFORE)
-    else {
+    let placed = sys::link_create_ordered(
+        c.as_fd(),
+        dir.as_fd(),
+        SOCK_OPS.1,
+        sys::BPF_F_BEFORE,
+        Some(b_link.as_fd()),
+    );
+    let Ok(_c_link) = placed else {
         return (true, false);
     };
-    let id = |p: &std::os::fd::OwnedFd| sys::prog_info(p.as_fd()).map(|i| i.id).ok();
+    let id = |p: &std::os::fd::OwnedFd| sys::prog_info(p.as_fd()).map(|i| i.id).unwrap_or(0);
     let order = super::inventory::prog_query(std::os::fd::AsRawFd::as_raw_fd(&dir), SOCK_OPS.1, 0)
         .unwrap_or_default();
-    let ordered = matches!((id(&second), id(&first)), (Some(s), Some(f)) if order == [s, f]);
-    (true, ordered)
+    (true, order == [id(&a), id(&c), id(&b)])
 }
 
 /// `struct probe_opt` for one option.
