@@ -56,6 +56,7 @@ fn chain() -> DesiredChain {
         members: vec![member],
         debug_sample: 0,
         timing: false,
+        audit: None,
         needs: Needs {
             setsockopt: vec![(iw(), vec!["init_cwnd/init_cwnd".into()])],
             struct_ops: vec!["bpf_dctcp/bpf_dctcp".into()],
