@@ -10,7 +10,7 @@
 
 use crate::ir::{
     Cidr4, CmpOp, Composition, ConfigValue, Feature, Guard, Literal, MemberId, Operand, ParamType,
-    SetExpr, WriteValue,
+    Sequence, SetExpr, Update, WriteValue,
 };
 use crate::outcome::{Conflict, Witness};
 
@@ -38,6 +38,12 @@ pub enum EvalError {
     InvariantHolds { invariant: String },
     #[error("no invariant `{invariant}` in the catalog")]
     UnknownInvariant { invariant: String },
+    #[error("the catalog has no connection_ends: callbacks cannot be related")]
+    NoConnectionModel,
+    #[error("field `{field}` is the same at every callback of a connection end, but the witness changes it")]
+    PerEndFieldChanged { field: String },
+    #[error("no connection end goes through op {first} and then op {then} as the conflict claims")]
+    NotOneEnd { first: u64, then: u64 },
 }
 
 /// `a.b.c.d`
@@ -376,6 +382,18 @@ fn shown_write(
     key: &str,
     w: &Witness,
 ) -> Result<Literal, EvalError> {
+    shown_write_of(c, member, field, key, w, None)
+}
+
+/// [`shown_write`] among the writes declared with `update` only, when given.
+fn shown_write_of(
+    c: &Composition,
+    member: &MemberId,
+    field: &str,
+    key: &str,
+    w: &Witness,
+    update: Option<Update>,
+) -> Result<Literal, EvalError> {
     let (_, feature, program) =
         c.members()
             .find(|(m, _, _)| m == member)
@@ -388,7 +406,11 @@ fn shown_write(
         .ok_or_else(|| EvalError::MissingWritten {
             key: key.to_string(),
         })?;
-    for wr in program.writes.iter().filter(|wr| wr.field == field) {
+    let writes = program
+        .writes
+        .iter()
+        .filter(|wr| wr.field == field && update.is_none_or(|u| wr.update == u));
+    for wr in writes {
         if guard_holds(&wr.guard, feature, w)? && value_admits(&wr.value, feature, w, &written.raw)?
         {
             return Ok(written.raw.clone());
@@ -455,6 +477,63 @@ pub fn confirm(c: &Composition, conflict: &Conflict) -> Result<(), EvalError> {
             }
             Ok(())
         }
+        Conflict::AcrossCallbacks {
+            field,
+            first,
+            then,
+            either_last,
+            witness,
+        } => confirm_across(c, field, [first, then], *either_last, witness),
+    }
+}
+
+/// A conflict across callbacks: `first`'s write holds at the callback of
+/// `witness.connection`, `then`'s assignment at the callback of
+/// `witness.later` (which changes only per-callback fields), the values
+/// differ, and one end of a connection goes through the first callback
+/// and then the other, in the order `either_last` claims.
+fn confirm_across(
+    c: &Composition,
+    field: &str,
+    [first, then]: [&MemberId; 2],
+    either_last: bool,
+    witness: &Witness,
+) -> Result<(), EvalError> {
+    let model = c
+        .catalog
+        .connection
+        .as_ref()
+        .ok_or(EvalError::NoConnectionModel)?;
+    if let Some(f) = witness.later.keys().find(|f| model.per_end.contains(*f)) {
+        return Err(EvalError::PerEndFieldChanged { field: f.clone() });
+    }
+    let later = witness.at_later();
+    let v1 = shown_write(c, first, field, &written_key(first, None), witness)?;
+    let v2 = shown_write_of(
+        c,
+        then,
+        field,
+        &written_key(then, None),
+        &later,
+        Some(Update::Set),
+    )?;
+    if v1 == v2 {
+        return Err(EvalError::ValuesEqual {
+            field: field.to_string(),
+        });
+    }
+    let op = |w: &Witness| match w.connection.get("op").map(|v| &v.raw) {
+        Some(Literal::Int(v)) => Ok(*v),
+        _ => Err(EvalError::MissingField { field: "op".into() }),
+    };
+    let (op1, op2) = (op(witness)?, op(&later)?);
+    match model.follows(op1, op2) {
+        Some((Sequence::Either, _)) if either_last => Ok(()),
+        Some((Sequence::Ordered, _)) if !either_last => Ok(()),
+        _ => Err(EvalError::NotOneEnd {
+            first: op1,
+            then: op2,
+        }),
     }
 }
 

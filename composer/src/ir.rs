@@ -418,6 +418,68 @@ pub struct ReadOption {
     pub description: String,
 }
 
+/// One step of a connection end: the callbacks that come at that point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndStep {
+    /// `op` values.
+    pub ops: Vec<u64>,
+    /// The callbacks of this step come in any order, any number of times
+    /// (after the handshake: RTO, retransmissions, state changes, RTTs).
+    pub any_order: bool,
+}
+
+/// The callbacks one end of a connection goes through, in the kernel's
+/// order (`connection_ends:` in the catalog).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionEnd {
+    /// `active` or `passive`.
+    pub name: String,
+    pub steps: Vec<EndStep>,
+}
+
+/// How two callbacks of one connection end can follow each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sequence {
+    /// The first always comes before the other.
+    Ordered,
+    /// Either may come last (callbacks of an `any_order` step).
+    Either,
+}
+
+/// The catalog's model of one connection end: which readable fields keep
+/// one value across its callbacks, and the callbacks' order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionModel {
+    /// Readable fields (128-bit ones as their words) that are the same at
+    /// every callback of one end: addresses, ports, family.
+    pub per_end: std::collections::BTreeSet<String>,
+    pub ends: Vec<ConnectionEnd>,
+}
+
+impl ConnectionModel {
+    /// How a callback at op `first` and a later, distinct callback at op
+    /// `then` of one end can follow each other, and on which end; `None`
+    /// when no end goes through `first` and then `then`.
+    pub fn follows(&self, first: u64, then: u64) -> Option<(Sequence, &str)> {
+        let mut out = None;
+        for end in &self.ends {
+            for (i, a) in end.steps.iter().enumerate() {
+                if !a.ops.contains(&first) {
+                    continue;
+                }
+                if a.any_order && a.ops.contains(&then) {
+                    out = out.or(Some((Sequence::Either, end.name.as_str())));
+                }
+                if end.steps[i + 1..].iter().any(|b| b.ops.contains(&then)) {
+                    return Some((Sequence::Ordered, end.name.as_str()));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The hook catalog (`specs/hooks/<hook>.yaml`), resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookCatalog {
@@ -428,6 +490,10 @@ pub struct HookCatalog {
     pub writable: BTreeMap<String, WritableField>,
     /// Options readable with `bpf_getsockopt` only (`read_only_options:`).
     pub read_options: BTreeMap<String, ReadOption>,
+    /// The callbacks of a connection end (`connection_ends:`); `None`: the
+    /// hook's events are unrelated, and persistent fields are compared
+    /// per event only.
+    pub connection: Option<ConnectionModel>,
     pub invariants: Vec<Invariant>,
 }
 

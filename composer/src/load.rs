@@ -22,6 +22,7 @@
 
 mod catalog;
 mod composition;
+mod connection;
 mod error;
 mod field_semantics;
 mod input;

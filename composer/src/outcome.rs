@@ -33,6 +33,23 @@ pub struct Witness {
     pub config: BTreeMap<String, WitnessValue>,
     /// The values written by each side of the conflict, keyed by member.
     pub written: BTreeMap<String, WitnessValue>,
+    /// For a conflict across callbacks: the later callback's own fields
+    /// (`op`, `state`, ...); the rest of the connection is `connection`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub later: BTreeMap<String, WitnessValue>,
+}
+
+impl Witness {
+    /// The connection as the later callback of a conflict across callbacks
+    /// sees it: `connection` with `later`'s fields in place.
+    pub fn at_later(&self) -> Witness {
+        let mut w = self.clone();
+        for (k, v) in &self.later {
+            w.connection.insert(k.clone(), v.clone());
+        }
+        w.later.clear();
+        w
+    }
 }
 
 /// One value in a witness: the raw value plus its display form.
@@ -53,6 +70,20 @@ pub enum Conflict {
         b: MemberId,
         witness: Witness,
     },
+    /// Both write a persistent field (one that stays set, like a socket
+    /// option) at two callbacks one connection end goes through, with
+    /// different values: the later callback's write replaces the earlier
+    /// one (`first` writes at the callback in `witness.connection`, `then`
+    /// at the one in `witness.later`). With `either_last` the two callbacks
+    /// come in either order (callbacks that repeat), so either value may be
+    /// lost.
+    AcrossCallbacks {
+        field: String,
+        first: MemberId,
+        then: MemberId,
+        either_last: bool,
+        witness: Witness,
+    },
     /// Both fields get written for one connection and the invariant fails.
     Invariant {
         invariant: String,
@@ -62,7 +93,9 @@ pub enum Conflict {
     },
 }
 
-/// A `resolve:` entry that turned a same-field conflict into an ordered override.
+/// A `resolve:` entry that turned a same-field conflict into an ordered
+/// override, or accepted that the preferred feature's write at a later
+/// callback replaces the other's (its witness then has `later` fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Override {
     pub field: String,
@@ -75,11 +108,21 @@ impl Override {
     /// The conflict the `resolve:` entry settled, for re-checking the
     /// witness with [`crate::eval::confirm`].
     pub fn as_conflict(&self) -> Conflict {
-        Conflict::SameField {
-            field: self.field.clone(),
-            a: self.winner.clone(),
-            b: self.loser.clone(),
-            witness: self.witness.clone(),
+        if self.witness.later.is_empty() {
+            Conflict::SameField {
+                field: self.field.clone(),
+                a: self.winner.clone(),
+                b: self.loser.clone(),
+                witness: self.witness.clone(),
+            }
+        } else {
+            Conflict::AcrossCallbacks {
+                field: self.field.clone(),
+                first: self.loser.clone(),
+                then: self.winner.clone(),
+                either_last: false,
+                witness: self.witness.clone(),
+            }
         }
     }
 }

@@ -214,6 +214,7 @@ pub fn predict(
             .collect(),
         config: BTreeMap::new(),
         written: BTreeMap::new(),
+        later: BTreeMap::new(),
     };
     let mut out = Prediction { writes: Vec::new() };
     for id in order {
@@ -313,6 +314,7 @@ mod tests {
             ]
             .into(),
             read_options: BTreeMap::new(),
+            connection: None,
             invariants: vec![],
         }
     }

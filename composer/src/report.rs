@@ -70,23 +70,27 @@ fn with_folded_addresses(outcome: &CheckOutcome) -> CheckOutcome {
         if !w.connection.keys().any(|k| crate::ir::wide_of(k).is_some()) {
             return;
         }
-        w.connection = crate::eval::fold_addresses(&w.connection)
-            .into_iter()
-            .map(|(k, display)| {
-                let raw = match w.connection.get(&k) {
-                    Some(v) => v.raw.clone(),
-                    None => crate::ir::Literal::Str(display.clone()),
-                };
-                (k, WitnessValue { raw, display })
-            })
-            .collect();
+        let folded = |m: &std::collections::BTreeMap<String, WitnessValue>| {
+            crate::eval::fold_addresses(m)
+                .into_iter()
+                .map(|(k, display)| {
+                    let raw = match m.get(&k) {
+                        Some(v) => v.raw.clone(),
+                        None => crate::ir::Literal::Str(display.clone()),
+                    };
+                    (k, WitnessValue { raw, display })
+                })
+                .collect()
+        };
+        w.connection = folded(&w.connection);
+        w.later = folded(&w.later);
     };
     let mut o = outcome.clone();
     for c in &mut o.conflicts {
         match c {
-            Conflict::SameField { witness, .. } | Conflict::Invariant { witness, .. } => {
-                fold(witness)
-            }
+            Conflict::SameField { witness, .. }
+            | Conflict::Invariant { witness, .. }
+            | Conflict::AcrossCallbacks { witness, .. } => fold(witness),
         }
     }
     for ov in &mut o.overrides {

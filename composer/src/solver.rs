@@ -69,7 +69,7 @@ use crate::outcome::{Verdict, Witness};
 
 use self::ast::{Formula, Term};
 use self::backend::{Answer, Prepared, Probes, Session};
-use self::encode::{EncodeError, Encoder, SetProbe};
+use self::encode::{EncodeError, Encoder, Event, SetProbe};
 use self::witness::{set_value, show, show_config, Footprint};
 
 /// One query as SMT-LIB text, for `--dump-smt`.
@@ -121,7 +121,7 @@ struct SiteEnc {
 pub struct Prover<'c> {
     enc: Encoder<'c>,
     session: Result<Session, String>,
-    sites: HashMap<usize, Result<SiteEnc, String>>,
+    sites: HashMap<(usize, Event), Result<SiteEnc, String>>,
     dump: bool,
     pub queries: Vec<QueryRecord>,
     pub stats: SolverStats,
@@ -157,19 +157,26 @@ impl<'c> Prover<'c> {
     }
 
     fn site(&mut self, s: &Side<'c>) -> Result<(), String> {
-        if let Some(r) = self.sites.get(&s.site) {
+        self.site_at(s, Event::First)
+    }
+
+    fn site_at(&mut self, s: &Side<'c>, event: Event) -> Result<(), String> {
+        if let Some(r) = self.sites.get(&(s.site, event)) {
             return r.as_ref().map(|_| ()).map_err(Clone::clone);
         }
-        let r = self.encode_site(s);
+        let r = self.encode_site(s, event);
         let out = r.as_ref().map(|_| ()).map_err(Clone::clone);
-        self.sites.insert(s.site, r);
+        self.sites.insert((s.site, event), r);
         out
     }
 
-    fn encode_site(&mut self, s: &Side<'c>) -> Result<SiteEnc, String> {
+    fn encode_site(&mut self, s: &Side<'c>, event: Event) -> Result<SiteEnc, String> {
         let key = format!("{}.{}", s.feature.name, s.site);
         let enc = |e: EncodeError| format!("cannot encode: {e}");
-        let (formula, probes) = self.enc.guard(s.feature, &s.write.guard).map_err(enc)?;
+        let (formula, probes) = self
+            .enc
+            .guard_at(s.feature, &s.write.guard, event)
+            .map_err(enc)?;
         let value = self
             .enc
             .value(s.feature, s.field, &s.write.value, &key)
@@ -185,7 +192,11 @@ impl<'c> Prover<'c> {
     }
 
     fn enc_of(&self, site: usize) -> Option<&SiteEnc> {
-        self.sites.get(&site).and_then(|r| r.as_ref().ok())
+        self.enc_at(site, Event::First)
+    }
+
+    fn enc_at(&self, site: usize, event: Event) -> Option<&SiteEnc> {
+        self.sites.get(&(site, event)).and_then(|r| r.as_ref().ok())
     }
 
     /// Can `a` and `b` write different values to their (shared) field for
@@ -210,7 +221,59 @@ impl<'c> Prover<'c> {
         };
         let violation = Formula::not(Formula::eq(ea.value.clone(), eb.value.clone()));
         let [la, lb] = labels;
-        self.run(what, [a, b], violation, [la, lb], only)
+        let first = Event::First;
+        self.run(what, [(a, first), (b, first)], violation, [la, lb], only)
+    }
+
+    /// Can `first` write its field at one callback of a connection end and
+    /// `then` write a different value at a later, distinct callback of the
+    /// same end? `pairs` are the (first op, later op) pairs one end goes
+    /// through (the catalog's `connection_ends:`); each side's guard reads
+    /// its own callback's per-callback fields, the per-end ones are shared.
+    pub fn across(
+        &mut self,
+        what: &str,
+        first: &Side<'c>,
+        then: &Side<'c>,
+        pairs: &[(u64, u64)],
+        labels: [String; 2],
+    ) -> Verdict<Witness> {
+        if let Err(e) = self
+            .site_at(first, Event::First)
+            .and_then(|()| self.site_at(then, Event::Later))
+        {
+            return Verdict::Unknown { reason: e };
+        }
+        let (Some(ef), Some(et)) = (
+            self.enc_at(first.site, Event::First),
+            self.enc_at(then.site, Event::Later),
+        ) else {
+            return Verdict::Unknown {
+                reason: "missing encoding".into(),
+            };
+        };
+        let differ = Formula::not(Formula::eq(ef.value.clone(), et.value.clone()));
+        let ops = self
+            .enc
+            .field_at("op", Event::First)
+            .and_then(|a| Ok((a, self.enc.field_at("op", Event::Later)?)));
+        let (op1, op2) = match ops {
+            Ok(t) => t,
+            Err(e) => {
+                return Verdict::Unknown {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        let order = Formula::or(pairs.iter().map(|(x, y)| {
+            Formula::and([
+                Formula::eq(op1.clone(), Term::num(*x, op1.width())),
+                Formula::eq(op2.clone(), Term::num(*y, op2.width())),
+            ])
+        }));
+        let violation = Formula::and([differ, order]);
+        let sides = [(first, Event::First), (then, Event::Later)];
+        self.run(what, sides, violation, labels, None)
     }
 
     /// Can `l` and `r` both write, for one connection (where `only`
@@ -249,7 +312,14 @@ impl<'c> Prover<'c> {
             CmpOp::Gt => Formula::ult(y, x),
             CmpOp::Ge => Formula::ule(y, x),
         };
-        self.run(what, [l, r], Formula::not(holds), labels, only)
+        let first = Event::First;
+        self.run(
+            what,
+            [(l, first), (r, first)],
+            Formula::not(holds),
+            labels,
+            only,
+        )
     }
 
     /// Can `writer`'s guard hold together with at least one of `others`'
@@ -331,14 +401,14 @@ impl<'c> Prover<'c> {
     fn run(
         &mut self,
         what: &str,
-        sides: [&Side<'c>; 2],
+        sides: [(&Side<'c>, Event); 2],
         violation: Formula,
         labels: [String; 2],
         only: Option<&Guard>,
     ) -> Verdict<Witness> {
         let violation = match only {
             None => violation,
-            Some(g) => match self.enc.guard(sides[0].feature, g) {
+            Some(g) => match self.enc.guard(sides[0].0.feature, g) {
                 Ok((f, _)) => Formula::and([violation, f]),
                 Err(e) => {
                     return Verdict::Unknown {
@@ -352,19 +422,32 @@ impl<'c> Prover<'c> {
         }
         // What to read back: fields and free params of both guards and
         // values, free-set memberships, and the two written values.
-        let mut fields = BTreeSet::new();
+        // Fields to read back, each at the callback its side reads it at
+        // (a per-end field only once, at the first).
+        let mut fields: BTreeSet<(String, Event)> = BTreeSet::new();
         if let Some(g) = only {
             let mut fp = Footprint::default();
             fp.add_guard(g);
-            fields.extend(fp.fields);
+            fields.extend(fp.fields.into_iter().map(|f| (f, Event::First)));
         }
+        let across = sides.iter().any(|(_, e)| *e == Event::Later);
         let mut params: Vec<(&'c Feature, String)> = Vec::new();
-        for s in sides {
+        for (s, event) in sides {
             let mut fp = Footprint::default();
             fp.add_guard(&s.write.guard);
             fp.add_value(&s.write.value);
             fp.expand_wide(&self.enc.composition().catalog);
-            fields.extend(fp.fields);
+            if across {
+                fp.fields.insert("op".to_string());
+            }
+            for f in fp.fields {
+                let e = if self.enc.per_callback(&f) {
+                    event
+                } else {
+                    Event::First
+                };
+                fields.insert((f, e));
+            }
             for p in fp.params {
                 if !params
                     .iter()
@@ -376,11 +459,11 @@ impl<'c> Prover<'c> {
         }
         let mut probes = Probes::default();
         let mut field_list = Vec::new();
-        for f in &fields {
-            match self.enc.field(f) {
+        for (f, event) in &fields {
+            match self.enc.field_at(f, *event) {
                 Ok(t) => {
                     probes.terms.push(t);
-                    field_list.push(f.clone());
+                    field_list.push((f.clone(), *event));
                 }
                 Err(e) => {
                     return Verdict::Unknown {
@@ -399,8 +482,8 @@ impl<'c> Prover<'c> {
         let mut set_probes: Vec<SetProbe> = Vec::new();
         let mut parts = Vec::new();
         let mut whole = Vec::new();
-        for s in sides {
-            let Some(e) = self.enc_of(s.site) else {
+        for (s, event) in sides {
+            let Some(e) = self.enc_at(s.site, event) else {
                 return Verdict::Unknown {
                     reason: "missing encoding".into(),
                 };
@@ -434,11 +517,16 @@ impl<'c> Prover<'c> {
             connection: BTreeMap::new(),
             config: BTreeMap::new(),
             written: BTreeMap::new(),
+            later: BTreeMap::new(),
         };
-        for f in field_list {
+        for (f, event) in field_list {
             let raw = it.next().unwrap_or(0);
             if let Some(rf) = comp.catalog.readable.get(&f) {
-                w.connection.insert(f, show(&rf.ty, raw, &self.enc.strings));
+                let v = show(&rf.ty, raw, &self.enc.strings);
+                match event {
+                    Event::First => w.connection.insert(f, v),
+                    Event::Later => w.later.insert(f, v),
+                };
             }
         }
         for (feature, p) in free_params {
@@ -452,7 +540,7 @@ impl<'c> Prover<'c> {
                 );
             }
         }
-        for (s, label) in sides.iter().zip(labels) {
+        for ((s, _), label) in sides.iter().zip(labels) {
             let raw = it.next().unwrap_or(0);
             w.written
                 .insert(label, show(&s.field.ty, raw, &self.enc.strings));

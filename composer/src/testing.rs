@@ -143,6 +143,7 @@ pub fn sock_ops_catalog() -> HookCatalog {
         readable,
         writable,
         read_options: BTreeMap::new(),
+        connection: None,
         invariants: vec![Invariant {
             name: "iw_within_cwnd_clamp".into(),
             lhs: "TCP_BPF_IW".into(),

@@ -82,16 +82,20 @@ fn confirm_witnesses(c: &Composition, o: &CheckOutcome) {
                 assert_guard_holds(c, lhs_writer, &inv.lhs, witness);
                 assert_guard_holds(c, rhs_writer, &inv.rhs, witness);
             }
+            Conflict::AcrossCallbacks {
+                field,
+                first,
+                then,
+                witness,
+                ..
+            } => {
+                assert_guard_holds(c, first, field, witness);
+                assert_guard_holds(c, then, field, &witness.at_later());
+            }
         }
     }
     for ov in &o.overrides {
-        let as_conflict = Conflict::SameField {
-            field: ov.field.clone(),
-            a: ov.winner.clone(),
-            b: ov.loser.clone(),
-            witness: ov.witness.clone(),
-        };
-        confirm(c, &as_conflict)
+        confirm(c, &ov.as_conflict())
             .unwrap_or_else(|e| panic!("override witness does not confirm: {e}"));
     }
 }
@@ -131,6 +135,9 @@ fn kinds(o: &CheckOutcome) -> Vec<String> {
         .iter()
         .map(|c| match c {
             Conflict::SameField { field, a, b, .. } => format!("same_field {field} {a} {b}"),
+            Conflict::AcrossCallbacks {
+                field, first, then, ..
+            } => format!("across_callbacks {field} {first} {then}"),
             Conflict::Invariant {
                 invariant,
                 lhs_writer,

@@ -8,6 +8,7 @@
 mod common;
 
 use common::*;
+use composer::outcome::Conflict;
 
 /// Every option added to the catalog, with a value its type accepts.
 const NEW_OPTIONS: &[(&str, &str)] = &[
@@ -181,7 +182,60 @@ fn read_only_fields_in_guards_are_decided_exactly() {
         ],
         "",
     );
-    assert!(check_case(&disjoint).outcome.is_safe());
+    // Never both at one RTT callback, but a connection's RTT changes: one
+    // end meets both at two of its RTT callbacks, in either order.
+    let checked = check_case(&disjoint);
+    assert!(
+        matches!(
+            checked.outcome.conflicts.as_slice(),
+            [Conflict::AcrossCallbacks {
+                either_last: true,
+                ..
+            }]
+        ),
+        "{}",
+        checked.human
+    );
+    assert_has(
+        &checked.human,
+        &[
+            "srtt_us=",
+            "later callback: op=BPF_SOCK_OPS_RTT_CB srtt_us=",
+        ],
+    );
+
+    // Disjoint in a field that is the same for the whole end: safe.
+    let per_end = write_case(
+        "rtt-per-end",
+        &[
+            (
+                "slow",
+                spec(
+                    "slow",
+                    &[],
+                    &[(
+                        "TCP_BPF_SNDCWND_CLAMP",
+                        "40",
+                        "op == RTT_CB && remote_port == 443",
+                    )],
+                ),
+            ),
+            (
+                "fast",
+                spec(
+                    "fast",
+                    &[],
+                    &[(
+                        "TCP_BPF_SNDCWND_CLAMP",
+                        "20",
+                        "op == RTT_CB && remote_port != 443",
+                    )],
+                ),
+            ),
+        ],
+        "",
+    );
+    assert!(check_case(&per_end).outcome.is_safe());
 }
 
 #[test]

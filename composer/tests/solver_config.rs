@@ -21,7 +21,11 @@ fn run(c: &Composition, opts: &CheckOptions) -> CheckOutcome {
 
 fn witness(out: &CheckOutcome) -> &Witness {
     match out.conflicts.first() {
-        Some(Conflict::SameField { witness, .. } | Conflict::Invariant { witness, .. }) => witness,
+        Some(
+            Conflict::SameField { witness, .. }
+            | Conflict::Invariant { witness, .. }
+            | Conflict::AcrossCallbacks { witness, .. },
+        ) => witness,
         None => panic!("no conflict: {out:#?}"),
     }
 }
@@ -276,6 +280,9 @@ fn shape(out: &CheckOutcome) -> (Vec<String>, Vec<String>, Vec<String>) {
         .iter()
         .map(|c| match c {
             Conflict::SameField { field, a, b, .. } => format!("{field} {a} {b}"),
+            Conflict::AcrossCallbacks {
+                field, first, then, ..
+            } => format!("{field} {first} then {then}"),
             Conflict::Invariant {
                 invariant,
                 lhs_writer,

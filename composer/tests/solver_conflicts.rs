@@ -47,7 +47,7 @@ fn same_field(out: &CheckOutcome) -> Vec<(&str, String, String, &Witness)> {
                 b,
                 witness,
             } => Some((field.as_str(), a.to_string(), b.to_string(), witness)),
-            Conflict::Invariant { .. } => None,
+            Conflict::Invariant { .. } | Conflict::AcrossCallbacks { .. } => None,
         })
         .collect()
 }

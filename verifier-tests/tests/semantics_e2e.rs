@@ -15,6 +15,9 @@ use runtime::objects::testing_object;
 use verifier_tests::*;
 
 const TCP_CONNECT_CB: u64 = 3;
+const ACTIVE_ESTABLISHED_CB: u64 = 4;
+const SOL_SOCKET: u64 = 1;
+const SO_SNDBUF: u64 = 7;
 const SOL_IP: u64 = 0;
 const IP_TOS: u64 = 1;
 
@@ -214,4 +217,178 @@ fn cb_flags_assignments_replace_each_other_and_or_updates_combine_live() {
     );
     assert!(rtt(&ored[0]) >= 50, "with `or` updates the RTT flag stays");
     assert!(state(&ored[1]) > 0, "and the state flag is set too");
+}
+
+/// `struct op_seq` in ebpf/testing/op_order.bpf.c.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct OpSeq {
+    n: u32,
+    op: [u8; 64],
+    fullsock: [u8; 64],
+}
+// SAFETY: repr(C), plain integers.
+unsafe impl aya::Pod for OpSeq {}
+
+/// The callbacks each end of one real connection goes through, in order,
+/// as the `op_order` object records them: (active end, passive end), each
+/// op with is_fullsock.
+/// One end's callbacks in order: (op, is_fullsock).
+type EndOps = Vec<(u8, u8)>;
+
+fn ops_of_one_connection(tag: &str) -> (EndOps, EndOps) {
+    let cg = TestCgroup::create(tag).unwrap();
+    let mut chain = TestChain::new(tag).unwrap();
+    chain
+        .add_member(testing_object("op_order").unwrap())
+        .unwrap();
+    chain.attach(&cg).unwrap();
+    let mut conn = TcpConn::within(&cg, Ipv4Addr::new(127, 0, 0, 2)).unwrap();
+    conn.ping_pong(5).unwrap();
+    let client = u32::from(conn.client.local_addr().unwrap().port());
+    let server = u32::from(conn.server.local_addr().unwrap().port());
+    drop(conn);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let log: aya::maps::HashMap<_, u32, OpSeq> =
+        aya::maps::HashMap::try_from(chain.member(0).map("op_log").unwrap()).unwrap();
+    let of = |key: u32| {
+        let s = log.get(&key, 0).unwrap();
+        (0..s.n.min(64) as usize)
+            .map(|i| (s.op[i], s.fullsock[i]))
+            .collect::<Vec<_>>()
+    };
+    (of(client << 16 | server), of(server << 16 | client))
+}
+
+/// Walks `seen` (ops in the order one end saw them) through `end`'s steps:
+/// each op must be in the current step or a later one, and an op of an
+/// `any_order` step keeps the walk there. Returns the ops the walk did not
+/// expect.
+fn out_of_order(end: &composer::ir::ConnectionEnd, seen: &[u8]) -> Vec<String> {
+    let mut step = 0;
+    let mut bad = Vec::new();
+    for &op in seen {
+        let op = u64::from(op);
+        match (step..end.steps.len()).find(|&i| end.steps[i].ops.contains(&op)) {
+            Some(i) => step = i,
+            None => bad.push(format!("op {op} after step {step}")),
+        }
+    }
+    bad
+}
+
+/// Issue 14, item 2's kernel fact: the order of callbacks one connection
+/// end goes through is the catalog's `connection_ends:` on this kernel.
+/// Every callback is recorded (with every optional callback asked for);
+/// the active end's and the passive end's full-socket callbacks follow
+/// their lists, each list's ordered steps are all seen, and the passive
+/// side's request-socket callbacks are exactly the ones the catalog leaves
+/// out.
+#[test]
+fn one_connection_end_goes_through_the_catalogs_callbacks_in_order() {
+    if !require_root_or_skip("semantics: callback order") {
+        return;
+    }
+    let catalog = composer::load::load_catalog(&repo_root().join("specs/hooks/sock_ops.yaml"))
+        .unwrap_or_else(|e| panic!("{}", composer::report::load_errors_human(&e)));
+    let model = catalog.connection.expect("the catalog has connection_ends");
+    let (active, passive) = ops_of_one_connection("sem-ops");
+    eprintln!("active end: {active:?}\npassive end: {passive:?}");
+    let full = |seen: &[(u8, u8)]| {
+        seen.iter()
+            .filter(|(_, f)| *f == 1)
+            .map(|(o, _)| *o)
+            .collect::<Vec<_>>()
+    };
+    for (name, seen) in [("active", full(&active)), ("passive", full(&passive))] {
+        let end = model
+            .ends
+            .iter()
+            .find(|e| e.name == name)
+            .expect("end in catalog");
+        assert_eq!(
+            out_of_order(end, &seen),
+            Vec::<String>::new(),
+            "{name}: {seen:?}"
+        );
+        for step in end.steps.iter().filter(|s| !s.any_order) {
+            assert!(
+                step.ops.iter().any(|o| seen.contains(&(*o as u8))),
+                "{name}: step {:?} never seen in {seen:?}",
+                step.ops
+            );
+        }
+    }
+    // Before the handshake the passive side is a request socket: RWND_INIT,
+    // TIMEOUT_INIT, NEEDS_ECN, where persistent writes fail.
+    let request: Vec<u8> = passive
+        .iter()
+        .filter(|(_, f)| *f == 0)
+        .map(|(o, _)| *o)
+        .collect();
+    assert_eq!(request, [2, 1, 6], "{passive:?}");
+    assert!(active.iter().all(|(_, f)| *f == 1), "{active:?}");
+}
+
+/// Item 2: a socket option written at two callbacks of one connection end.
+/// `early` sets SO_SNDBUF at TCP_CONNECT_CB, `late` at
+/// ACTIVE_ESTABLISHED_CB: the ops differ, so this was called safe, yet
+/// every connection ends with `late`'s buffer, whatever the chain order.
+/// Now it is a conflict whose report names the value kept and the one lost.
+#[test]
+fn a_socket_option_set_at_connect_is_replaced_at_established_live() {
+    if !require_root_or_skip("semantics: across callbacks") {
+        return;
+    }
+    let outcome = check_specs(
+        "sem-across",
+        &[
+            ("early", "SO_SNDBUF", "65536", "op == TCP_CONNECT_CB", ""),
+            (
+                "late",
+                "SO_SNDBUF",
+                "1048576",
+                "op == ACTIVE_ESTABLISHED_CB",
+                "",
+            ),
+        ],
+    );
+    match outcome.conflicts.as_slice() {
+        [Conflict::AcrossCallbacks {
+            field,
+            first,
+            then,
+            either_last: false,
+            ..
+        }] => {
+            assert_eq!(field, "SO_SNDBUF");
+            assert_eq!(
+                (first.feature.as_str(), then.feature.as_str()),
+                ("early", "late")
+            );
+        }
+        other => panic!("{other:#?}"),
+    }
+    let ip = Ipv4Addr::new(127, 0, 0, 2);
+    let early = [TCP_CONNECT_CB, SOL_SOCKET, SO_SNDBUF, 65536];
+    let late = [ACTIVE_ESTABLISHED_CB, SOL_SOCKET, SO_SNDBUF, 1_048_576];
+    // Alone, early's buffer stays (the kernel reports twice the value set).
+    let (cg, _chain) = sockopt_chain("sem-across-one", &[early]);
+    let conn = TcpConn::connect_from(&cg, ip).unwrap();
+    assert_eq!(so_sndbuf(&conn.client).unwrap(), 2 * 65536, "early alone");
+    // With late in either chain slot, the connection ends with late's.
+    for (tag, members) in [
+        ("sem-across-el", [early, late]),
+        ("sem-across-le", [late, early]),
+    ] {
+        let (cg, _chain) = sockopt_chain(tag, &members);
+        let conn = TcpConn::connect_from(&cg, ip).unwrap();
+        let sndbuf = so_sndbuf(&conn.client).unwrap();
+        eprintln!("{tag}: SO_SNDBUF {sndbuf}");
+        assert_eq!(
+            sndbuf,
+            2 * 1_048_576,
+            "{tag}: late's value kept, early's lost"
+        );
+    }
 }

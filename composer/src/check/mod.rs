@@ -46,6 +46,7 @@
 //! `any_config`) are one z3 query each on one incremental solver (push/pop),
 //! with each guard lowered once.
 
+mod across;
 mod edges;
 mod invariants;
 
@@ -70,7 +71,7 @@ use crate::solver::witness::{from_box, show};
 use crate::solver::{Prover, QueryRecord, Side, SolverStats};
 
 /// The hook field whose value names the callback (`op`).
-const OP_FIELD: &str = "op";
+pub(super) const OP_FIELD: &str = "op";
 
 /// The kernel allows 33 tail calls: the dispatcher plus 32 members.
 pub const MAX_MEMBERS_PER_CHAIN: usize = 32;
@@ -107,6 +108,11 @@ pub struct CheckStats {
     pub same_field_disjoint: u64,
     /// ... of which the guards may overlap: one solver query each.
     pub same_field_overlapping: u64,
+    /// Write pairs of one persistent field by different members that one
+    /// connection end may meet at two callbacks (first, then).
+    pub across_candidates: u64,
+    /// ... of which the ops and per-end fields may meet: one query each.
+    pub across_queries: u64,
     pub invariant_candidates: u64,
     pub invariant_queries: u64,
     pub order_candidates: u64,
@@ -173,6 +179,7 @@ pub fn check_with(
     with_watchdog(opts.timeout_ms, |watchdog| {
         let mut run = Run::new(c, opts, *tuning, watchdog.cloned());
         run.same_field();
+        run.across_callbacks();
         run.invariants();
         run.reads_edges();
         run.declared_edges();
@@ -217,6 +224,9 @@ struct Run<'c> {
     unknown: Vec<UnknownCheck>,
     edges: Vec<OrderEdge>,
     edge_keys: HashSet<(usize, usize, String)>,
+    /// (field, member, member), lower member first: pairs already reported
+    /// (conflict, override or unknown), so each is reported once.
+    reported: HashSet<(String, usize, usize)>,
     stats: CheckStats,
 }
 
@@ -284,6 +294,7 @@ impl<'c> Run<'c> {
             unknown,
             edges: Vec::new(),
             edge_keys: HashSet::new(),
+            reported: HashSet::new(),
             stats,
         }
     }
@@ -394,6 +405,8 @@ impl<'c> Run<'c> {
             Verdict::Safe => {}
             Verdict::Violated(witness) => {
                 decided.insert(pair);
+                self.reported
+                    .insert((field.to_string(), pair.0.min(pair.1), pair.0.max(pair.1)));
                 match resolved {
                     Some((winner, loser)) => {
                         self.overrides.push(Override {
@@ -420,6 +433,8 @@ impl<'c> Run<'c> {
             }
             Verdict::Unknown { reason } => {
                 decided.insert(pair);
+                self.reported
+                    .insert((field.to_string(), pair.0.min(pair.1), pair.0.max(pair.1)));
                 match resolved {
                     // The override order settles the pair whatever the answer.
                     Some((winner, loser)) => {

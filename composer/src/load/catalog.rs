@@ -23,6 +23,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "readable",
     "writable",
     "read_only_options",
+    "connection_ends",
     "invariants",
 ];
 const READ_KEYS: &[&str] = &[
@@ -124,6 +125,10 @@ pub(crate) fn catalog(cx: &mut Cx<'_>, doc: &Doc) -> Option<HookCatalog> {
             }
         }
     }
+    let connection = match root.get_node("connection_ends") {
+        Some(n) => super::connection::connection(cx, n, &readable),
+        None => None,
+    };
     let mut invariants = Vec::new();
     if let Some(items) = root
         .get_node("invariants")
@@ -144,6 +149,7 @@ pub(crate) fn catalog(cx: &mut Cx<'_>, doc: &Doc) -> Option<HookCatalog> {
         readable,
         writable,
         read_options,
+        connection,
         invariants,
     })
 }

@@ -85,6 +85,9 @@ pub fn dot(outcome: &CheckOutcome, c: &Composition) -> String {
     for conflict in &outcome.conflicts {
         let (a, b, label) = match conflict {
             Conflict::SameField { field, a, b, .. } => (a, b, field.clone()),
+            Conflict::AcrossCallbacks {
+                field, first, then, ..
+            } => (first, then, format!("{field} (across callbacks)")),
             Conflict::Invariant {
                 invariant,
                 lhs_writer,

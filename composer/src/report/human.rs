@@ -172,6 +172,13 @@ fn reason(r: &EdgeReason, first: &MemberId, then: &MemberId) -> String {
 
 fn conflict_text(out: &mut String, n: usize, conflict: &Conflict, c: &Composition) {
     match conflict {
+        Conflict::AcrossCallbacks {
+            field,
+            first,
+            then,
+            either_last,
+            witness,
+        } => across_text(out, n, field, [first, then], *either_last, witness, c),
         Conflict::SameField {
             field,
             a,
@@ -300,8 +307,11 @@ fn write_line(
     }
 }
 
-fn witness_text(out: &mut String, w: &Witness, indent: &str) {
-    let mut fields = crate::eval::fold_addresses(&w.connection);
+/// `k=v` for each field, in the order people read a connection.
+fn fields_text(
+    m: &std::collections::BTreeMap<String, crate::outcome::WitnessValue>,
+) -> Vec<String> {
+    let mut fields = crate::eval::fold_addresses(m);
     fields.sort_by_key(|(k, _)| {
         (
             FIELD_ORDER
@@ -311,11 +321,22 @@ fn witness_text(out: &mut String, w: &Witness, indent: &str) {
             k.clone(),
         )
     });
-    let conn: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    fields.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn witness_text(out: &mut String, w: &Witness, indent: &str) {
+    let conn = fields_text(&w.connection);
     if conn.is_empty() {
         let _ = writeln!(out, "{indent}connection: any");
     } else {
         let _ = writeln!(out, "{indent}connection: {}", conn.join(" "));
+    }
+    if !w.later.is_empty() {
+        let _ = writeln!(
+            out,
+            "{indent}later callback: {}",
+            fields_text(&w.later).join(" ")
+        );
     }
     if !w.config.is_empty() {
         let cfg: Vec<String> = w
@@ -332,5 +353,92 @@ fn witness_text(out: &mut String, w: &Witness, indent: &str) {
             .map(|(k, v)| format!("{k}={}", v.display))
             .collect();
         let _ = writeln!(out, "{indent}written: {}", written.join(" "));
+    }
+}
+
+/// The op of a witness map, by its short name (`TCP_CONNECT_CB`).
+fn op_name(m: &std::collections::BTreeMap<String, crate::outcome::WitnessValue>) -> String {
+    m.get("op")
+        .map(|v| v.display.trim_start_matches("BPF_SOCK_OPS_").to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn across_text(
+    out: &mut String,
+    n: usize,
+    field: &str,
+    [first, then]: [&MemberId; 2],
+    either_last: bool,
+    witness: &Witness,
+    c: &Composition,
+) {
+    let later = witness.at_later();
+    let (op1, op2) = (op_name(&witness.connection), op_name(&later.connection));
+    let end = match (
+        c.catalog.connection.as_ref(),
+        witness.connection.get("op").map(|v| &v.raw),
+        later.connection.get("op").map(|v| &v.raw),
+    ) {
+        (Some(m), Some(crate::ir::Literal::Int(a)), Some(crate::ir::Literal::Int(b))) => m
+            .follows(*a, *b)
+            .map(|(_, e)| format!("one {e} end"))
+            .unwrap_or_else(|| "one connection end".into()),
+        _ => "one connection end".into(),
+    };
+    let value = |m: &MemberId| {
+        witness
+            .written
+            .get(&written_key(m, None))
+            .map(|v| v.display.clone())
+            .unwrap_or_else(|| "?".into())
+    };
+    if either_last {
+        let _ = writeln!(
+            out,
+            "CONFLICT {n}: `{field}` is written at two callbacks of {end} that come in either order: {first} at {op1} and {then} at {op2}"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "CONFLICT {n}: `{field}` is written at two callbacks of {end}: {then}'s write at {op2} replaces {first}'s at {op1}"
+        );
+    }
+    write_line(out, c, first, field, witness, &written_key(first, None));
+    write_line(out, c, then, field, &later, &written_key(then, None));
+    let _ = writeln!(out, "  counterexample:");
+    witness_text(out, witness, "    ");
+    if either_last {
+        let _ = writeln!(
+            out,
+            "  the connection ends with whichever runs last: {field} = {} ({first}) or {} ({then}); the other is lost",
+            value(first),
+            value(then)
+        );
+        let _ = writeln!(
+            out,
+            "  fix: write the field at one callback, make the guards disjoint, or write the same value"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  the connection ends with {field} = {} ({then}); {} ({first}) is lost",
+            value(then),
+            value(first)
+        );
+        if c.resolves
+            .iter()
+            .any(|r| r.field == field && r.prefer == first.feature)
+        {
+            let _ = writeln!(
+                out,
+                "  (a `resolve:` entry prefers {}, but no chain order makes an earlier callback's value stay)",
+                first.feature
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  fix: write the field at one callback, make the guards disjoint, write the same value, or accept the override with `resolve: [{{field: {field}, prefer: {}}}]`",
+            then.feature
+        );
     }
 }

@@ -157,6 +157,16 @@ impl GuardBox {
         }
     }
 
+    /// The box with only the fields `keep` accepts constrained.
+    pub fn restricted(&self, keep: impl Fn(usize) -> bool) -> Self {
+        match self {
+            GuardBox::Bottom => GuardBox::Bottom,
+            GuardBox::Fields(fs) => {
+                GuardBox::Fields(fs.iter().filter(|(i, _)| keep(*i)).cloned().collect())
+            }
+        }
+    }
+
     pub fn meet(&self, other: &Self) -> Self {
         let (GuardBox::Fields(a), GuardBox::Fields(b)) = (self, other) else {
             return GuardBox::Bottom;

@@ -87,12 +87,29 @@ enum Val {
     Str(String),
 }
 
+/// Which callback of one connection end a guard is read at: a question
+/// about two writes at two callbacks (a persistent field written at
+/// `TCP_CONNECT_CB` and again at `ACTIVE_ESTABLISHED_CB`) gives each its
+/// own copy of the per-callback fields (`op`, `state`, ...), while the
+/// fields the catalog says are the same for the whole end (addresses,
+/// ports, family) stay shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Event {
+    /// The one callback of a same-callback question, or the first of two.
+    #[default]
+    First,
+    /// The later of two callbacks of one end.
+    Later,
+}
+
 pub struct Encoder<'c> {
     comp: &'c Composition,
     any_config: bool,
     pub symbols: Symbols,
     pub strings: Interner,
-    fields: BTreeMap<String, VarId>,
+    fields: BTreeMap<(String, Event), VarId>,
+    /// The callback guards are encoded at (see [`Event`]).
+    event: Event,
     params: HashMap<(String, String), VarId>,
     sets: HashMap<(String, String), FuncId>,
     values: HashMap<String, VarId>,
@@ -127,6 +144,7 @@ impl<'c> Encoder<'c> {
             symbols: Symbols::default(),
             strings: Interner::default(),
             fields: BTreeMap::new(),
+            event: Event::First,
             params: HashMap::new(),
             sets: HashMap::new(),
             values: HashMap::new(),
@@ -152,7 +170,39 @@ impl<'c> Encoder<'c> {
         self.any_config
     }
 
-    /// The constant for readable field `name`.
+    /// The constant for readable field `name` at `event`: the same as at
+    /// the first callback for a field the catalog keeps per end.
+    pub fn field_at(&mut self, name: &str, event: Event) -> Result<Term, EncodeError> {
+        let old = std::mem::replace(&mut self.event, event);
+        let t = self.field(name);
+        self.event = old;
+        t
+    }
+
+    /// `g` as a formula read at `event` (see [`Event`]).
+    pub fn guard_at(
+        &mut self,
+        feature: &Feature,
+        g: &Guard,
+        event: Event,
+    ) -> Result<(Formula, Vec<SetProbe>), EncodeError> {
+        let old = std::mem::replace(&mut self.event, event);
+        let r = self.guard(feature, g);
+        self.event = old;
+        r
+    }
+
+    /// Whether readable field `name` has its own value at each callback of
+    /// one end (not one of the catalog's `per_end` fields).
+    pub fn per_callback(&self, name: &str) -> bool {
+        self.comp
+            .catalog
+            .connection
+            .as_ref()
+            .is_none_or(|m| !m.per_end.contains(name))
+    }
+
+    /// The constant for readable field `name` (at the current event).
     pub fn field(&mut self, name: &str) -> Result<Term, EncodeError> {
         let f = self
             .comp
@@ -163,10 +213,20 @@ impl<'c> Encoder<'c> {
                 field: name.to_string(),
             })?;
         let width = ty_width(&f.ty);
-        if let Some(id) = self.fields.get(name) {
+        let event = if self.per_callback(name) {
+            self.event
+        } else {
+            Event::First
+        };
+        let key = (name.to_string(), event);
+        if let Some(id) = self.fields.get(&key) {
             return Ok(Term::Var { id: *id, width });
         }
-        let placeholder = self.symbols.var(name.to_string(), width, Formula::True);
+        let var_name = match event {
+            Event::First => name.to_string(),
+            Event::Later => format!("{name}@later"),
+        };
+        let placeholder = self.symbols.var(var_name, width, Formula::True);
         let t = Term::Var {
             id: placeholder,
             width,
@@ -174,7 +234,7 @@ impl<'c> Encoder<'c> {
         if let ValueType::Enum { variants } = &f.ty {
             self.symbols.vars[placeholder.0 as usize].domain = enum_domain(&t, variants);
         }
-        self.fields.insert(name.to_string(), placeholder);
+        self.fields.insert(key, placeholder);
         Ok(t)
     }
 

@@ -153,6 +153,7 @@ pub fn from_box(
         connection: BTreeMap::new(),
         config: BTreeMap::new(),
         written: BTreeMap::new(),
+        later: BTreeMap::new(),
     };
     let none = Interner::default();
     for (feature, write, label, written) in sides {
