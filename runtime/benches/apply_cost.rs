@@ -5,15 +5,15 @@
 //!
 //! A composition of six shipped features (`init_cwnd`, `rwnd_init`,
 //! `jumbo_mss`, `rto_min`, `delack_max`, `sndbuf`, the built-in objects),
-//! `init_cwnd` with a 1,001-prefix set, on a private cgroup, bpffs root and
+//! `init_cwnd` and `sndbuf` with a 1,001-prefix set, on a private cgroup, bpffs root and
 //! state directory (on tmpfs, like /run/accord). Measured, 7 rounds each:
 //!
 //! 1. The host-side audit (`runtime::host_audit`) of the six objects:
 //!    reading and checking them (`runtime::resolve`), auditing them with no
 //!    cache, and with every clean verdict cached (an unchanged re-apply).
 //! 2. Applies: a first apply, a no-change apply (resolve + cached audit +
-//!    plan), and a config-only change (a new `iw` and a new 1,001-prefix
-//!    set): as accord applies it now (a new generation and one
+//!    plan), and a config-only change (a new `iw` and send buffer, and a
+//!    changed 1,001-prefix set for both): as accord applies it now (a new generation and one
 //!    `BPF_LINK_UPDATE`), next to the in-place map updates accord made
 //!    before (each member's `accord_config` and `accord_set_*` rewritten on
 //!    the live maps, one after another), which were not atomic across
@@ -54,30 +54,24 @@ fn cgroup2_mount() -> PathBuf {
         .expect("a cgroup2 mount")
 }
 
-/// `n` distinct /32 prefixes in 10.0.0.0/8, as a YAML flow list.
-fn prefixes(n: usize, salt: u32) -> String {
-    let items: Vec<String> = (0..n as u32)
-        .map(|i| {
-            let a = 0x0a00_0000 | ((salt << 16) + i);
-            format!(
-                "{}.{}.{}.{}/32",
-                a >> 24,
-                (a >> 16) & 0xff,
-                (a >> 8) & 0xff,
-                a & 0xff
-            )
-        })
+/// 1,001 prefixes as a YAML flow list: the peer, 999 /32s in 10.0.0.0/8,
+/// and one that depends on `salt` (so a change of salt changes the set,
+/// and the set in place never needs more than the maps' 1,024 entries).
+fn prefixes(salt: u32) -> String {
+    let items: Vec<String> = (0..999u32)
+        .map(|i| format!("10.0.{}.{}/32", i >> 8, i & 0xff))
         .collect();
-    format!("[127.0.0.2/32, {}]", items.join(", "))
+    format!("[127.0.0.2/32, 10.200.{salt}.1/32, {}]", items.join(", "))
 }
 
-/// The bench composition in `dir`, with `iw` and a prefix set of 1,001.
+/// The bench composition in `dir`: `iw`, and `salt` choosing the send
+/// buffer and the 1,001-prefix sets of init_cwnd and sndbuf.
 fn write_composition(dir: &Path, iw: u32, salt: u32) -> PathBuf {
     let specs = repo().join("specs/features");
     let features = [
         (
             "init_cwnd",
-            format!("{{ iw: {iw}, prefixes: {} }}", prefixes(1000, salt)),
+            format!("{{ iw: {iw}, prefixes: {} }}", prefixes(salt)),
         ),
         (
             "rto_min",
@@ -89,7 +83,11 @@ fn write_composition(dir: &Path, iw: u32, salt: u32) -> PathBuf {
         ),
         (
             "sndbuf",
-            "{ bytes: 1048576, prefixes: [127.0.0.2/32] }".into(),
+            format!(
+                "{{ bytes: {}, prefixes: {} }}",
+                1u32 << (20 + salt % 2),
+                prefixes(salt)
+            ),
         ),
         ("rwnd_init", "{ rwnd: 4, prefixes: [127.0.0.2/32] }".into()),
         (
@@ -256,7 +254,8 @@ fn apply_cost(work: &Path, cgroup: &Path, layout: &Layout) {
         );
         lifecycle::detach(layout, &mut adapter, &mut store, &a.key).unwrap();
     }
-    println!("Apply of the six members, init_cwnd with 1,001 prefixes ({ROUNDS} rounds; objects already audited and cached, composition loaded and checked outside the timing):\n");
+    let (change, in_place) = config_change_cost(work, &target, layout, &cache);
+    println!("Apply of the six members, init_cwnd and sndbuf with 1,001 prefixes ({ROUNDS} rounds; objects already audited and cached, composition loaded and checked outside the timing):\n");
     println!("| apply | median ms | min ms |");
     println!("|---|---|---|");
     row(
@@ -264,5 +263,75 @@ fn apply_cost(work: &Path, cgroup: &Path, layout: &Layout) {
         first,
     );
     row("no change (resolve + cached audit + plan)", noop);
+    row(
+        "config-only change (iw, send buffer, both 1,001-prefix sets): a new generation + BPF_LINK_UPDATE (now)",
+        change,
+    );
+    row(
+        "the same change in place on the live maps, member after member (before; not atomic across members)",
+        in_place,
+    );
     println!();
+}
+
+/// A config-only change applied as accord does now (a new generation), and
+/// the same change written in place on the live maps as accord did before.
+fn config_change_cost(
+    work: &Path,
+    target: &Target,
+    layout: &Layout,
+    cache: &AuditCache,
+) -> (Vec<Duration>, Vec<Duration>) {
+    use runtime::adapter::BpfAdapter;
+    let mut adapter = RealAdapter::default();
+    let mut store = FsStateStore {
+        layout: layout.clone(),
+    };
+    let configs: Vec<_> = [(40, 1), (41, 2)]
+        .into_iter()
+        .map(|(iw, salt)| load(&write_composition(work, iw, salt)))
+        .collect();
+    let chains: Vec<DesiredChain> = configs
+        .iter()
+        .map(|(comp, order, _)| desired_of(comp, order, target, cache))
+        .collect();
+    lifecycle::apply(layout, &mut adapter, &mut store, &chains[0]).unwrap();
+    let (mut change, mut in_place) = (Vec::new(), Vec::new());
+    for round in 0..2 * ROUNDS {
+        let (comp, order, _) = &configs[(round + 1) % 2];
+        let t = Instant::now();
+        let next = desired_of(comp, order, target, cache);
+        let (plan, _) = lifecycle::apply(layout, &mut adapter, &mut store, &next).unwrap();
+        change.push(t.elapsed());
+        assert!(
+            matches!(plan.kind, runtime::plan::PlanKind::ConfigChange { .. }),
+            "{plan}"
+        );
+    }
+    // Before: each member's scalar config, then its sets, on the live maps.
+    let record = store_record(&store, &chains[0].key);
+    for round in 0..2 * ROUNDS {
+        let next = &chains[(round + 1) % 2];
+        let t = Instant::now();
+        for (slot, m) in next.members.iter().enumerate() {
+            let dir = layout.member_dir(&next.key, record, slot as u32, &m.feature, &m.program);
+            if let Some(v) = &m.config.scalar {
+                adapter.write_config(&dir.join("accord_config"), v).unwrap();
+            }
+            for set in &m.config.sets {
+                adapter
+                    .replace_set(&dir.join(set.map_name()), &set.keys)
+                    .unwrap();
+            }
+        }
+        in_place.push(t.elapsed());
+    }
+    lifecycle::detach(layout, &mut adapter, &mut store, &chains[0].key).unwrap();
+    (change, in_place)
+}
+
+/// The live generation of `key`.
+fn store_record(store: &FsStateStore, key: &str) -> u64 {
+    use runtime::state::StateStore;
+    store.load(key).unwrap().expect("a record").generation
 }

@@ -53,7 +53,8 @@ enum Command {
     /// failure before the swap (a verifier rejection, say) rolls everything
     /// back and leaves the live chain untouched (exit 3, with the verifier
     /// log). Applying the same composition again changes nothing; a change
-    /// of config only updates the config maps in place. A cgroup the
+    /// of config only is a new generation too, so every connection sees the
+    /// old config or the new one, never a mix. A cgroup the
     /// running daemon's policy covers is refused (exit 2): change the
     /// policy instead.
     Apply(cli::apply::ApplyArgs),

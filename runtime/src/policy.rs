@@ -198,6 +198,8 @@ pub struct Prepared {
     pub objects: ResolvedObjects,
     /// The host-side audit of those objects (clean, or nothing is prepared).
     pub audit: AuditStamp,
+    /// How many objects were audited and how many verdicts came from the cache.
+    pub audit_summary: String,
     /// Every file the result depends on: composition, catalog, specs, objects.
     pub files: BTreeSet<PathBuf>,
 }
@@ -298,6 +300,7 @@ pub fn prepare(
         outcome,
         objects,
         audit: audit.stamp(),
+        audit_summary: audit.summary(),
         files,
     })
 }

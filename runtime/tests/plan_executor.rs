@@ -1,5 +1,5 @@
 //! Plans and the executor against the fake adapter: plan snapshots, the
-//! no-op second apply, config changes in place, swaps, rollback on failure,
+//! no-op second apply, config changes as new generations, swaps, rollback on failure,
 //! detach and gc.
 
 use std::path::{Path, PathBuf};
@@ -196,7 +196,7 @@ fn apply_then_apply_again_is_a_no_op() {
 }
 
 #[test]
-fn config_change_updates_maps_in_place() {
+fn config_change_builds_a_new_generation() {
     let (mut a, mut store) = (fake(), MemStateStore::default());
     lifecycle::apply(&layout(), &mut a, &mut store, &four()).unwrap();
     let ids = member_ids(&a, &store);
@@ -204,20 +204,30 @@ fn config_change_updates_maps_in_place() {
     changed.members[0].config.scalar = Some(20u64.to_ne_bytes().to_vec());
     changed.members[2].config.sets[0].keys = vec![vec![2; 20], vec![3; 20]];
     let plan = lifecycle::plan_for(&layout(), &a, &store, &changed).unwrap();
+    assert_eq!(plan.kind, PlanKind::ConfigChange { from: 1, to: 2 });
     insta::assert_snapshot!(plan.to_string());
     lifecycle::apply(&layout(), &mut a, &mut store, &changed).unwrap();
-    assert_eq!(member_ids(&a, &store), ids, "no reload");
+    let after = member_ids(&a, &store);
+    assert!(ids.iter().all(|id| !after.contains(id)), "reloaded");
     let cfg = layout()
-        .member_dir(&changed.key, 1, 0, "init_cwnd", "init_cwnd")
+        .member_dir(&changed.key, 2, 0, "init_cwnd", "init_cwnd")
         .join("accord_config");
     assert_eq!(
         a.map_entry(&cfg, &0u32.to_ne_bytes()),
         Some(20u64.to_ne_bytes().to_vec())
     );
+    // Generation 1 keeps its old config for the connections it stamped.
+    let old = layout()
+        .member_dir(&changed.key, 1, 0, "init_cwnd", "init_cwnd")
+        .join("accord_config");
     assert_eq!(
-        store.load(&changed.key).unwrap().unwrap().generation,
-        1,
-        "no swap"
+        a.map_entry(&old, &0u32.to_ne_bytes()),
+        Some(40u64.to_ne_bytes().to_vec())
+    );
+    let record = store.load(&changed.key).unwrap().unwrap();
+    assert_eq!(
+        (record.generation, record.previous_generation),
+        (2, Some(1))
     );
 }
 

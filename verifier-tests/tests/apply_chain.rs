@@ -1,6 +1,7 @@
 //! `apply` on the real kernel: a four-feature chain on a test cgroup, real
 //! connections from inside it show every effect, a sibling cgroup shows
-//! none; a second apply is a no-op; a config change is made in place.
+//! none; a second apply is a no-op; a config change builds a new generation
+//! (so no connection sees two members' configs from different applies).
 
 mod apply_common;
 
@@ -98,12 +99,12 @@ fn four_features_on_a_cgroup_and_none_on_its_sibling() {
         .collect();
     assert_eq!(ids, again);
 
-    // Config-only change: in place, same ids, new effect.
+    // Config-only change: a new generation (new ids), the new effect.
     let mut changed = four();
     changed[0] = member("init_cwnd", Some(25), &[(PEER, 32)]);
     let desired2 = chain(cg.path(), changed);
     let (plan, _) = lifecycle::apply(&roots.layout, &mut adapter, &mut store, &desired2).unwrap();
-    assert_eq!(plan.kind, PlanKind::ConfigInPlace { generation: 1 });
+    assert_eq!(plan.kind, PlanKind::ConfigChange { from: 1, to: 2 });
     let conn = TcpConn::connect_from(&cg, PEER).unwrap();
     assert_eq!(tcp_info(&conn.client).unwrap().tcpi_snd_cwnd, 25);
     let st = lifecycle::status(&roots.layout, &adapter, &store).unwrap();
@@ -112,7 +113,10 @@ fn four_features_on_a_cgroup_and_none_on_its_sibling() {
         .iter()
         .map(|m| m.stats.as_ref().unwrap().id)
         .collect();
-    assert_eq!(ids, after, "no reload");
+    assert!(
+        ids.iter().all(|id| !after.contains(id)),
+        "every member of generation 2 is loaded anew: {ids:?} {after:?}"
+    );
 
     lifecycle::detach(&roots.layout, &mut adapter, &mut store, &desired.key).unwrap();
     let conn = TcpConn::connect_from(&cg, PEER).unwrap();

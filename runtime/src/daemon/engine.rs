@@ -199,6 +199,9 @@ impl Engine {
                 }
             })
             .collect();
+        for t in &self.targets {
+            debug!(cgroup = %t.prepared.target.cgroup.display(), "{}", t.prepared.audit_summary);
+        }
         info!(
             policy = %policy.path.display(),
             targets = self.targets.len(),
@@ -521,10 +524,10 @@ fn owned_path(layout: &Layout) -> PathBuf {
 fn generation_of(kind: &PlanKind) -> u64 {
     match kind {
         PlanKind::NoChange { generation }
-        | PlanKind::ConfigInPlace { generation }
+        | PlanKind::RecordUpdate { generation }
         | PlanKind::Fresh { generation }
         | PlanKind::Repair { generation } => *generation,
-        PlanKind::Swap { to, .. } => *to,
+        PlanKind::Swap { to, .. } | PlanKind::ConfigChange { to, .. } => *to,
         PlanKind::Detach => 0,
     }
 }

@@ -147,9 +147,14 @@ impl fmt::Display for PlanKind {
             PlanKind::NoChange { generation } => {
                 write!(f, "no change: generation {generation} is live as desired")
             }
-            PlanKind::ConfigInPlace { generation } => {
-                write!(f, "config change: update generation {generation}'s config maps in place (no reload, no swap)")
-            }
+            PlanKind::RecordUpdate { generation } => write!(
+                f,
+                "record update: generation {generation} is live as desired; update its record"
+            ),
+            PlanKind::ConfigChange { from, to } => write!(
+                f,
+                "config change: build generation {to} with the new config beside {from}, then swap atomically (each connection sees one config)"
+            ),
             PlanKind::Fresh { generation } => write!(
                 f,
                 "first apply: build generation {generation} and attach it"

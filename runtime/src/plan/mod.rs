@@ -168,13 +168,20 @@ pub struct Step {
 pub enum PlanKind {
     /// Already live as desired.
     NoChange { generation: u64 },
-    /// Same members; config maps updated in place.
-    ConfigInPlace { generation: u64 },
+    /// The chain is live as desired: only its record changes (the
+    /// composition's path, the audit verdict) or a struct_ops registration
+    /// it needs is missing.
+    RecordUpdate { generation: u64 },
+    /// Same members, new config: a new generation with the new config
+    /// replaces the live one in one link update, so each connection sees
+    /// the old config or the new one on every member, never a mix.
+    ConfigChange { from: u64, to: u64 },
     /// Nothing was attached: first generation and a new link.
     Fresh { generation: u64 },
     /// A new generation replaces the live one in one link update.
     Swap { from: u64, to: u64 },
-    /// The record and the kernel disagree: build anew and point the link at it (attach only if the link is gone).
+    /// The record and the kernel disagree: build anew and point the link at
+    /// it (attach only if the link is gone).
     Repair { generation: u64 },
     /// Remove the hookpoint.
     Detach,
@@ -223,9 +230,8 @@ pub fn plan_apply(
         .collect();
     if observed.healthy() {
         let record = observed.record.as_ref().expect("healthy has a record");
-        if record.chain_digest == chain_digest {
+        if record.chain_digest == chain_digest && record.config_digest == config_digest {
             if steps.is_empty()
-                && record.config_digest == config_digest
                 && record.composition_path == desired.composition_path
                 && record.audit == desired.audit
             {
@@ -243,10 +249,23 @@ pub fn plan_apply(
                     steps,
                 });
             }
-            let mut plan = config_in_place(layout, desired, record);
-            steps.append(&mut plan.steps);
-            plan.steps = steps;
-            return Ok(plan);
+            let mut updated = desired.record(record.generation);
+            updated.previous_generation = record.previous_generation;
+            steps.push(step(
+                Action::WriteState {
+                    record: Box::new(updated),
+                },
+                Some(Action::WriteState {
+                    record: Box::new(record.clone()),
+                }),
+            ));
+            return Ok(Plan {
+                key,
+                kind: PlanKind::RecordUpdate {
+                    generation: record.generation,
+                },
+                steps,
+            });
         }
     }
     let next = observed
@@ -312,9 +331,16 @@ pub fn plan_apply(
         (Some(record), true, _) => {
             let old_dispatcher = layout.dispatcher_pin(&key, record.generation);
             steps.push(swap_link(&link_pin, &new_dispatcher, &old_dispatcher));
-            PlanKind::Swap {
-                from: record.generation,
-                to: next,
+            if record.chain_digest == chain_digest {
+                PlanKind::ConfigChange {
+                    from: record.generation,
+                    to: next,
+                }
+            } else {
+                PlanKind::Swap {
+                    from: record.generation,
+                    to: next,
+                }
             }
         }
         (None, _, None) => {
@@ -515,65 +541,6 @@ fn build_generation(
         None,
     ));
     Ok(())
-}
-
-fn config_in_place(layout: &Layout, desired: &DesiredChain, record: &HookpointRecord) -> Plan {
-    let key = &desired.key;
-    let generation = record.generation;
-    let mut steps = Vec::new();
-    for (m, old) in desired.members.iter().zip(&record.members) {
-        let map_dir = layout.member_dir(key, generation, old.slot, &m.feature, &m.program);
-        let member = m.id().to_string();
-        if let (Some(new), Some(prev)) = (&m.config.scalar, &old.config.scalar) {
-            if new != prev {
-                let map_pin = map_dir.join(CONFIG_MAP);
-                steps.push(step(
-                    Action::WriteConfig {
-                        member: member.clone(),
-                        map_pin: map_pin.clone(),
-                        value: new.clone(),
-                    },
-                    Some(Action::WriteConfig {
-                        member: member.clone(),
-                        map_pin,
-                        value: prev.clone(),
-                    }),
-                ));
-            }
-        }
-        for (set, prev) in m.config.sets.iter().zip(&old.config.sets) {
-            if set.keys != prev.keys {
-                let map_pin = map_dir.join(set.map_name());
-                steps.push(step(
-                    Action::ReplaceSet {
-                        member: member.clone(),
-                        map_pin: map_pin.clone(),
-                        keys: set.keys.clone(),
-                    },
-                    Some(Action::ReplaceSet {
-                        member: member.clone(),
-                        map_pin,
-                        keys: prev.keys.clone(),
-                    }),
-                ));
-            }
-        }
-    }
-    let mut updated = desired.record(generation);
-    updated.previous_generation = record.previous_generation;
-    steps.push(step(
-        Action::WriteState {
-            record: Box::new(updated),
-        },
-        Some(Action::WriteState {
-            record: Box::new(record.clone()),
-        }),
-    ));
-    Plan {
-        key: key.clone(),
-        kind: PlanKind::ConfigInPlace { generation },
-        steps,
-    }
 }
 
 /// Plans removing a hookpoint completely: the link first (detaching the
