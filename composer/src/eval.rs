@@ -42,6 +42,12 @@ pub enum EvalError {
     NoConnectionModel,
     #[error("field `{field}` is the same at every callback of a connection end, but the witness changes it")]
     PerEndFieldChanged { field: String },
+    #[error("{member} sees {field} = {value}, but neither the field's initial value nor any other member's write gives it that value")]
+    SeenUnexplained {
+        member: String,
+        field: String,
+        value: String,
+    },
     #[error("no connection end goes through op {first} and then op {then} as the conflict claims")]
     NotOneEnd { first: u64, then: u64 },
 }
@@ -410,8 +416,11 @@ fn shown_write_of(
         .writes
         .iter()
         .filter(|wr| wr.field == field && update.is_none_or(|u| wr.update == u));
+    // The written fields its guards read, at the values it sees.
+    let view = w.for_member(member);
     for wr in writes {
-        if guard_holds(&wr.guard, feature, w)? && value_admits(&wr.value, feature, w, &written.raw)?
+        if guard_holds(&wr.guard, feature, &view)?
+            && value_admits(&wr.value, feature, &view, &written.raw)?
         {
             return Ok(written.raw.clone());
         }
@@ -426,6 +435,12 @@ fn shown_write_of(
 /// solver: both writes happen on the witness connection with the values it
 /// shows, and those values contradict (differ, or break the invariant).
 pub fn confirm(c: &Composition, conflict: &Conflict) -> Result<(), EvalError> {
+    let witness = match conflict {
+        Conflict::SameField { witness, .. }
+        | Conflict::Invariant { witness, .. }
+        | Conflict::AcrossCallbacks { witness, .. } => witness,
+    };
+    seen_explained(c, witness)?;
     match conflict {
         Conflict::SameField {
             field,
@@ -487,6 +502,62 @@ pub fn confirm(c: &Composition, conflict: &Conflict) -> Result<(), EvalError> {
     }
 }
 
+/// Every written value a member sees on the witness (`seen`) is one the
+/// connection can hold there: the field's initial value (anything, when
+/// the catalog says it is unknown or it does not apply at this op), or a
+/// value another member's write of it stores where its guard holds.
+fn seen_explained(c: &Composition, w: &Witness) -> Result<(), EvalError> {
+    for (key, v) in &w.seen {
+        let Some((reader, field)) = key.rsplit_once(':') else {
+            return Err(EvalError::MissingWritten { key: key.clone() });
+        };
+        let Some(wf) = c.catalog.writable.get(field) else {
+            return Err(EvalError::UnknownMember {
+                member: key.clone(),
+            });
+        };
+        // The reader's callback: the later one when it writes there.
+        let views = [w.clone(), w.at_later()];
+        let op = |view: &Witness| match view.connection.get("op").map(|x| &x.raw) {
+            Some(Literal::Int(o)) => Some(*o),
+            _ => None,
+        };
+        let initial_holds = views.iter().any(|view| match &wf.initial {
+            None => true,
+            Some(init) => match (&init.at, op(view)) {
+                (None, _) => init.value == v.raw,
+                (Some(ops), Some(o)) if ops.contains(&o) => init.value == v.raw,
+                (Some(_), _) => true,
+            },
+        });
+        let mut written = false;
+        for (id, feature, program) in c.members() {
+            if id.to_string() == reader {
+                continue;
+            }
+            for wr in program.writes.iter().filter(|x| x.field == field) {
+                for view in &views {
+                    let view = view.for_member(&id);
+                    if guard_holds(&wr.guard, feature, &view).unwrap_or(false)
+                        && (wr.update == Update::Or
+                            || value_admits(&wr.value, feature, &view, &v.raw).unwrap_or(false))
+                    {
+                        written = true;
+                    }
+                }
+            }
+        }
+        if !initial_holds && !written {
+            return Err(EvalError::SeenUnexplained {
+                member: reader.to_string(),
+                field: field.to_string(),
+                value: v.display.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A conflict across callbacks: `first`'s write holds at the callback of
 /// `witness.connection`, `then`'s assignment at the callback of
 /// `witness.later` (which changes only per-callback fields), the values
@@ -509,6 +580,7 @@ fn confirm_across(
     }
     let later = witness.at_later();
     let v1 = shown_write(c, first, field, &written_key(first, None), witness)?;
+
     let v2 = shown_write_of(
         c,
         then,

@@ -101,7 +101,7 @@ pub enum GuardErrorKind {
         suggestion: Option<String>,
         choices: Vec<String>,
     },
-    #[error("`{name}` is a writable field; a guard can only read context fields{}", hint(&None, choices))]
+    #[error("`{name}` is a writable field a program cannot read back (the catalog gives it no `read:`); a guard can read context fields and readable written fields{}", hint(&None, choices))]
     WritableInGuard { name: String, choices: Vec<String> },
     #[error("`{name}` is a socket option a program reads with bpf_getsockopt ({what}); list it in `reads:`, a guard cannot compare it")]
     ReadOptionInGuard { name: String, what: String },

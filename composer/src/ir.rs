@@ -272,6 +272,35 @@ pub enum Guard {
     },
 }
 
+impl Guard {
+    /// The writable fields of `catalog` the guard reads (`SO_MARK == 5`),
+    /// each once, in order of appearance.
+    pub fn written_fields(&self, catalog: &HookCatalog) -> Vec<String> {
+        fn walk(g: &Guard, cat: &HookCatalog, out: &mut Vec<String>) {
+            let mut field = |o: &Operand| {
+                if let Operand::Field(f) = o {
+                    if cat.writable.contains_key(f) && !out.contains(f) {
+                        out.push(f.clone());
+                    }
+                }
+            };
+            match g {
+                Guard::True | Guard::False | Guard::SamePrefix { .. } => {}
+                Guard::Not(x) => walk(x, cat, out),
+                Guard::And(xs) | Guard::Or(xs) => xs.iter().for_each(|x| walk(x, cat, out)),
+                Guard::Cmp { lhs, rhs, .. } => {
+                    field(lhs);
+                    field(rhs);
+                }
+                Guard::In { operand, .. } => field(operand),
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, catalog, &mut out);
+        out
+    }
+}
+
 /// What a write stores into its field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -365,6 +394,17 @@ pub struct WritableField {
     /// The value before any member writes it at a callback (`initial:`);
     /// `None`: unknown.
     pub initial: Option<Initial>,
+}
+
+/// Whether a program can read `w`'s current value (a context store, a
+/// field with a `read:` method, a socket option through `bpf_getsockopt`),
+/// so a guard may test it.
+pub fn readable_when_written(w: &WritableField) -> bool {
+    w.read.is_some()
+        || matches!(
+            w.method,
+            WriteMethod::ContextStore { .. } | WriteMethod::Setsockopt { .. }
+        )
 }
 
 impl WritableField {

@@ -37,6 +37,17 @@ pub struct Witness {
     /// (`op`, `state`, ...); the rest of the connection is `connection`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub later: BTreeMap<String, WitnessValue>,
+    /// Written fields a guard reads (`SO_MARK == 5`), as each member sees
+    /// them when it runs (what the members before it wrote, or the field's
+    /// initial value), keyed `member:FIELD`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub seen: BTreeMap<String, WitnessValue>,
+}
+
+/// The key of a written field's value as `member` sees it in
+/// [`Witness::seen`].
+pub fn seen_key(member: &MemberId, field: &str) -> String {
+    format!("{member}:{field}")
 }
 
 impl Witness {
@@ -48,6 +59,19 @@ impl Witness {
             w.connection.insert(k.clone(), v.clone());
         }
         w.later.clear();
+        w
+    }
+
+    /// The connection as `member` sees it: with the written fields its
+    /// guards read at the values [`Witness::seen`] gives for it.
+    pub fn for_member(&self, member: &MemberId) -> Witness {
+        let prefix = format!("{member}:");
+        let mut w = self.clone();
+        for (k, v) in &self.seen {
+            if let Some(field) = k.strip_prefix(&prefix) {
+                w.connection.insert(field.to_string(), v.clone());
+            }
+        }
         w
     }
 }

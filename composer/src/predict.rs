@@ -188,14 +188,17 @@ fn with_addresses(c: &Composition, event: &BTreeMap<String, Literal>) -> BTreeMa
 /// `event` gives the context fields (`op`, `family`, `remote_ip4`,
 /// `remote_port`, ...; IPv4 addresses as host-order integers, enums as
 /// their numbers); a guard that reads a field `event` lacks is an error.
-/// Params take the composition's deployed config.
+/// A guard that reads a written field (`reply == 0`) sees what the members
+/// before it wrote, else the value `event` gives it, else the catalog's
+/// initial value where it applies (an error when none does). Params take
+/// the composition's deployed config.
 pub fn predict(
     c: &Composition,
     order: &[MemberId],
     event: &BTreeMap<String, Literal>,
 ) -> Result<Prediction, PredictError> {
     let event = &with_addresses(c, event);
-    let witness = Witness {
+    let mut witness = Witness {
         connection: event
             .iter()
             .map(|(k, v)| {
@@ -215,7 +218,31 @@ pub fn predict(
         config: BTreeMap::new(),
         written: BTreeMap::new(),
         later: BTreeMap::new(),
+        seen: BTreeMap::new(),
     };
+    // Written fields a guard may read: what the event says they hold, else
+    // the catalog's initial value where it applies.
+    let op = match event.get("op") {
+        Some(Literal::Int(v)) => Some(*v),
+        _ => None,
+    };
+    for (name, f) in &c.catalog.writable {
+        if witness.connection.contains_key(name) {
+            continue;
+        }
+        if let Some(init) = &f.initial {
+            let applies = match (&init.at, op) {
+                (None, _) => true,
+                (Some(ops), Some(o)) => ops.contains(&o),
+                (Some(_), None) => false,
+            };
+            if applies {
+                witness
+                    .connection
+                    .insert(name.clone(), shown(init.value.clone()));
+            }
+        }
+    }
     let mut out = Prediction { writes: Vec::new() };
     for id in order {
         let (_, feature, program) =
@@ -259,8 +286,32 @@ pub fn predict(
                 guard_text: w.guard_text.clone(),
             });
         }
+        // The next members' guards see what this one wrote (its own
+        // guards read the values before it ran).
+        for pw in out.writes.iter().filter(|pw| &pw.member == id) {
+            let before = witness.connection.get(&pw.field).map(|v| v.raw.clone());
+            let after = match (&pw.value, pw.update, before) {
+                (PredictedValue::Exact(v), Update::Set, _) => Some(v.clone()),
+                (PredictedValue::Exact(Literal::Int(b)), Update::Or, Some(Literal::Int(a))) => {
+                    Some(Literal::Int(a | b))
+                }
+                _ => None,
+            };
+            match after {
+                Some(v) => witness.connection.insert(pw.field.clone(), shown(v)),
+                None => witness.connection.remove(&pw.field),
+            };
+        }
     }
     Ok(out)
+}
+
+fn shown(v: Literal) -> WitnessValue {
+    let display = match &v {
+        Literal::Int(i) => i.to_string(),
+        Literal::Str(s) => s.clone(),
+    };
+    WitnessValue { raw: v, display }
 }
 
 #[cfg(test)]

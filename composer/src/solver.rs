@@ -26,12 +26,22 @@
 //! - A write's value is a term of the field's width: a literal, the param's
 //!   term, or for `{min, max}` a constant `value.<site>` bounded to the range
 //!   ("some value in the range", chosen by the solver).
-//! - A same-field question is `guard_a ∧ guard_b ∧ value_a ≠ value_b`; an
+//! - A same-field question is `guard_a ∧ guard_b ∧ value_a ≠ value_b`
+//!   (with `op` among the field's `honoured_at:` ops, when it has them); an
 //!   invariant question is `guard_l ∧ guard_r ∧ ¬(value_l op value_r)`; an
 //!   order question is `guard_writer ∧ (∨ guards of the reader's writes)`.
+//! - Two callbacks of one connection end ([`Prover::across`]): each side's
+//!   guard reads its own copy of the per-callback fields (`op@later`, ...),
+//!   the catalog's `per_end` fields are shared, and the pair of ops is one
+//!   the catalog's `connection_ends:` allows.
+//! - A guard reading a written field (`SO_MARK == 5`) reads a variable
+//!   defined by the writes before the reader in chain order
+//!   (`encode/seen.rs`); order questions, asked before the order is known,
+//!   read a free variable instead.
 //!
 //! # Limits
-//! - Comparisons are unsigned; there is no arithmetic in the guard language,
+//! - Comparisons are unsigned (signed `i32` ones are lowered to unsigned
+//!   ranges by the front end); there is no arithmetic in the guard language,
 //!   so every query is quantifier-free bit-vector logic with unary
 //!   predicates (QF_UFBV) and decidable; a timeout still yields `Unknown`.
 //! - String order comparisons (`<` on strings) are rejected as a type error.
@@ -97,9 +107,26 @@ pub struct SolverStats {
 #[derive(Debug, Clone, Copy)]
 pub struct Side<'c> {
     pub site: usize,
+    /// The member making the write (whose guards read what it sees).
+    pub member: usize,
     pub feature: &'c Feature,
     pub field: &'c WritableField,
     pub write: &'c Write,
+}
+
+/// How a question reads written fields in guards (`SO_MARK == 5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Reads {
+    /// The value the member sees (writes before it in chain order).
+    Seen,
+    /// Any value (order questions, asked before the order is known).
+    Free,
+}
+
+/// The key of a write's value in the encoder (one variable per write for
+/// a range's chosen value).
+fn value_key(s: &Side<'_>) -> String {
+    format!("{}.{}", s.feature.name, s.site)
 }
 
 /// Whether some connection makes two sets of guards hold at once.
@@ -121,7 +148,10 @@ struct SiteEnc {
 pub struct Prover<'c> {
     enc: Encoder<'c>,
     session: Result<Session, String>,
-    sites: HashMap<(usize, Event), Result<SiteEnc, String>>,
+    sites: HashMap<(usize, Event, Reads), Result<SiteEnc, String>>,
+    /// The composition's members in listing order (a [`Side`]'s `member`
+    /// indexes it).
+    member_ids: Vec<crate::ir::MemberId>,
     dump: bool,
     pub queries: Vec<QueryRecord>,
     pub stats: SolverStats,
@@ -150,6 +180,7 @@ impl<'c> Prover<'c> {
             enc: Encoder::new(comp, any_config),
             session: Session::new(timeout_ms, watchdog),
             sites: HashMap::new(),
+            member_ids: comp.members().map(|(id, _, _)| id).collect(),
             dump,
             queries: Vec::new(),
             stats: SolverStats::default(),
@@ -161,21 +192,26 @@ impl<'c> Prover<'c> {
     }
 
     fn site_at(&mut self, s: &Side<'c>, event: Event) -> Result<(), String> {
-        if let Some(r) = self.sites.get(&(s.site, event)) {
+        self.site_as(s, event, Reads::Seen)
+    }
+
+    fn site_as(&mut self, s: &Side<'c>, event: Event, reads: Reads) -> Result<(), String> {
+        if let Some(r) = self.sites.get(&(s.site, event, reads)) {
             return r.as_ref().map(|_| ()).map_err(Clone::clone);
         }
-        let r = self.encode_site(s, event);
+        let r = self.encode_site(s, event, reads);
         let out = r.as_ref().map(|_| ()).map_err(Clone::clone);
-        self.sites.insert((s.site, event), r);
+        self.sites.insert((s.site, event, reads), r);
         out
     }
 
-    fn encode_site(&mut self, s: &Side<'c>, event: Event) -> Result<SiteEnc, String> {
-        let key = format!("{}.{}", s.feature.name, s.site);
+    fn encode_site(&mut self, s: &Side<'c>, event: Event, reads: Reads) -> Result<SiteEnc, String> {
+        let key = value_key(s);
         let enc = |e: EncodeError| format!("cannot encode: {e}");
+        let reader = (reads == Reads::Seen).then_some(s.member);
         let (formula, probes) = self
             .enc
-            .guard_at(s.feature, &s.write.guard, event)
+            .with_reader(reader, |enc| enc.guard_at(s.feature, &s.write.guard, event))
             .map_err(enc)?;
         let value = self
             .enc
@@ -196,7 +232,19 @@ impl<'c> Prover<'c> {
     }
 
     fn enc_at(&self, site: usize, event: Event) -> Option<&SiteEnc> {
-        self.sites.get(&(site, event)).and_then(|r| r.as_ref().ok())
+        self.enc_as(site, event, Reads::Seen)
+    }
+
+    fn enc_as(&self, site: usize, event: Event, reads: Reads) -> Option<&SiteEnc> {
+        self.sites
+            .get(&(site, event, reads))
+            .and_then(|r| r.as_ref().ok())
+    }
+
+    /// Tells the encoder which writes each member's written-field reads
+    /// see (see [`encode::SeenWriter`]); set once the order is known.
+    pub fn set_writers(&mut self, writers: Vec<((usize, String), Vec<encode::SeenWriter<'c>>)>) {
+        self.enc.set_writers(writers);
     }
 
     /// Can `a` and `b` write different values to their (shared) field for
@@ -327,22 +375,24 @@ impl<'c> Prover<'c> {
     pub fn overlap(&mut self, what: &str, writer: &Side<'c>, others: &[Side<'c>]) -> Overlap {
         let mut all = vec![*writer];
         all.extend_from_slice(others);
+        // Written fields read in guards are any value here: the order the
+        // answer helps to find is not known yet.
+        let free = Reads::Free;
         for s in &all {
-            if let Err(e) = self.site(s) {
+            if let Err(e) = self.site_as(s, Event::First, free) {
                 return Overlap::Unknown(e);
             }
         }
-        let Some(w) = self.enc_of(writer.site) else {
+        let Some(w) = self.enc_as(writer.site, Event::First, free) else {
             return Overlap::Unknown("missing encoding".into());
         };
         let parts = [w.guard];
         let mut extra = Vec::new();
         if !others.is_empty() {
-            extra.push(Formula::or(
-                others
-                    .iter()
-                    .filter_map(|s| self.enc_of(s.site).map(|e| e.formula.clone())),
-            ));
+            extra.push(Formula::or(others.iter().filter_map(|s| {
+                self.enc_as(s.site, Event::First, free)
+                    .map(|e| e.formula.clone())
+            })));
         }
         let whole = self.dump.then(|| {
             let mut all = vec![w.formula.clone()];
@@ -431,6 +481,8 @@ impl<'c> Prover<'c> {
             fields.extend(fp.fields.into_iter().map(|f| (f, Event::First)));
         }
         let across = sides.iter().any(|(_, e)| *e == Event::Later);
+        // Written fields the guards read: (member, field, event).
+        let mut written: Vec<(usize, String, Event)> = Vec::new();
         let mut params: Vec<(&'c Feature, String)> = Vec::new();
         for (s, event) in sides {
             let mut fp = Footprint::default();
@@ -441,6 +493,11 @@ impl<'c> Prover<'c> {
                 fp.fields.insert("op".to_string());
             }
             for f in fp.fields {
+                let catalog = &self.enc.composition().catalog;
+                if !catalog.readable.contains_key(&f) && catalog.writable.contains_key(&f) {
+                    written.push((s.member, f, event));
+                    continue;
+                }
                 let e = if self.enc.per_callback(&f) {
                     event
                 } else {
@@ -465,6 +522,16 @@ impl<'c> Prover<'c> {
                     probes.terms.push(t);
                     field_list.push((f.clone(), *event));
                 }
+                Err(e) => {
+                    return Verdict::Unknown {
+                        reason: e.to_string(),
+                    }
+                }
+            }
+        }
+        for (member, f, event) in &written {
+            match self.enc.seen_term(*member, f, *event) {
+                Ok(t) => probes.terms.push(t),
                 Err(e) => {
                     return Verdict::Unknown {
                         reason: e.to_string(),
@@ -518,6 +585,7 @@ impl<'c> Prover<'c> {
             config: BTreeMap::new(),
             written: BTreeMap::new(),
             later: BTreeMap::new(),
+            seen: BTreeMap::new(),
         };
         for (f, event) in field_list {
             let raw = it.next().unwrap_or(0);
@@ -528,6 +596,17 @@ impl<'c> Prover<'c> {
                     Event::Later => w.later.insert(f, v),
                 };
             }
+        }
+        for (member, f, _) in written {
+            let raw = it.next().unwrap_or(0);
+            let (Some(wf), Some(id)) = (comp.catalog.writable.get(&f), self.member_ids.get(member))
+            else {
+                continue;
+            };
+            w.seen.insert(
+                crate::outcome::seen_key(id, &f),
+                show(&wf.ty, raw, &self.enc.strings),
+            );
         }
         for (feature, p) in free_params {
             let raw = it.next().unwrap_or(0);

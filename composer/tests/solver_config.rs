@@ -376,6 +376,7 @@ fn a_prover_without_a_run_watchdog_still_times_out() {
     let field = &c.catalog.writable["SO_MARK"];
     let side = |i: usize| Side {
         site: i,
+        member: i,
         feature: &c.features[i],
         field,
         write: &c.features[i].programs[0].writes[0],

@@ -49,6 +49,7 @@
 mod across;
 mod edges;
 mod invariants;
+mod seen;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -178,11 +179,17 @@ pub fn check_with(
 ) -> (CheckOutcome, CheckTrace) {
     with_watchdog(opts.timeout_ms, |watchdog| {
         let mut run = Run::new(c, opts, *tuning, watchdog.cloned());
+        // The order first: what a guard reading a written field sees
+        // depends on the members before it.
+        run.reads_edges();
+        run.declared_edges();
+        let order_edges = std::mem::take(&mut run.edges);
+        run.seen_writers(&order_edges);
         run.same_field();
         run.across_callbacks();
         run.invariants();
-        run.reads_edges();
-        run.declared_edges();
+        // Overrides' edges first, as the reports have always listed them.
+        run.edges.extend(order_edges);
         run.finish()
     })
 }
@@ -203,6 +210,7 @@ impl<'c> Site<'c> {
     fn side(&self, idx: usize) -> Side<'c> {
         Side {
             site: idx,
+            member: self.member,
             feature: self.feature,
             field: self.field,
             write: self.write,

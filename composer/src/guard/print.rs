@@ -43,7 +43,12 @@ pub fn literal(lit: &Literal, ty: Option<&ValueType>) -> String {
 
 fn operand_type(o: &Operand, scope: Scope<'_>) -> Option<ValueType> {
     match o {
-        Operand::Field(f) => scope.catalog.readable.get(f).map(|f| f.ty.clone()),
+        Operand::Field(f) => scope
+            .catalog
+            .readable
+            .get(f)
+            .map(|f| f.ty.clone())
+            .or_else(|| scope.catalog.writable.get(f).map(|w| w.ty.clone())),
         Operand::Param(p) => scope
             .params
             .iter()

@@ -104,6 +104,12 @@ fn parses_and_types() {
         ("state == ESTABLISHED", "(== state BPF_TCP_ESTABLISHED)"),
         ("local_ip4 == $peer", "(== local_ip4 $peer)"),
         ("  remote_port  ==  80  ", "(== remote_port 80)"),
+        // Written fields a program can read back: the value members before it left.
+        ("TCP_BPF_IW == 3", "(== TCP_BPF_IW 3)"),
+        ("SO_MARK in {1, 2} && TCP_CONGESTION == \"bpf_dctcp\"", "(&& (in SO_MARK {1, 2}) (== TCP_CONGESTION \"bpf_dctcp\"))"),
+        ("reply == -1", "(== reply -1)"),
+        ("reply < 0", "(in reply 2147483648..4294967295)"),
+        ("cb_flags != 0", "(!= cb_flags 0)"),
         // Signed operands: literals as their bits, order as unsigned ranges.
         ("$delta == -1", "(== $delta -1)"),
         ("$delta < 0", "(in $delta 2147483648..4294967295)"),
@@ -146,7 +152,6 @@ fn reports_errors_at_their_characters() {
         ("$iww == 3", "^^^^ unknown param `$iww`; did you mean `$iw`? (valid: `iw`, `port`, `peer`, `cc`, `on`, `delta`, `prefixes` or `ports`)"),
         ("$prefixes == 3", "^^^^^^^^^ `$prefixes` is a set (cidr4_set); use it after `in` or `not in`"),
         ("remote_ip4 in $iw", "              ^^^ `$iw` is a u32, not a set; compare it with `==` instead of `in`"),
-        ("TCP_BPF_IW == 3", "^^^^^^^^^^ `TCP_BPF_IW` is a writable field; a guard can only read context fields (valid: `bytes_acked`, `bytes_received`, `data_segs_in`, `data_segs_out`, `ecn_flags`, `family`, `is_fullsock`, `local_ip`, `local_ip4`, `local_ip6`, `local_port`, `lost_out` and 25 more)"),
         ("remote_port == 1 & op == 4", "                 ^ `&` is not an operator; use `&&`"),
         ("$cc < \"a\"", "^^^ param `$cc` (string (at most 15 bytes)) can only be compared with `==` or `!=`"),
         ("remote_port in 10..5", "               ^^^^^ empty range 10..5 (the lower bound is above the upper)"),

@@ -290,11 +290,27 @@ impl Typer<'_, '_> {
     /// Resolves fields and params; literals and bare names stay pending.
     fn anchor(&self, o: &SynOperand) -> Result<Option<Anchor>, GuardError> {
         match &o.atom {
-            Atom::Ident(name) => Ok(self.scope.catalog.readable.get(name).map(|f| Anchor {
-                operand: Operand::Field(name.clone()),
-                ty: f.ty.clone(),
-                desc: format!("field `{name}` ({})", type_name(&f.ty)),
-            })),
+            Atom::Ident(name) => Ok(match self.scope.catalog.readable.get(name) {
+                Some(f) => Some(Anchor {
+                    operand: Operand::Field(name.clone()),
+                    ty: f.ty.clone(),
+                    desc: format!("field `{name}` ({})", type_name(&f.ty)),
+                }),
+                // A writable field a program can read: the value the members
+                // before this one left there (`check` orders the reader after
+                // its writers).
+                None => self
+                    .scope
+                    .catalog
+                    .writable
+                    .get(name)
+                    .filter(|w| crate::ir::readable_when_written(w))
+                    .map(|w| Anchor {
+                        operand: Operand::Field(name.clone()),
+                        ty: w.ty.clone(),
+                        desc: format!("written field `{name}` ({})", type_name(&w.ty)),
+                    }),
+            }),
             Atom::Param(name) => match self.scope.params.iter().find(|p| &p.name == name) {
                 None => Err(self.unknown_param(o, name)),
                 Some(p) => match &p.ty {

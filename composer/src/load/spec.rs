@@ -389,6 +389,14 @@ fn program(
             }
         }
     }
+    // A guard that tests a written field (`SO_MARK == 5`) reads it.
+    for w in &writes {
+        for f in w.guard.written_fields(catalog) {
+            if !reads.contains(&f) {
+                reads.push(f);
+            }
+        }
+    }
     let span = Span {
         file: cx.file.to_path_buf(),
         line: at.line.unwrap_or(0),

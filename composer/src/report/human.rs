@@ -270,9 +270,10 @@ fn write_line(
     };
     let writes: Vec<_> = program.writes.iter().filter(|x| x.field == field).collect();
     // The write whose guard holds on the witness is the one in conflict.
+    let view = w.for_member(m);
     let chosen = writes
         .iter()
-        .find(|x| guard_holds(&x.guard, feature, w).unwrap_or(false))
+        .find(|x| guard_holds(&x.guard, feature, &view).unwrap_or(false))
         .or(writes.first());
     let (spec_value, when, at) = match chosen {
         Some(x) => {
@@ -337,6 +338,17 @@ fn witness_text(out: &mut String, w: &Witness, indent: &str) {
             "{indent}later callback: {}",
             fields_text(&w.later).join(" ")
         );
+    }
+    if !w.seen.is_empty() {
+        let seen: Vec<String> = w
+            .seen
+            .iter()
+            .filter_map(|(k, v)| {
+                let (member, field) = k.rsplit_once(':')?;
+                Some(format!("{member} sees {field}={}", v.display))
+            })
+            .collect();
+        let _ = writeln!(out, "{indent}read: {}", seen.join(", "));
     }
     if !w.config.is_empty() {
         let cfg: Vec<String> = w

@@ -87,6 +87,9 @@ pub enum Term {
     /// The parts side by side, the first one most significant (a 128-bit
     /// address from its four words).
     Concat(Vec<Term>),
+    /// Bitwise OR of two terms of one width (a read-modify-write's value:
+    /// the current flags | the written ones).
+    BvOr(Box<Term>, Box<Term>),
 }
 
 impl Term {
@@ -105,6 +108,7 @@ impl Term {
             Term::ZeroExt { extra, term } => term.width() + extra,
             Term::Extract { hi, lo, .. } => hi - lo + 1,
             Term::Concat(parts) => parts.iter().map(Term::width).sum(),
+            Term::BvOr(a, _) => a.width(),
         }
     }
 
@@ -135,6 +139,15 @@ impl Term {
                 lo,
                 term: Box::new(t),
             },
+        }
+    }
+
+    /// `a | b`, both widened to the wider width; folded for numbers.
+    pub fn bvor(a: Term, b: Term) -> Term {
+        let (a, b) = unify(a, b);
+        match (a.as_num(), b.as_num()) {
+            (Some(x), Some(y)) => Term::num(x | y, a.width()),
+            _ => Term::BvOr(Box::new(a), Box::new(b)),
         }
     }
 
@@ -299,6 +312,10 @@ fn term_vars(t: &Term, vars: &mut BTreeSet<VarId>) {
         Term::Num { .. } => {}
         Term::ZeroExt { term, .. } | Term::Extract { term, .. } => term_vars(term, vars),
         Term::Concat(parts) => parts.iter().for_each(|p| term_vars(p, vars)),
+        Term::BvOr(a, b) => {
+            term_vars(a, vars);
+            term_vars(b, vars);
+        }
     }
 }
 
@@ -373,6 +390,7 @@ fn term_smt(s: &Symbols, t: &Term) -> String {
             let parts: Vec<String> = parts.iter().map(|p| term_smt(s, p)).collect();
             format!("(concat {})", parts.join(" "))
         }
+        Term::BvOr(a, b) => format!("(bvor {} {})", term_smt(s, a), term_smt(s, b)),
     }
 }
 

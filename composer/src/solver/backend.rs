@@ -309,6 +309,10 @@ impl Session {
                     .map_or_else(|| BV::from_u64(0, 1), |p| self.term(symbols, p, used));
                 it.fold(first, |acc, p| acc.concat(self.term(symbols, p, used)))
             }
+            Term::BvOr(a, b) => {
+                let a = self.term(symbols, a, used);
+                a.bvor(self.term(symbols, b, used))
+            }
         }
     }
 

@@ -5,7 +5,11 @@
 //! see the same connection), the string interner, and, under `any_config`,
 //! one constant per scalar param and one predicate per set param.
 
-use std::collections::{BTreeMap, HashMap};
+mod seen;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub use seen::SeenWriter;
 
 use crate::ir::{
     word_field, CmpOp, Composition, ConfigValue, Feature, Guard, Literal, Operand, Param,
@@ -110,6 +114,21 @@ pub struct Encoder<'c> {
     fields: BTreeMap<(String, Event), VarId>,
     /// The callback guards are encoded at (see [`Event`]).
     event: Event,
+    /// Guards reading written fields (`SO_MARK == 5`): per (reader member,
+    /// field), the writes before the reader in chain order, first to last;
+    /// set by the check once it knows the order.
+    writers: HashMap<(usize, String), Vec<SeenWriter<'c>>>,
+    /// The member whose guard is being encoded: its written-field reads are
+    /// the values it sees; `None`: any value (free variables).
+    reader: Option<usize>,
+    /// The variable of each seen value, and its definition.
+    seen_vars: HashMap<(usize, String, Event), (VarId, Formula)>,
+    /// Definitions the guard being encoded needs (conjoined to it).
+    defs: Vec<Formula>,
+    /// Seen values being defined (a cycle falls back to a free value).
+    defining: HashSet<(usize, String, Event)>,
+    /// Free written-field variables (no reader, or no known order).
+    free_written: HashMap<(String, Event), VarId>,
     params: HashMap<(String, String), VarId>,
     sets: HashMap<(String, String), FuncId>,
     values: HashMap<String, VarId>,
@@ -145,6 +164,12 @@ impl<'c> Encoder<'c> {
             strings: Interner::default(),
             fields: BTreeMap::new(),
             event: Event::First,
+            writers: HashMap::new(),
+            reader: None,
+            seen_vars: HashMap::new(),
+            defs: Vec::new(),
+            defining: HashSet::new(),
+            free_written: HashMap::new(),
             params: HashMap::new(),
             sets: HashMap::new(),
             values: HashMap::new(),
@@ -314,6 +339,19 @@ impl<'c> Encoder<'c> {
 
     fn operand(&mut self, feature: &Feature, o: &Operand) -> Result<Val, EncodeError> {
         match o {
+            Operand::Field(name) if !self.comp.catalog.readable.contains_key(name) => {
+                let Some(wf) = self.comp.catalog.writable.get(name) else {
+                    return Err(EncodeError::UnknownField {
+                        field: name.to_string(),
+                    });
+                };
+                let t = self.written(name)?;
+                Ok(if matches!(wf.ty, ValueType::Str { .. }) {
+                    Val::StrId(t)
+                } else {
+                    Val::Bits(t)
+                })
+            }
             Operand::Field(name) => {
                 let t = self.field(name)?;
                 let is_str = matches!(
@@ -598,8 +636,12 @@ impl<'c> Encoder<'c> {
         g: &Guard,
     ) -> Result<(Formula, Vec<SetProbe>), EncodeError> {
         let mut probes = Vec::new();
-        let f = self.guard_inner(feature, g, &mut probes)?;
-        Ok((f, probes))
+        let outer = std::mem::take(&mut self.defs);
+        let f = self.guard_inner(feature, g, &mut probes);
+        let defs = std::mem::replace(&mut self.defs, outer);
+        let mut all = vec![f?];
+        all.extend(defs);
+        Ok((Formula::and(all), probes))
     }
 
     fn guard_inner(

@@ -154,6 +154,7 @@ pub fn from_box(
         config: BTreeMap::new(),
         written: BTreeMap::new(),
         later: BTreeMap::new(),
+        seen: BTreeMap::new(),
     };
     let none = Interner::default();
     for (feature, write, label, written) in sides {

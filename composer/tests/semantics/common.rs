@@ -106,11 +106,13 @@ pub fn some_guard_holds(c: &Composition, member: &MemberId, field: &str, w: &Wit
         .members()
         .find(|(id, _, _)| id == member)
         .expect("member in the composition");
+    // The written fields its guards read, at the values it sees.
+    let view = w.for_member(member);
     program
         .writes
         .iter()
         .filter(|x| x.field == field)
-        .any(|x| guard_holds(&x.guard, feature, w).expect("the witness evaluates"))
+        .any(|x| guard_holds(&x.guard, feature, &view).expect("the witness evaluates"))
 }
 
 /// A checked case: what loaded, the outcome, the human report (the case's
@@ -137,21 +139,34 @@ pub fn check_case(path: &Path) -> Checked {
     for conflict in &outcome.conflicts {
         confirm(c, conflict)
             .unwrap_or_else(|e| panic!("witness does not confirm: {e}\n{conflict:#?}"));
-        if let Conflict::SameField {
-            field,
-            a,
-            b,
-            witness,
-        } = conflict
-        {
-            assert!(
-                some_guard_holds(c, a, field, witness),
-                "{a}'s guard on {witness:?}"
-            );
-            assert!(
-                some_guard_holds(c, b, field, witness),
-                "{b}'s guard on {witness:?}"
-            );
+        match conflict {
+            Conflict::SameField {
+                field,
+                a,
+                b,
+                witness,
+            } => {
+                assert!(some_guard_holds(c, a, field, witness), "{a}: {witness:?}");
+                assert!(some_guard_holds(c, b, field, witness), "{b}: {witness:?}");
+            }
+            Conflict::AcrossCallbacks {
+                field,
+                first,
+                then,
+                witness,
+                ..
+            } => {
+                let later = witness.at_later();
+                assert!(
+                    some_guard_holds(c, first, field, witness),
+                    "{first}: {witness:?}"
+                );
+                assert!(
+                    some_guard_holds(c, then, field, &later),
+                    "{then}: {later:?}"
+                );
+            }
+            Conflict::Invariant { .. } => {}
         }
     }
     for ov in &outcome.overrides {
