@@ -393,7 +393,7 @@ fn the_socket_is_root_only() {
     let mut second = env.start();
     assert_eq!(second.wait_exit(Duration::from_secs(20)), Some(3));
     assert!(
-        second.log_text().contains("another accord daemon runs"),
+        second.log_text().contains("another accord daemon (pid "),
         "{}",
         second.log_text()
     );

@@ -34,7 +34,7 @@ pub fn run(args: ApplyArgs) -> ExitCode {
             Ok(d) => d,
             Err(code) => return code,
         };
-    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
+    let daemon = daemon_client::query(&layout);
     let cgroup = Some(args.target.cgroup.as_path());
     if let Err(code) = daemon_client::refuse_if_managed(&daemon, "apply to", &desired.key, cgroup) {
         return code;
@@ -88,7 +88,7 @@ pub fn run_plan(args: PlanArgs) -> ExitCode {
     };
     let adapter = RealAdapter::default();
     let store = args.roots.store();
-    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
+    let daemon = daemon_client::query(&layout);
     match lifecycle::plan_for(&layout, &adapter, &store, &desired) {
         Ok(plan) => {
             print!("{plan}");

@@ -54,7 +54,12 @@ pub fn run(args: DaemonArgs) -> ExitCode {
         .clone()
         .unwrap_or_else(|| DaemonConfig::default_socket(&layout));
     if args.status {
-        return match daemon::socket::request(&socket, "status", Duration::from_secs(10)) {
+        let within = Duration::from_secs(10);
+        // The socket file, else the daemon's name (its file may be gone).
+        let answer = daemon::socket::request(&socket, "status", within).or_else(|e| {
+            daemon::instance::request(&layout.state_dir, "status", within).map_err(|_| e)
+        });
+        return match answer {
             Ok(v) => {
                 println!("{}", serde_json::to_string_pretty(&v).expect("JSON prints"));
                 ExitCode::SUCCESS

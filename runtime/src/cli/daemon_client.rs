@@ -7,25 +7,34 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use runtime::daemon::instance::{self, Liveness};
 use runtime::daemon::socket::{self, Value};
 use runtime::daemon::DaemonConfig;
 use runtime::layout::Layout;
 use serde_json::json;
 
-use super::common::EXIT_INPUT;
+use super::common::{EXIT_INPUT, EXIT_KERNEL};
 
 /// How long a subcommand waits for the daemon's answer. The daemon answers
 /// between reconcile steps, so a slow apply of its own delays it.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// What the daemon's socket says.
+/// What the daemon of a state directory says, if one is alive.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DaemonView {
-    /// No socket: no daemon uses this state directory.
+    /// No daemon holds this state directory, and no socket answers.
     Absent { socket: PathBuf },
-    /// A socket nobody answers on (a daemon that was killed), or an answer
-    /// that makes no sense.
-    Silent { socket: PathBuf, error: String },
+    /// A socket file nobody listens on any more (a daemon that was killed):
+    /// no daemon is alive.
+    Stale { socket: PathBuf },
+    /// A daemon is alive but does not answer (stopped with SIGSTOP, hung,
+    /// or answering nonsense): it may manage any cgroup, so `apply` and
+    /// `detach` refuse.
+    Unresponsive {
+        socket: PathBuf,
+        pid: Option<u32>,
+        error: String,
+    },
     /// A daemon answered with its status.
     Running { socket: PathBuf, status: Value },
     /// The socket (or the directory holding it) is root-only: whether a
@@ -48,9 +57,33 @@ pub fn socket_path(layout: &Layout) -> PathBuf {
         .unwrap_or_else(|| DaemonConfig::default_socket(layout))
 }
 
-/// Asks the daemon at `socket` for its status.
-pub fn query(socket: &Path) -> DaemonView {
-    let socket = socket.to_owned();
+/// Asks the daemon of this state directory for its status: first by its
+/// name (`runtime::daemon::instance`, which tells a live daemon from a
+/// dead one even if its socket file was removed), then, for a daemon that
+/// has no name, at the socket file.
+pub fn query(layout: &Layout) -> DaemonView {
+    let socket = socket_path(layout);
+    match instance::probe(&layout.state_dir) {
+        Liveness::Alive { uid, .. } if uid != rustix::process::geteuid().as_raw() => {
+            DaemonView::Denied { socket }
+        }
+        Liveness::Alive {
+            pid, stopped: true, ..
+        } => DaemonView::Unresponsive {
+            socket,
+            pid: Some(pid),
+            error: format!("the process is stopped (SIGSTOP?); `kill -CONT {pid}` resumes it"),
+        },
+        Liveness::Alive { pid, .. } => {
+            let answer = instance::request(&layout.state_dir, "status", ANSWER_WITHIN);
+            view_of(socket, Some(pid), answer)
+        }
+        Liveness::None => query_socket(socket),
+    }
+}
+
+/// The socket file alone (a daemon without an instance name).
+fn query_socket(socket: PathBuf) -> DaemonView {
     let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
     match socket.symlink_metadata() {
         Ok(_) => {}
@@ -58,17 +91,38 @@ pub fn query(socket: &Path) -> DaemonView {
         Err(_) => return DaemonView::Absent { socket },
     }
     match socket::request(&socket, "status", ANSWER_WITHIN) {
-        Ok(status) if status.get("targets").is_some() => DaemonView::Running { socket, status },
-        Ok(other) => DaemonView::Silent {
-            socket,
-            error: format!("unexpected answer {other}"),
-        },
         Err(socket::SocketError::Io { source, .. }) if denied(&source) => {
             DaemonView::Denied { socket }
         }
-        Err(e) => DaemonView::Silent {
+        // Nobody listens: the daemon that bound it is gone.
+        Err(socket::SocketError::Io { source, .. })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            DaemonView::Stale { socket }
+        }
+        answer => view_of(socket, None, answer),
+    }
+}
+
+fn view_of(
+    socket: PathBuf,
+    pid: Option<u32>,
+    answer: Result<Value, socket::SocketError>,
+) -> DaemonView {
+    match answer {
+        Ok(status) if status.get("targets").is_some() => DaemonView::Running { socket, status },
+        Ok(other) => DaemonView::Unresponsive {
             socket,
-            error: e.to_string(),
+            pid,
+            error: format!("unexpected answer {other}"),
+        },
+        Err(e) => DaemonView::Unresponsive {
+            socket,
+            pid,
+            error: format!("no answer within {} s: {e}", ANSWER_WITHIN.as_secs()),
         },
     }
 }
@@ -96,8 +150,11 @@ impl DaemonView {
     pub fn to_json(&self) -> Value {
         match self {
             DaemonView::Absent { socket } => json!({ "running": false, "socket": socket }),
-            DaemonView::Silent { socket, error } => {
-                json!({ "running": false, "socket": socket, "error": error })
+            DaemonView::Stale { socket } => {
+                json!({ "running": false, "socket": socket, "error": "stale socket: nobody listens" })
+            }
+            DaemonView::Unresponsive { socket, pid, error } => {
+                json!({ "running": true, "answering": false, "pid": pid, "socket": socket, "error": error })
             }
             DaemonView::Denied { socket } => {
                 json!({ "running": null, "socket": socket, "error": "permission denied" })
@@ -119,8 +176,13 @@ impl DaemonView {
             DaemonView::Absent { socket } => {
                 format!("daemon: not running (no socket at {})\n", socket.display())
             }
-            DaemonView::Silent { socket, error } => format!(
-                "daemon: not running (socket {} does not answer: {error})\n",
+            DaemonView::Stale { socket } => format!(
+                "daemon: not running (socket {} is stale: nobody listens)\n",
+                socket.display()
+            ),
+            DaemonView::Unresponsive { socket, pid, error } => format!(
+                "daemon: running{} but NOT ANSWERING ({error}); apply and detach refuse until it answers (socket {})\n",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
                 socket.display()
             ),
             DaemonView::Denied { socket } => format!(
@@ -159,13 +221,24 @@ impl DaemonView {
 }
 
 /// Refuses `what` (an apply or detach) on a hookpoint the running daemon
-/// manages, with what to do instead.
+/// manages, or anywhere while a daemon is alive but does not answer (it
+/// may manage this cgroup too), with what to do instead.
 pub fn refuse_if_managed(
     view: &DaemonView,
     what: &str,
     key: &str,
     cgroup: Option<&Path>,
 ) -> Result<(), ExitCode> {
+    if let DaemonView::Unresponsive { pid, error, .. } = view {
+        let target = cgroup.map_or_else(|| key.to_owned(), |c| c.display().to_string());
+        eprintln!(
+            "accord: refusing to {what} {target}: an accord daemon{} holds this state directory \
+             but does not answer ({error}), so it cannot say whether it manages this cgroup, \
+             and it would undo this at its next reconcile if it does; resume or stop it, then retry",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        );
+        return Err(ExitCode::from(EXIT_KERNEL));
+    }
     let Some(m) = view.managed(key, cgroup) else {
         return Ok(());
     };
@@ -250,7 +323,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("accord.sock");
         let _ = std::fs::remove_file(&path);
-        assert!(matches!(query(&path), DaemonView::Absent { .. }));
+        assert!(matches!(
+            query_socket(path.clone()),
+            DaemonView::Absent { .. }
+        ));
 
         let listener = UnixListener::bind(&path).unwrap();
         let server = std::thread::spawn(move || {
@@ -260,18 +336,27 @@ mod tests {
             assert_eq!(line.trim(), "status");
             let answer = json!({ "policy": "p.yaml", "reloads": 0, "targets": [] });
             writeln!(&stream, "{answer}").unwrap();
+            // A second client gets no answer: the connection just closes.
+            let (stream, _) = listener.accept().unwrap();
+            drop(stream);
+            listener
         });
-        let view = query(&path);
-        server.join().unwrap();
+        let view = query_socket(path.clone());
         assert!(
             matches!(&view, DaemonView::Running { status, .. } if status["policy"] == "p.yaml"),
             "{view:?}"
         );
+        let view = query_socket(path.clone());
+        assert!(matches!(view, DaemonView::Unresponsive { .. }), "{view:?}");
+        assert!(view.human().contains("NOT ANSWERING"), "{}", view.human());
+        assert!(refuse_if_managed(&view, "apply to", "sock_ops-1", None).is_err());
+        drop(server.join().unwrap());
 
         // The listener is gone; the socket file stays, as after a SIGKILL.
-        let view = query(&path);
-        assert!(matches!(view, DaemonView::Silent { .. }), "{view:?}");
-        assert!(view.human().contains("does not answer"), "{}", view.human());
+        let view = query_socket(path.clone());
+        assert!(matches!(view, DaemonView::Stale { .. }), "{view:?}");
+        assert!(view.human().contains("stale"), "{}", view.human());
+        assert!(refuse_if_managed(&view, "apply to", "sock_ops-1", None).is_ok());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

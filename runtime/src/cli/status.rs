@@ -36,7 +36,7 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
     let mut adapter = RealAdapter::default();
     let store = args.roots.store();
     let features = adapter.probe(&runtime::kernel::builtin_sockopt_options());
-    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
+    let daemon = daemon_client::query(&layout);
     let human = args.format == Format::Human;
     if human {
         println!("kernel: {features}");
@@ -189,7 +189,7 @@ pub fn run_detach(args: DetachArgs) -> ExitCode {
             }
         }
     };
-    let daemon = daemon_client::query(&daemon_client::socket_path(&layout));
+    let daemon = daemon_client::query(&layout);
     let mut code = ExitCode::SUCCESS;
     for key in keys {
         let recorded_cgroup = store.load(&key).ok().flatten().map(|r| r.cgroup);

@@ -17,6 +17,7 @@
 
 pub mod engine;
 pub mod existing;
+pub mod instance;
 pub mod socket;
 pub mod watch;
 
@@ -68,11 +69,16 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("cannot install signal handlers: {0}")]
     Signal(#[source] std::io::Error),
-    #[error("another accord daemon runs on {} (its lock {} is held)", state_dir.display(), lock.display())]
-    AlreadyRunning { state_dir: PathBuf, lock: PathBuf },
-    #[error("cannot take the daemon lock {}: {source}", lock.display())]
+    #[error("another accord daemon{} runs on {} (it holds the name {name})", pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), state_dir.display())]
+    AlreadyRunning {
+        state_dir: PathBuf,
+        name: String,
+        pid: Option<u32>,
+    },
+    #[error("cannot take the daemon's name {name} for {}: {source}", state_dir.display())]
     Lock {
-        lock: PathBuf,
+        state_dir: PathBuf,
+        name: String,
         #[source]
         source: std::io::Error,
     },
@@ -125,7 +131,7 @@ pub async fn run(
     cfg: DaemonConfig,
     stop: Option<oneshot::Receiver<()>>,
 ) -> Result<(), DaemonError> {
-    let _instance = instance_lock(&cfg.layout)?;
+    let instance = instance_lock(&cfg.layout)?;
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel::<Report>();
     let (start_tx, start_rx) = oneshot::channel::<Result<(), Refusal>>();
@@ -148,7 +154,8 @@ pub async fn run(
         watch.update(r.watch);
         interval = r.interval_ms.map_or(cfg.interval, Duration::from_millis);
     }
-    let listener = socket::bind(&cfg.socket)?;
+    let mut listener = socket::bind(&cfg.socket)?;
+    let mut bound = socket::identity(&cfg.socket);
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
@@ -181,11 +188,27 @@ pub async fn run(
                 Ok((stream, _)) => { tokio::spawn(socket::serve(stream, cmd_tx.clone())); }
                 Err(e) => warn!("status socket: accept failed: {e}"),
             },
+            accepted = instance.listener.accept() => match accepted {
+                Ok((stream, _)) => { tokio::spawn(socket::serve(stream, cmd_tx.clone())); }
+                Err(e) => warn!("instance socket: accept failed: {e}"),
+            },
             Some(r) = report_rx.recv() => {
                 watch.update(r.watch);
                 interval = r.interval_ms.map_or(cfg.interval, Duration::from_millis);
             }
             _ = tokio::time::sleep_until(next) => {
+                // The status socket file removed (the state directory
+                // deleted, say) or replaced: bind it again.
+                if bound.is_none() || socket::identity(&cfg.socket) != bound {
+                    match socket::bind(&cfg.socket) {
+                        Ok(l) => {
+                            warn!(socket = %cfg.socket.display(), "the status socket was removed or replaced: bound it again");
+                            listener = l;
+                            bound = socket::identity(&cfg.socket);
+                        }
+                        Err(e) => warn!("the status socket is gone and cannot be bound again (clients still find the daemon by its name): {e}"),
+                    }
+                }
                 let now = Instant::now();
                 if reload_at <= now {
                     reload_at = far();
@@ -200,7 +223,10 @@ pub async fn run(
         }
     };
     drop(listener);
-    let _ = std::fs::remove_file(&cfg.socket);
+    // Only our own socket: never one a newer daemon bound in its place.
+    if socket::identity(&cfg.socket) == bound {
+        let _ = std::fs::remove_file(&cfg.socket);
+    }
     // Let the engine finish what it is doing (never stop halfway through a
     // plan), then end it.
     let _ = cmd_tx.send(Command::Stop);
@@ -208,31 +234,23 @@ pub async fn run(
     result
 }
 
-/// One daemon per state directory: an exclusive `flock` held for the
-/// process's life (the kernel drops it if the process dies), so a second
-/// daemon cannot take over the first one's socket.
-fn instance_lock(layout: &Layout) -> Result<std::fs::File, DaemonError> {
-    use std::os::fd::AsRawFd;
-    let lock = layout.state_dir.join("daemon").join("daemon.lock");
-    let err = |source| DaemonError::Lock {
-        lock: lock.clone(),
-        source,
-    };
-    std::fs::create_dir_all(lock.parent().expect("has a parent")).map_err(err)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(err)?;
-    // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(DaemonError::AlreadyRunning {
+/// One daemon per state directory: the state directory's abstract socket
+/// name ([`instance`]), held for the process's life. Nothing on the file
+/// system can break it, and the kernel frees it when the process dies.
+fn instance_lock(layout: &Layout) -> Result<instance::InstanceLock, DaemonError> {
+    let name = instance::name(&layout.state_dir);
+    instance::InstanceLock::take(&layout.state_dir).map_err(|e| match e {
+        instance::TakeError::Held { pid } => DaemonError::AlreadyRunning {
             state_dir: layout.state_dir.clone(),
-            lock,
-        });
-    }
-    Ok(file)
+            name,
+            pid,
+        },
+        instance::TakeError::Io(source) => DaemonError::Lock {
+            state_dir: layout.state_dir.clone(),
+            name,
+            source,
+        },
+    })
 }
 
 fn engine_loop(

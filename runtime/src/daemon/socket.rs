@@ -116,13 +116,35 @@ async fn write_line(
     write.write_all(text.as_bytes()).await
 }
 
+/// The file a socket was bound as: (device, inode). A socket file removed
+/// or replaced by another has none or another.
+pub fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// Sends one request and reads one answer (blocking; for the CLI and tests).
 pub fn request(path: &Path, request: &str, timeout: Duration) -> Result<Value, SocketError> {
+    let stream = StdUnixStream::connect(path).map_err(|source| SocketError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    request_on(stream, path, request, timeout)
+}
+
+/// [`request`] on a connected stream; `path` names it in errors.
+pub fn request_on(
+    stream: StdUnixStream,
+    path: &Path,
+    request: &str,
+    timeout: Duration,
+) -> Result<Value, SocketError> {
     let io = |source| SocketError::Io {
         path: path.to_owned(),
         source,
     };
-    let stream = StdUnixStream::connect(path).map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     // Not `write`: a daemon that hung up is an error, not a SIGPIPE (the
     // CLI leaves SIGPIPE's default action on, for its stdout).
