@@ -125,6 +125,66 @@ fn catalog_errors_are_collected_with_positions() {
 }
 
 #[test]
+fn the_sock_ops_catalog_states_what_the_kernel_does_with_each_field() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/hooks/sock_ops.yaml");
+    let c = load_catalog(&p).expect("the sock_ops catalog loads");
+    let reply = &c.writable["reply"];
+    assert_eq!(reply.ty, ValueType::I32);
+    assert!(!reply.persistent);
+    assert_eq!(reply.honoured_at, Some(vec![1, 2, 6, 7]));
+    let init = reply.initial.as_ref().expect("reply starts at 0");
+    assert_eq!(init.value, crate::ir::Literal::Int(0));
+    assert!(c.writable["SO_SNDBUF"].persistent && c.writable["cb_flags"].persistent);
+    assert!(c.writable["SO_SNDBUF"].initial.is_none());
+    let m = c.connection.as_ref().expect("connection_ends");
+    assert!(m.per_end.contains("remote_ip6[3]") && m.per_end.contains("remote_port"));
+    assert!(!m.per_end.contains("op") && !m.per_end.contains("state"));
+    assert_eq!(
+        m.follows(3, 4).map(|(s, e)| (s, e)),
+        Some((crate::ir::Sequence::Ordered, "active"))
+    );
+    assert_eq!(
+        m.follows(4, 3),
+        None,
+        "established never comes before connect"
+    );
+    assert_eq!(
+        m.follows(3, 5),
+        None,
+        "the active and the passive side are two ends"
+    );
+    assert_eq!(
+        m.follows(12, 12).map(|(s, _)| s),
+        Some(crate::ir::Sequence::Either)
+    );
+    assert_eq!(m.follows(5, 10).map(|(_, e)| e), Some("passive"));
+}
+
+#[test]
+fn catalog_semantics_errors_say_what_is_valid() {
+    let base = "hook: h\nreadable:\n  op: { type: enum, variants: { A: 0, B: 1 } }\nwritable:\n";
+    let cases = [
+        ("  x: { type: u32, method: { kind: helper, name: h, id: 1 }, merge: or }\n", "`conflict` (writes are assignments"),
+        ("  x: { type: u32, method: { kind: helper, name: h, id: 1 }, initial: 0 }\n", "a persistent field holds what earlier callbacks"),
+        ("  x: { type: u32, method: { kind: helper, name: h, id: 1 }, updates: [set, xor] }\n", "expected set or or"),
+        ("  x: { type: u32, method: { kind: context_store, offset: 4, size: 4 }, honoured_at: [C] }\n", "unknown honoured_at value `C`"),
+        ("  x: { type: u32, method: { kind: helper, name: h, id: 1 }, read: { kind: getsockopt } }\n", "getsockopt reads only a field written with setsockopt"),
+        ("  x: { type: u32, method: { kind: helper, name: h, id: 1 } }\nconnection_ends:\n  per_end: [nope]\n  ends: { active: [A, Z] }\n", "a readable field of the catalog"),
+    ];
+    for (i, (writable, says)) in cases.iter().enumerate() {
+        let p = write_tmp(&format!("sem{i}"), &format!("{base}{writable}"));
+        let e = load_catalog(&p).expect_err("bad catalog");
+        let text = e
+            .errors
+            .iter()
+            .map(|e| e.kind.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(text.contains(says), "case {i}: {text}");
+    }
+}
+
+#[test]
 fn enum_prefixes_never_split_characters() {
     let v = |names: &[&str]| {
         names
