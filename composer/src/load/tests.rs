@@ -140,7 +140,7 @@ fn the_sock_ops_catalog_states_what_the_kernel_does_with_each_field() {
     assert!(m.per_end.contains("remote_ip6[3]") && m.per_end.contains("remote_port"));
     assert!(!m.per_end.contains("op") && !m.per_end.contains("state"));
     assert_eq!(
-        m.follows(3, 4).map(|(s, e)| (s, e)),
+        m.follows(3, 4),
         Some((crate::ir::Sequence::Ordered, "active"))
     );
     assert_eq!(
