@@ -22,17 +22,6 @@ const SOCK_OPS: u32 = 13;
 const CGROUP_SOCK_OPS: u32 = 3;
 const ALLOW_MULTI: u32 = 2;
 
-fn diagnose(roots: &Roots) -> Report {
-    let facts = doctor::gather(
-        &roots.layout,
-        &roots.adapter(),
-        &RealInventory,
-        &roots.store(),
-    )
-    .unwrap();
-    doctor::diagnose(&facts)
-}
-
 /// `r0 = 1; exit`: a sock_ops program that changes nothing.
 fn foreign_program() -> std::os::fd::OwnedFd {
     let insns = [

@@ -17,10 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apply_common::*;
-use runtime::adapter::inventory::RealInventory;
 use runtime::desired::DesiredChain;
 use runtime::plan::{Action, PlanKind};
-use runtime::{doctor, executor, lifecycle, sys};
+use runtime::{executor, lifecycle, sys};
 use verifier_tests::{require_root_or_skip, tcp_info, TcpConn, TestCgroup};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -98,14 +97,7 @@ fn link_id(roots: &Roots, key: &str) -> u32 {
 }
 
 fn findings(roots: &Roots) -> Vec<String> {
-    let facts = doctor::gather(
-        &roots.layout,
-        &roots.adapter(),
-        &RealInventory,
-        &roots.store(),
-    )
-    .unwrap();
-    doctor::diagnose(&facts)
+    diagnose(roots)
         .findings
         .iter()
         .map(|f| format!("{f:?}"))

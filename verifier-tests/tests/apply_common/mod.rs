@@ -99,6 +99,18 @@ pub fn chain(cgroup: &std::path::Path, members: Vec<DesiredMember>) -> DesiredCh
     }
 }
 
+/// What `accord doctor` finds under these roots.
+pub fn diagnose(roots: &Roots) -> runtime::doctor::Report {
+    let facts = runtime::doctor::gather(
+        &roots.layout,
+        &roots.adapter(),
+        &runtime::adapter::inventory::RealInventory,
+        &roots.store(),
+    )
+    .unwrap();
+    runtime::doctor::diagnose(&facts)
+}
+
 /// Every prog, map and link id the kernel holds.
 pub fn kernel_ids() -> (Vec<u32>, Vec<u32>, Vec<u32>) {
     use runtime::sys::{all_ids, ObjectKind};
